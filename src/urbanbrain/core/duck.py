@@ -1,0 +1,58 @@
+"""The one DuckDB adapter: connections, offline extension loading, and safe defaults.
+
+DuckDB downloads extensions at run time, which fails on an offline machine; the extensions ship as
+PyPI wheels (`duckdb-extension-<name>`) pinned to DuckDB's version and are loaded from there.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import duckdb
+
+from urbanbrain.core.errors import ConfigurationError
+
+_INSTALL_LOCK = threading.Lock()
+
+EXTENSIONS = {
+    "postgres": "postgres_scanner",
+    "mysql": "mysql_scanner",
+    "sqlite": "sqlite_scanner",
+    "excel": "excel",
+    "spatial": "spatial",
+}
+
+
+def connect(
+    *, memory_limit: str | None = None, threads: int | None = None, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with our defaults; every module gets its connections from here."""
+    cfg: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if memory_limit:
+        cfg["memory_limit"] = memory_limit
+    if threads:
+        cfg["threads"] = threads
+    if config:
+        cfg.update(config)
+    return duckdb.connect(":memory:", config=cfg)
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load a bundled extension by its short name (`postgres`, `mysql`, `sqlite`, `excel`, ...)."""
+    ext = EXTENSIONS.get(name, name)
+    try:
+        con.execute(f"LOAD {ext}")
+        return
+    except duckdb.Error:
+        pass
+    try:
+        import duckdb_extensions
+
+        with _INSTALL_LOCK:
+            duckdb_extensions.import_extension(ext, con=con)
+    except Exception as exc:  # the wheel is missing or built for another DuckDB
+        raise ConfigurationError(
+            f"DuckDB extension {ext!r} is not available offline",
+            hint=f"pip install 'duckdb-extension-{ext}=={duckdb.__version__}'",
+        ) from exc

@@ -1,0 +1,91 @@
+"""Secrets at rest: connection passwords and API tokens are Fernet-encrypted in the metadata store.
+
+The key comes from `URBANBRAIN_SECRET_KEY` or a key file (mode 0600) created under home on first run.
+`redact` is the one function every log line, CLI output and error message goes through for URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from urbanbrain.core.errors import SecretError
+from urbanbrain.core.settings import get_settings
+
+SECRET_KEYS = {"password", "token", "api_key", "apikey", "secret", "bearer", "passwd", "key_value"}
+
+
+def _key() -> bytes:
+    settings = get_settings()
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.home_dir / "secret.key"
+    if not path.exists():
+        key = Fernet.generate_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+    return Path(path).read_bytes().strip()
+
+
+def encrypt(data: dict[str, Any]) -> str:
+    return Fernet(_key()).encrypt(json.dumps(data).encode()).decode()
+
+
+def decrypt(token: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads(Fernet(_key()).decrypt(token.encode())))
+    except InvalidToken:
+        raise SecretError(
+            "cannot decrypt stored connection secrets",
+            hint="set URBANBRAIN_SECRET_KEY (or restore home/secret.key) to the key used when the system was added",
+        ) from None
+
+
+def redact_url(url: str) -> str:
+    """`postgresql://bob:pw@host/db` -> `postgresql://bob:***@host/db`; leaves other text alone."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return _redact_query(url)
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return _redact_query(urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _redact_query(text: str) -> str:
+    return re.sub(
+        r"(?i)\b(password|token|api_key|apikey|secret|access_token|key)=([^&\s]+)", r"\1=***", text
+    )
+
+
+def redact_text(text: str, secrets: list[str]) -> str:
+    """Remove every known secret value from free text (driver error messages echo URLs)."""
+    out = text
+    for value in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
+        out = out.replace(value, "***")
+    return re.sub(r"://([^:/@\s]+):([^@\s]+)@", r"://\1:***@", out)
+
+
+def secret_values(options: dict[str, Any]) -> list[str]:
+    """Every value in a connection config that must never be shown."""
+    found: list[str] = []
+    for key, value in options.items():
+        if isinstance(value, dict):
+            found.extend(secret_values(value))
+        elif isinstance(value, str):
+            if key.lower() in SECRET_KEYS:
+                found.append(value)
+            elif "://" in value:
+                pw = urlsplit(value).password if "@" in value else None
+                if pw:
+                    found.append(pw)
+    return found

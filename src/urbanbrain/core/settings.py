@@ -1,0 +1,96 @@
+"""Settings: environment `URBANBRAIN_*`, then `urbanbrain.toml` in the working directory, then defaults.
+
+Embedded by default (everything under `URBANBRAIN_HOME`); production changes only these values.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Every knob urbanbrain reads. Paths default under `home`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="URBANBRAIN_", toml_file="urbanbrain.toml", extra="ignore"
+    )
+
+    home: Path = Field(default=Path(".urbanbrain"), description="Where embedded state lives.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store and Iceberg catalog; SQLite under home if unset.",
+    )
+    warehouse: str | None = Field(default=None, description="Iceberg warehouse location; home/warehouse if unset.")
+    secret_key: str | None = Field(default=None, description="Fernet key for secrets at rest; a key file otherwise.")
+    batch_rows: int = Field(default=100_000, ge=1_000, description="Rows per Arrow batch while syncing.")
+    worker_concurrency: int = Field(default=2, ge=1, description="Syncs the worker runs at once.")
+    retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
+    retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
+    query_memory_limit: str = Field(default="4GB", description="DuckDB memory limit for SQL queries.")
+    query_max_rows: int = Field(default=100_000, ge=1, description="Rows returned by the SQL API at most.")
+    source_timeout_seconds: float = Field(default=30.0, gt=0, description="Connect/read timeout for sources.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def home_dir(self) -> Path:
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def metadata_url(self) -> str:
+        if self.database_url:
+            return normalise_db_url(self.database_url)
+        return f"sqlite:///{self.home_dir / 'metadata.db'}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """Local folder of table files (object stores would use `warehouse` as a URI)."""
+        if self.warehouse:
+            raw = self.warehouse.removeprefix("file://")
+            path = Path(raw).expanduser().resolve()
+        else:
+            path = self.home_dir / "warehouse"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def normalise_db_url(url: str) -> str:
+    """Users write `postgresql://...`; SQLAlchemy needs a driver name. Pick psycopg 3."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings(**overrides: Any) -> Settings:
+    """Forget cached settings (tests and the CLI's `--home` flag call this)."""
+    get_settings.cache_clear()
+    for key, value in overrides.items():
+        os.environ[f"URBANBRAIN_{key.upper()}"] = str(value)
+    return get_settings()
