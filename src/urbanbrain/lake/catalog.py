@@ -1,0 +1,56 @@
+"""The Iceberg catalog: pyiceberg's SQL catalog in the metadata database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
+
+from urbanbrain.core.errors import NotFoundError
+from urbanbrain.core.settings import get_settings
+
+_CATALOGS: dict[tuple[str, str], SqlCatalog] = {}
+_LOCK = threading.Lock()
+
+Identifier = tuple[str, ...]
+
+
+def get_catalog() -> SqlCatalog:
+    """One catalog per (database, warehouse); the same database holds our metadata tables."""
+    settings = get_settings()
+    key = (settings.metadata_url, f"file://{settings.warehouse_path}")
+    with _LOCK:
+        catalog = _CATALOGS.get(key)
+        if catalog is None:
+            props: dict[str, Any] = {"uri": key[0], "warehouse": key[1]}
+            if key[0].startswith("sqlite"):
+                props["echo"] = False
+            catalog = SqlCatalog("urbanbrain", **props)
+            _CATALOGS[key] = catalog
+    return catalog
+
+
+def reset_catalogs() -> None:
+    with _LOCK:
+        _CATALOGS.clear()
+
+
+def load_table(identifier: Identifier) -> Table:
+    try:
+        return get_catalog().load_table(identifier)
+    except NoSuchTableError:
+        raise NotFoundError(f"lake table {'.'.join(identifier)} does not exist",
+                            hint="sync its system first with `urbanbrain sync`") from None
+
+
+def table_exists(identifier: Identifier) -> bool:
+    return bool(get_catalog().table_exists(identifier))
+
+
+def ensure_namespace(namespace: Identifier) -> None:
+    catalog = get_catalog()
+    for depth in range(1, len(namespace) + 1):
+        catalog.create_namespace_if_not_exists(namespace[:depth])

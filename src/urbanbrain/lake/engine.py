@@ -1,0 +1,173 @@
+"""The SQL engine: DuckDB over lake tables, read-only, confined to the warehouse.
+
+Each query gets a fresh in-memory DuckDB. Only the datasets the query names are exposed, as views
+over the data files of each table's current Iceberg snapshot (its scan plan, never a folder glob,
+which would also see superseded files). Then external access is switched off except for the
+warehouse folder and the configuration is locked, so no statement can read files outside the lake;
+only SELECT statements run, so none can write. Safety does not rest on spotting SQL tricks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from urbanbrain.core import duck
+from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
+from urbanbrain.core.settings import get_settings
+from urbanbrain.lake.catalog import get_catalog
+from urbanbrain.lake.types import duckdb_type
+from urbanbrain.lake.writer import _plain
+
+ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT}
+
+_PLAN_CACHE: dict[tuple[str, ...], tuple[str, list[str], pa.Schema]] = {}
+_PLAN_LOCK = threading.Lock()
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    truncated: bool
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_files(identifier: tuple[str, ...]) -> tuple[list[str], pa.Schema]:
+    """Live data files and schema of a table's current snapshot, cached by metadata location."""
+    table = get_catalog().load_table(identifier)
+    location = str(table.metadata_location)
+    with _PLAN_LOCK:
+        cached = _PLAN_CACHE.get(identifier)
+        if cached and cached[0] == location:
+            return cached[1], cached[2]
+    files: list[str] = []
+    for task in table.scan().plan_files():
+        if task.delete_files:
+            raise QueryError(f"table {'.'.join(identifier)} has merge-on-read delete files, "
+                             "which this engine does not apply yet", hint="compact the table")
+        files.append(task.file.file_path.removeprefix("file://"))
+    arrow = table.schema().as_arrow()
+    schema = pa.schema([pa.field(f.name, _plain(f.type)) for f in arrow])
+    with _PLAN_LOCK:
+        _PLAN_CACHE[identifier] = (location, files, schema)
+    return files, schema
+
+
+def _view_sql(files: list[str], schema: pa.Schema) -> str:
+    cols = ", ".join(f"CAST({quote_ident(f.name)} AS {duckdb_type(f.type)}) AS {quote_ident(f.name)}"
+                     for f in schema)
+    if not files:
+        nulls = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {quote_ident(f.name)}" for f in schema)
+        return f"SELECT {nulls} WHERE false"
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"SELECT {cols} FROM read_parquet([{listing}], union_by_name = true)"
+
+
+def referenced_tables(sql: str) -> list[tuple[str, ...]]:
+    try:
+        names = duckdb.get_table_names(sql, qualified=True)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot parse the query: {exc}") from None
+    return [tuple(n.split(".")) for n in names if n.count(".") == 2]
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot parse the query: {exc}", hint="check the SQL syntax") from None
+    if len(statements) != 1:
+        raise ReadOnlyViolationError(f"send exactly one statement (got {len(statements)})")
+    kind = statements[0].type
+    if kind not in ALLOWED_STATEMENTS:
+        raise ReadOnlyViolationError(
+            f"only SELECT queries may run; this is a {kind.name} statement",
+            hint="the lake is read-only over SQL; data enters it only through syncs",
+        )
+
+
+def open_query_connection(sql: str) -> duckdb.DuckDBPyConnection:
+    """A locked-down DuckDB with views for the datasets `sql` names."""
+    settings = get_settings()
+    warehouse = str(settings.warehouse_path)
+    tmp = settings.home_dir / "tmp" / "duckdb"
+    tmp.mkdir(parents=True, exist_ok=True)
+    con = duck.connect(memory_limit=settings.query_memory_limit, config={"temp_directory": str(tmp)})
+    try:
+        check_read_only(con, sql)
+        catalogs: set[str] = set()
+        schemas: set[tuple[str, str]] = set()
+        catalog = get_catalog()
+        for ident in referenced_tables(sql):
+            ident = tuple(part.lower() for part in ident)
+            if not catalog.table_exists(ident):
+                continue  # DuckDB reports the unknown name below, with its own suggestion
+            files, schema = table_files(ident)
+            if ident[0] not in catalogs:
+                con.execute(f"ATTACH ':memory:' AS {quote_ident(ident[0])}")
+                catalogs.add(ident[0])
+            if (ident[0], ident[1]) not in schemas:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ident[0])}.{quote_ident(ident[1])}")
+                schemas.add((ident[0], ident[1]))
+            name = ".".join(quote_ident(p) for p in ident)
+            con.execute(f"CREATE VIEW {name} AS {_view_sql(files, schema)}")
+        con.execute("SET allowed_directories = [?]", [warehouse.rstrip("/") + "/"])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return con
+    except BaseException:
+        con.close()
+        raise
+
+
+def run_query(sql: str, max_rows: int | None = None) -> QueryResult:
+    """Run one read-only query; at most `max_rows` rows come back (`truncated` says if more existed)."""
+    con = open_query_connection(sql)
+    try:
+        batches: list[pa.RecordBatch] = []
+        rows = 0
+        truncated = False
+        try:
+            reader = con.execute(sql).fetch_record_batch(10_000)
+            schema = reader.schema
+            for batch in reader:
+                if max_rows is not None and rows + batch.num_rows > max_rows:
+                    batches.append(batch.slice(0, max_rows - rows))
+                    rows = max_rows
+                    truncated = True
+                    break
+                batches.append(batch)
+                rows += batch.num_rows
+        except duckdb.PermissionException as exc:
+            raise ReadOnlyViolationError(f"the query tried to reach outside the lake: {exc}") from None
+        except duckdb.CatalogException as exc:
+            raise QueryError(f"{exc}", hint="dataset names are department.system.object; "
+                                            "list them with `urbanbrain dataset list`") from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        return QueryResult(pa.Table.from_batches(batches, schema=schema), truncated)
+    finally:
+        con.close()
+
+
+def stream_query(sql: str, batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    """All rows, batch by batch, for exports (CSV/Parquet downloads of any size)."""
+    con = open_query_connection(sql)
+    try:
+        try:
+            yield from con.execute(sql).fetch_record_batch(batch_rows)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+    finally:
+        con.close()

@@ -1,0 +1,146 @@
+"""The metadata store's tables. It describes data; it never holds data rows.
+
+Columns are portable between SQLite (embedded) and PostgreSQL (production); JSON goes in `JSON`
+columns, times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from urbanbrain.core.clock import utcnow
+from urbanbrain.core.ids import new_id
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dept"))
+    code: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    systems: Mapped[list[System]] = relationship(back_populates="department")
+
+
+class System(Base):
+    """A department information system we connect to: kind, encrypted options, schedule, health."""
+
+    __tablename__ = "systems"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sys"))
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    options_secret: Mapped[str] = mapped_column(Text)
+    display_url: Mapped[str] = mapped_column(Text, default="")
+    schedule: Mapped[str] = mapped_column(String(100), default="manual")
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    health: Mapped[str] = mapped_column(String(20), default="unknown")
+    health_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    health_checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    last_sync_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    lock_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lock_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship(back_populates="systems")
+    objects: Mapped[list[SourceObjectRecord]] = relationship(
+        back_populates="system", cascade="all, delete-orphan", order_by="SourceObjectRecord.name"
+    )
+
+
+class SourceObjectRecord(Base):
+    """What discovery found in a system, and how the steward wants it synced."""
+
+    __tablename__ = "source_objects"
+    __table_args__ = (UniqueConstraint("system_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("obj"))
+    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(40))
+    columns: Mapped[list[Any]] = mapped_column(default=list)
+    primary_key: Mapped[list[Any]] = mapped_column(default=list)
+    cursor_candidates: Mapped[list[Any]] = mapped_column(default=list)
+    row_estimate: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cursor_column: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    discovered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    system: Mapped[System] = relationship(back_populates="objects")
+
+
+class Dataset(Base):
+    """A lake table: one per source object (plus its quarantine), with lineage and freshness."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ds"))
+    name: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(20), default="data")  # data | quarantine
+    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
+    object_name: Mapped[str] = mapped_column(String(255))
+    table_identifier: Mapped[str] = mapped_column(String(255))
+    schema_json: Mapped[list[Any]] = mapped_column(default=list)
+    primary_key: Mapped[list[Any]] = mapped_column(default=list)
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_synced_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    snapshot_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    system: Mapped[System] = relationship()
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("run"))
+    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(20), default="manual")
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_transient: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    system: Mapped[System] = relationship()
+    objects: Mapped[list[SyncRunObject]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="SyncRunObject.object_name"
+    )
+
+
+class SyncRunObject(Base):
+    """Per-object outcome of a run: one object can fail while the others land."""
+
+    __tablename__ = "sync_run_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    object_name: Mapped[str] = mapped_column(String(255))
+    dataset_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    mode: Mapped[str] = mapped_column(String(20), default="full")
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    run: Mapped[SyncRun] = relationship(back_populates="objects")
