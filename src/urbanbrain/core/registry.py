@@ -7,7 +7,7 @@ a connector is one new module plus one line of packaging metadata, with no edits
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar
 
 from urbanbrain.core.errors import ConfigurationError
@@ -22,7 +22,6 @@ class Registry(Generic[T]):
         self.group = group
         self.what = what
         self._items: dict[str, T] = {}
-        self._loaded = False
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator for plugins defined in code (tests, notebooks) rather than packaging."""
@@ -36,24 +35,26 @@ class Registry(Generic[T]):
     def add(self, name: str, item: T) -> None:
         self._items[name] = item
 
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        for ep in entry_points(group=self.group):
-            if ep.name not in self._items:
-                self._items[ep.name] = ep.load()
-        self._loaded = True
+    def _entry_points(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group=self.group)}
 
     def get(self, name: str) -> T:
-        self._load()
-        try:
+        """Load just the plugin asked for, so one broken plugin cannot break the others."""
+        if name in self._items:
             return self._items[name]
-        except KeyError:
-            known = ", ".join(sorted(self._items)) or "none"
+        ep = self._entry_points().get(name)
+        if ep is None:
+            known = ", ".join(self.names()) or "none"
+            raise ConfigurationError(f"unknown {self.what} {name!r}", hint=f"choose one of: {known}")
+        try:
+            item: T = ep.load()
+        except Exception as exc:
             raise ConfigurationError(
-                f"unknown {self.what} {name!r}", hint=f"choose one of: {known}"
-            ) from None
+                f"the {self.what} plugin {name!r} ({ep.value}) failed to load: {exc}",
+                hint="reinstall the package that provides it",
+            ) from exc
+        self._items[name] = item
+        return item
 
     def names(self) -> list[str]:
-        self._load()
-        return sorted(self._items)
+        return sorted(set(self._items) | set(self._entry_points()))

@@ -1,1 +1,1 @@
-"""See DESIGN.md for what this layer owns."""
+"""Runs: source -> lake. Incremental cursors, idempotent commits, locks, retries and the scheduler."""

@@ -1,0 +1,340 @@
+"""`run_sync`: the one place a sync happens (CLI, API, worker and demo all call it).
+
+Per object: read batches from the source beyond the table's committed cursor, conform them to the
+lake table (quarantining what won't convert), write data files as they come, and commit data + new
+cursor in one Iceberg commit. One object failing (schema change, missing table) does not stop the
+others; a system-level failure (unreachable, bad password) stops the run and is classified transient
+or terminal for the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.expressions import EqualTo
+from sqlalchemy import select
+
+from urbanbrain.connect.base import Cursor, ReadRequest, Reject, Source, SourceObject
+from urbanbrain.connect.systems import discover_system, get_system_row, opened_source, scrub
+from urbanbrain.core.clock import utcnow
+from urbanbrain.core.errors import (
+    AuthenticationError,
+    NotFoundError,
+    SourceUnreachableError,
+    TransientError,
+    UrbanBrainError,
+)
+from urbanbrain.core.naming import sql_identifier
+from urbanbrain.core.settings import get_settings
+from urbanbrain.lake.catalog import Identifier
+from urbanbrain.lake.types import duckdb_type, lake_schema
+from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
+from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
+from urbanbrain.sync import locks
+from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
+from urbanbrain.sync.progress import NoProgress, SyncProgress
+from urbanbrain.sync.runs import get_run
+
+REJECT_FLUSH = 10_000
+SYSTEM_LEVEL = (SourceUnreachableError, AuthenticationError, TransientError)
+
+
+@dataclass
+class ObjectPlan:
+    record_name: str
+    cursor_column: str | None
+    primary_key: list[str]
+    discovered: SourceObject | None
+
+
+def identifier_for(dept_code: str, system_name: str, object_name: str) -> Identifier:
+    return (sql_identifier(dept_code), sql_identifier(system_name), sql_identifier(object_name))
+
+
+def _parse_cursor(raw: str | None, column: str | None) -> Cursor | None:
+    if not raw or not column:
+        return None
+    data = json.loads(raw)
+    if data.get("column") != column:
+        return None  # the steward changed the cursor column: start over with a full load
+    return Cursor(column=data["column"], value=data["value"], type=data.get("type", "VARCHAR"))
+
+
+def _cursor_text(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _max_value(table: pa.Table, column: str) -> Any:
+    if column not in table.column_names or table.num_rows == 0:
+        return None
+    return pc.max(table.column(column)).as_py()
+
+
+def _start_run(system_name: str, trigger: str, attempt: int) -> tuple[str, str, str]:
+    with session_scope() as s:
+        system = get_system_row(s, system_name)
+        run = SyncRun(system_id=system.id, trigger=trigger, attempt=attempt, status="running")
+        s.add(run)
+        s.flush()
+        return run.id, system.id, system.department.code
+
+
+def _plans(system_name: str, source: Source, only: list[str] | None) -> list[ObjectPlan]:
+    with session_scope() as s:
+        system = get_system_row(s, system_name)
+        known = bool(system.objects)
+    if not known:
+        discover_system(system_name)
+    discovered = {o.name: o for o in source.discover()}
+    with session_scope() as s:
+        system = get_system_row(s, system_name)
+        records = [o for o in system.objects if o.enabled]
+        plans = [ObjectPlan(o.name, o.cursor_column, list(o.primary_key), discovered.get(o.name))
+                 for o in records]
+    if only:
+        missing = sorted(set(only) - {p.record_name for p in plans})
+        if missing:
+            raise NotFoundError(f"system {system_name!r} has no enabled object(s) {', '.join(missing)}",
+                                hint="run `urbanbrain system discover` to refresh the object list")
+        plans = [p for p in plans if p.record_name in only]
+    return plans
+
+
+def run_sync(
+    system_name: str,
+    *,
+    objects: list[str] | None = None,
+    trigger: str = "manual",
+    full_refresh: bool = False,
+    progress: SyncProgress | None = None,
+    attempt: int = 1,
+) -> SyncRunPublic:
+    """Sync a system's enabled objects into the lake and return the finished run.
+
+    Failures are recorded on the run (status `failed`/`partial`, `error`), never raised, except a
+    lock held by another live sync (`SyncInProgressError`) and an unknown system (`NotFoundError`).
+    """
+    progress = progress or NoProgress()
+    with session_scope() as s:
+        system_id = get_system_row(s, system_name).id
+    locks.acquire(system_id, system_name)
+    run_id, system_id, dept_code = _start_run(system_name, trigger, attempt)
+    error: UrbanBrainError | None = None
+    outcomes: list[SyncRunObject] = []
+    try:
+        with opened_source(system_name) as source:
+            plans = _plans(system_name, source, objects)
+            for plan in plans:
+                outcome, failure = _sync_object(source, plan, system_name, system_id, dept_code, run_id,
+                                                full_refresh, progress)
+                outcomes.append(outcome)
+                if isinstance(failure, SYSTEM_LEVEL):
+                    error = failure  # the system itself is down: the other objects would fail too
+                    break
+    except UrbanBrainError as exc:
+        error = scrub(system_name, exc)
+        error.context.setdefault("system", system_name)
+    finally:
+        _finish(run_id, system_id, outcomes, error)
+        locks.release(system_id)
+    return get_run(run_id)
+
+
+def _finish(run_id: str, system_id: str, outcomes: list[SyncRunObject], error: UrbanBrainError | None) -> None:
+    now = utcnow()
+    with session_scope() as s:
+        run = s.get(SyncRun, run_id)
+        system = s.get(System, system_id)
+        assert run is not None and system is not None
+        for o in outcomes:
+            o.run_id = run_id
+            s.merge(o)
+        run.rows_read = sum(o.rows_read for o in outcomes)
+        run.rows_written = sum(o.rows_written for o in outcomes)
+        run.rows_rejected = sum(o.rows_rejected for o in outcomes)
+        run.bytes_written = sum(o.bytes_written for o in outcomes)
+        failed = [o for o in outcomes if o.status == "failed"]
+        if error is not None:
+            run.status = "failed"
+            run.error = str(error)
+            run.error_transient = error.transient
+        elif failed:
+            run.status = "partial" if len(failed) < len(outcomes) else "failed"
+            run.error = "; ".join(f"{o.object_name}: {o.error}" for o in failed)
+            run.error_transient = False
+        else:
+            run.status = "succeeded"
+        run.finished_at = now
+        system.last_sync_at = now
+        system.health_checked_at = now
+        if run.status == "succeeded":
+            system.health, system.health_reason = "healthy", None
+        elif error is not None:
+            system.health, system.health_reason = "unhealthy", str(error)
+        else:
+            system.health, system.health_reason = "degraded", run.error
+
+
+def _sync_object(source: Source, plan: ObjectPlan, system_name: str, system_id: str, dept_code: str,
+                 run_id: str, full_refresh: bool, progress: SyncProgress
+                 ) -> tuple[SyncRunObject, UrbanBrainError | None]:
+    ident = identifier_for(dept_code, system_name, plan.record_name)
+    outcome = SyncRunObject(object_name=plan.record_name, dataset_name=".".join(ident), status="running",
+                            mode="full", rows_read=0, rows_written=0, rows_rejected=0, bytes_written=0)
+    progress.object_started(plan.record_name, plan.discovered.row_estimate if plan.discovered else None)
+    failure: UrbanBrainError | None = None
+    try:
+        _copy_object(source, plan, ident, system_name, system_id, run_id, full_refresh, progress, outcome)
+        outcome.status = "succeeded"
+    except UrbanBrainError as exc:
+        failure = scrub(system_name, exc)
+        failure.context.setdefault("system", system_name)
+        failure.context.setdefault("object", plan.record_name)
+        outcome.status = "failed"
+        outcome.error = str(failure)
+    progress.object_finished(plan.record_name, SyncRunObjectPublic.model_validate(
+        {c: getattr(outcome, c) for c in SyncRunObjectPublic.model_fields}))
+    return outcome, failure
+
+
+def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_name: str, system_id: str,
+                 run_id: str, full_refresh: bool, progress: SyncProgress, outcome: SyncRunObject) -> None:
+    settings = get_settings()
+    lineage = {"_ub_system": system_name, "_ub_run_id": run_id, "_ub_synced_at": utcnow()}
+    from urbanbrain.lake.catalog import get_catalog
+
+    stored_raw = None
+    if get_catalog().table_exists(ident):
+        stored_raw = get_catalog().load_table(ident).properties.get(CURSOR_PROPERTY)
+    cursor = None if full_refresh else _parse_cursor(stored_raw, plan.cursor_column)
+    if cursor is None:
+        mode = "replace"
+    else:
+        mode = "merge" if plan.primary_key else "append"
+    outcome.mode = mode
+    request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
+                          inclusive=bool(cursor and plan.primary_key), batch_rows=settings.batch_rows)
+    batches = iter(source.read(request))
+    first = next(batches, None)
+    if first is not None and first.data is not None:
+        source_schema = first.data.schema
+    elif plan.discovered is not None:
+        source_schema = plan.discovered.schema()
+    else:
+        source_schema = pa.schema([])
+    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key)
+    target = writer.open()
+    cursor_from = cursor.value if cursor else ""
+    q_writer = TableWriter(ident[:-1] + (ident[-1] + "__quarantine",),
+                           pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
+                           mode="replace" if mode == "replace" else "replace_where",
+                           replace_filter=EqualTo("_ub_cursor_from", cursor_from))
+    q_target: pa.Schema | None = None
+    pending: list[Reject] = []
+    best: Any = None
+    last_refresh = time.monotonic()
+
+    def flush() -> None:
+        nonlocal q_target
+        if q_target is None:
+            q_target = q_writer.open()
+        if pending:
+            q_writer.write(rejects_table(pending, cursor_from, q_target, lineage))
+            pending.clear()
+
+    def handle(batch_data: pa.RecordBatch | None, rejects: list[Reject]) -> None:
+        nonlocal best, last_refresh
+        outcome.rows_read += len(rejects)
+        pending.extend(rejects)
+        outcome.rows_rejected += len(rejects)
+        if batch_data is not None and batch_data.num_rows:
+            outcome.rows_read += batch_data.num_rows
+            table, bad = conform(batch_data, target, lineage)
+            pending.extend(bad)
+            outcome.rows_rejected += len(bad)
+            outcome.bytes_written += writer.write(table)
+            outcome.rows_written += table.num_rows
+            if plan.cursor_column:
+                value = _max_value(table, plan.cursor_column)
+                if value is not None and (best is None or value > best):
+                    best = value
+            progress.object_advanced(plan.record_name, batch_data.num_rows + len(rejects))
+        if len(pending) >= REJECT_FLUSH:
+            flush()
+        if time.monotonic() - last_refresh > 60:
+            locks.refresh(system_id)
+            last_refresh = time.monotonic()
+
+    if first is not None:
+        handle(first.data, first.rejects)
+    for batch in batches:
+        handle(batch.data, batch.rejects)
+
+    if pending or get_catalog().table_exists(q_writer.identifier):
+        flush()  # replace mode empties an old quarantine; replace_where clears this cursor's rejects
+    properties: dict[str, str] = {}
+    if plan.cursor_column and plan.cursor_column in target.names:
+        column_type = target.field(plan.cursor_column).type
+        if best is not None:
+            if cursor is not None and not _beyond(best, cursor, column_type):
+                best = None
+        if best is not None:
+            properties[CURSOR_PROPERTY] = json.dumps({"column": plan.cursor_column, "value": _cursor_text(best),
+                                                      "type": duckdb_type(column_type)})
+        elif cursor is None and stored_raw is not None:
+            properties[CURSOR_PROPERTY] = ""
+    summary = {"urbanbrain.run-id": run_id}
+    q_result = None
+    if q_target is not None:
+        q_result = q_writer.commit(summary=summary)  # quarantine first: re-runs replace it, never double it
+    result = writer.commit(properties=properties or None, summary=summary)
+    outcome.bytes_written += q_result.bytes_written if q_result else 0
+    _register_dataset(ident, system_id, plan, writer, result.total_rows, result.snapshot_id, run_id, "data")
+    if q_result is not None:
+        _register_dataset(q_writer.identifier, system_id, plan, q_writer, q_result.total_rows,
+                          q_result.snapshot_id, run_id, "quarantine")
+
+
+def _beyond(value: Any, cursor: Cursor, column_type: pa.DataType) -> bool:
+    try:
+        old = pa.scalar(cursor.value).cast(column_type).as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return True
+    try:
+        return bool(value > old)
+    except TypeError:
+        return True
+
+
+def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, writer: TableWriter, rows: int,
+                      snapshot_id: int | None, run_id: str, role: str) -> None:
+    name = ".".join(ident)
+    schema = [{"name": f.name, "type": str(f.type)} for f in writer.target_schema]
+    with session_scope() as s:
+        ds = s.scalar(select(Dataset).where(Dataset.name == name))
+        if ds is None:
+            ds = Dataset(name=name, system_id=system_id, object_name=plan.record_name,
+                         table_identifier=name, role=role)
+            s.add(ds)
+        ds.schema_json = schema
+        ds.primary_key = list(plan.primary_key) if role == "data" else []
+        ds.row_count = rows
+        ds.last_synced_at = utcnow()
+        ds.last_run_id = run_id
+        ds.snapshot_id = snapshot_id
+
+
+def enabled_objects(system_name: str) -> list[str]:
+    with session_scope() as s:
+        system = get_system_row(s, system_name)
+        return [o.name for o in s.scalars(select(SourceObjectRecord).where(
+            SourceObjectRecord.system_id == system.id, SourceObjectRecord.enabled.is_(True)))]
