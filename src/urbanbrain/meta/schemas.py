@@ -93,6 +93,7 @@ class SyncRunPublic(Public):
     rows_rejected: int
     bytes_written: int
     error: str | None
+    error_transient: bool | None = None
     objects: list[SyncRunObjectPublic] = []
 
 

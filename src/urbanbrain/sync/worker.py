@@ -1,0 +1,109 @@
+"""`urbanbrain worker`: runs due syncs on their schedules, a few at a time, until stopped.
+
+Several workers may share one PostgreSQL metadata store: a due system is claimed by moving its
+`next_run_at` forward with a compare-and-set, so exactly one worker starts each scheduled run.
+Transient failures (unreachable host, timeout, commit conflict) are retried with exponential
+backoff; terminal ones (bad password, missing table) are not: the system is marked unhealthy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.errors import SyncInProgressError, UrbanBrainError
+from urbanbrain.core.schedule import parse_schedule
+from urbanbrain.core.settings import get_settings
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import System
+from urbanbrain.meta.schemas import SyncRunPublic
+from urbanbrain.sync.runner import run_sync
+
+log = logging.getLogger("urbanbrain.worker")
+
+
+def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
+    """Names of systems whose scheduled time has come, each claimed by this worker alone."""
+    now = now or utcnow()
+    claimed: list[str] = []
+    with session_scope() as s:
+        due = s.execute(
+            select(System.id, System.name, System.schedule, System.next_run_at)
+            .where(System.next_run_at.is_not(None), System.next_run_at <= now)
+            .order_by(System.next_run_at).limit(limit)
+        ).all()
+    for system_id, name, schedule, old in due:
+        nxt = parse_schedule(schedule).next_after(now)
+        with session_scope() as s:
+            result = s.execute(update(System).where(System.id == system_id, System.next_run_at == old)
+                               .values(next_run_at=nxt))
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(name)
+    return claimed
+
+
+def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: float | None = None,
+                      stop: threading.Event | None = None, trigger: str = "schedule") -> SyncRunPublic | None:
+    """Run one sync; retry transient failures with backoff (base, 2x base, 4x base, ...)."""
+    settings = get_settings()
+    attempts = settings.retry_attempts if attempts is None else attempts
+    base = settings.retry_base_seconds if base_seconds is None else base_seconds
+    stop = stop or threading.Event()
+    run: SyncRunPublic | None = None
+    for attempt in range(1, attempts + 2):
+        try:
+            run = run_sync(name, trigger=trigger, attempt=attempt)
+        except SyncInProgressError:
+            log.info("skipping %s: another sync holds its lock", name)
+            return None
+        except UrbanBrainError as exc:
+            log.error("sync of %s could not start: %s", name, exc)
+            return None
+        if run.status != "failed" or not run.error_transient or attempt > attempts:
+            break
+        delay = base * (2 ** (attempt - 1))
+        log.warning("sync of %s failed transiently (%s); retry %d/%d in %.1fs",
+                    name, run.error, attempt, attempts, delay)
+        if stop.wait(delay):
+            break
+    if run is not None:
+        log.info("sync of %s finished: %s (%d rows written, %d rejected)",
+                 name, run.status, run.rows_written, run.rows_rejected)
+    return run
+
+
+def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, once: bool = False,
+               stop: threading.Event | None = None) -> None:
+    """Loop: claim due systems, run them on a bounded pool; `once` runs what is due now and returns."""
+    settings = get_settings()
+    stop = stop or threading.Event()
+    limit = concurrency or settings.worker_concurrency
+    running: dict[str, Future[SyncRunPublic | None]] = {}
+    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="ub-sync") as pool:
+        while not stop.is_set():
+            for name in [n for n, f in running.items() if f.done()]:
+                running.pop(name)
+            free = limit - len(running)
+            if free > 0:
+                for name in claim_due(limit=free):
+                    if name in running:
+                        continue
+                    running[name] = pool.submit(sync_with_retries, name, stop=stop)
+            if once:
+                for future in running.values():
+                    future.result()
+                return
+            stop.wait(poll_seconds)
+        for future in running.values():
+            future.result()
+
+
+def next_runs() -> list[tuple[str, datetime | None]]:
+    with session_scope() as s:
+        return [(n, as_utc(t) if t else None) for n, t in
+                s.execute(select(System.name, System.next_run_at).order_by(System.next_run_at)).all()]
