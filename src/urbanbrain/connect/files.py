@@ -1,0 +1,347 @@
+"""The files connector: CSV, Excel (xlsx), JSON, NDJSON and Parquet exports dropped in a folder.
+
+Many department systems cannot be queried directly; they publish exports instead. This connector
+reads them as a `Source`:
+
+>>> src = FileSource({"path": "/data/exports/*.csv", "encoding": "auto"})   # doctest: +SKIP
+>>> [o.name for o in src.discover()]                                         # doctest: +SKIP
+['households_2024', 'permits']
+
+Options:
+
+* `path` (required): a file, a directory (its files with a known extension, not recursive) or a
+  glob (`/data/exports/*.csv`, `**` allowed).
+* `format`: `auto` (default, by extension: `.csv/.tsv` csv, `.xlsx/.xlsm` xlsx, `.json` json,
+  `.ndjson/.jsonl` ndjson, `.parquet/.pq` parquet) or one of `csv|xlsx|json|ndjson|parquet`, which
+  then applies to every matched file. Legacy `.xls` is refused with a clear error.
+* `encoding`: `auto` (default: BOM → utf-8-sig, strict UTF-8 on the first MB → utf-8, else gb18030)
+  or any Python codec name (`gbk`, `utf-8`, ...). Used for CSV, JSON and NDJSON.
+* `delimiter`: CSV field separator; default sniffed among `,` `;` tab `|`.
+* `sheet`: xlsx sheet name or list of names; default every sheet, each a separate object.
+* `records_path`: JSON only, dotted path to the list of records (`data.items`); default the
+  document itself if it is a list, else its first list-valued key.
+
+Objects: one per file, named `sql_identifier(stem)`; an xlsx sheet is `stem_sheet`. A name that
+loses non-ASCII characters (Chinese file names) gets an 8-hex-digit hash of the original so it
+stays unique and stable; remaining clashes get `_2`, `_3` in sorted path order.
+
+Reading: files have no server-side filter, so a cursor is applied per batch after conversion, and
+rows come in file order (not cursor order) — take the maximum of the cursor column over all
+batches. Every data row ends up either in a batch or in `Batch.rejects`. An empty file is an object
+with no columns and no rows; a header-only CSV has string columns and no rows.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from urbanbrain.connect import coerce, encoding
+from urbanbrain.connect import file_formats as ff
+from urbanbrain.connect.base import Batch, ColumnInfo, Cursor, ReadRequest, Reject, SourceObject
+from urbanbrain.core.errors import (
+    ConfigurationError,
+    ObjectNotFoundError,
+    SourceError,
+    SourceFormatError,
+    ValidationError,
+)
+from urbanbrain.core.naming import sql_identifier
+
+FORMATS = ("csv", "xlsx", "json", "ndjson", "parquet")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+@dataclass(frozen=True)
+class FileObject:
+    """One object: a file (or an xlsx sheet) and the format it is read as."""
+
+    name: str
+    path: Path
+    format: str
+    sheet: str | None = None
+
+
+def object_name(text: str) -> str:
+    """`sql_identifier`, plus a stable hash when characters were lost (Chinese names)."""
+    name = sql_identifier(text)
+    if text.isascii() and name:
+        return name
+    digest = f"{zlib.crc32(text.encode('utf-8')):08x}"
+    return f"{name}_{digest}" if name else f"f_{digest}"
+
+
+class FileSource:
+    """A `Source` over local files; see the module docstring for the options."""
+
+    kind: ClassVar[str] = "files"
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        path = options.get("path")
+        if not path:
+            raise ConfigurationError("the files connector needs a 'path' option", hint="a file, folder or glob")
+        self.path = str(path)
+        self.format = str(options.get("format") or "auto").lower()
+        if self.format not in (*FORMATS, "auto"):
+            raise ConfigurationError(
+                f"unknown file format {self.format!r}", hint=f"use one of auto, {', '.join(FORMATS)}"
+            )
+        self.encoding = encoding.normalise(str(options.get("encoding") or "auto"))
+        self.delimiter: str | None = options.get("delimiter")
+        sheet = options.get("sheet")
+        self.sheets: list[str] | None = [sheet] if isinstance(sheet, str) else sheet
+        self.records_path: str | None = options.get("records_path")
+        self._plans: dict[tuple[str, str | None, int, int], ff.Plan] = {}
+
+    # --- finding files -------------------------------------------------------------------------
+
+    def _files(self) -> list[tuple[Path, str]]:
+        raw = os.path.expanduser(self.path)
+        if glob.has_magic(raw):
+            mode, found = "glob", [Path(p) for p in sorted(glob.glob(raw, recursive=True))]
+        elif Path(raw).is_dir():
+            mode, found = "dir", sorted(Path(raw).iterdir())
+        elif Path(raw).exists():
+            mode, found = "file", [Path(raw)]
+        else:
+            raise ObjectNotFoundError(f"no file matches {self.path!r}", hint="check the 'path' option", path=raw)
+        files: list[tuple[Path, str]] = []
+        for p in found:
+            if not p.is_file():
+                continue
+            suffix = p.suffix.lower()
+            if suffix == ".xls":
+                raise SourceFormatError(
+                    f"{p} is a legacy .xls workbook, which is not supported",
+                    hint="save it as .xlsx or CSV (UTF-8) in Excel or LibreOffice",
+                    file=str(p),
+                )
+            fmt = EXTENSIONS.get(suffix)
+            if self.format != "auto" and (mode != "dir" or fmt == self.format):
+                files.append((p, self.format))
+            elif self.format == "auto" and fmt is not None:
+                files.append((p, fmt))
+            elif self.format == "auto" and mode == "file":
+                raise SourceFormatError(
+                    f"cannot tell the format of {p} from its extension",
+                    hint=f"set the 'format' option to one of {', '.join(FORMATS)}",
+                    file=str(p),
+                )
+        if not files:
+            raise ObjectNotFoundError(
+                f"no readable data file matches {self.path!r}",
+                hint=f"known extensions: {', '.join(EXTENSIONS)}",
+                path=raw,
+            )
+        return files
+
+    def _objects(self) -> list[FileObject]:
+        objects: list[FileObject] = []
+        for path, fmt in self._files():
+            if fmt != "xlsx":
+                objects.append(FileObject(object_name(path.stem), path, fmt))
+                continue
+            sheets = _guard(path, ff.sheet_names, path)
+            for sheet in self.sheets or sheets:
+                if sheet not in sheets:
+                    raise ObjectNotFoundError(f"{path} has no sheet {sheet!r} (it has {sheets})", file=str(path))
+                objects.append(FileObject(object_name(f"{path.stem}_{sheet}"), path, fmt, sheet))
+        seen: dict[str, int] = {}
+        unique = []
+        for obj in objects:
+            n = seen.get(obj.name, 0) + 1
+            seen[obj.name] = n
+            unique.append(obj if n == 1 else FileObject(f"{obj.name}_{n}", obj.path, obj.format, obj.sheet))
+        return unique
+
+    def _plan(self, obj: FileObject) -> ff.Plan:
+        st = _guard(obj.path, obj.path.stat)
+        key = (str(obj.path), obj.sheet, st.st_mtime_ns, st.st_size)
+        if key not in self._plans:
+            self._plans[key] = _guard(obj.path, self._make_plan, obj)
+        return self._plans[key]
+
+    def _make_plan(self, obj: FileObject) -> ff.Plan:
+        if obj.format == "csv":
+            return ff.plan_csv(obj.path, self.encoding, self.delimiter)
+        if obj.format == "xlsx":
+            assert obj.sheet is not None
+            return ff.plan_xlsx(obj.path, obj.sheet)
+        if obj.format == "json":
+            return ff.plan_json(obj.path, self.encoding, self.records_path)
+        if obj.format == "ndjson":
+            return ff.plan_ndjson(obj.path, self.encoding)
+        return ff.plan_parquet(obj.path)
+
+    # --- the Source protocol -------------------------------------------------------------------
+
+    def test(self) -> None:
+        """Every matched file exists and can be opened for reading."""
+        for path, _ in self._files():
+            _guard(path, lambda p: p.open("rb").close(), path)
+
+    def discover(self) -> list[SourceObject]:
+        out = []
+        for obj in self._objects():
+            plan = self._plan(obj)
+            columns = [
+                ColumnInfo(s.name, s.type, True, source_type=f"{obj.format}:{key}")
+                for s, key in zip(plan.specs, plan.keys, strict=True)
+            ]
+            out.append(
+                SourceObject(
+                    name=obj.name,
+                    kind="file",
+                    columns=columns,
+                    row_estimate=plan.row_estimate,
+                    cursor_candidates=list(plan.cursor_candidates),
+                )
+            )
+        return out
+
+    def read(self, request: ReadRequest) -> Iterator[Batch]:
+        """Batches of at most `batch_rows` typed rows; bad rows come back as rejects, never dropped."""
+        objects = {o.name: o for o in self._objects()}
+        obj = objects.get(request.object)
+        if obj is None:
+            raise ObjectNotFoundError(
+                f"no file object named {request.object!r}", hint=f"known objects: {sorted(objects)}"
+            )
+        plan = self._plan(obj)
+        batch_rows = max(1, request.batch_rows)
+        cursor = _cursor_filter(plan, request.cursor)
+        for raw, rejects in _guard(obj.path, self._raw, obj, plan, batch_rows):
+            if raw is None:
+                yield Batch(None, rejects)
+                continue
+            batch = _finish(raw, plan, cursor, rejects, request.inclusive)
+            if batch.data is not None or batch.rejects:
+                yield batch
+
+    def _raw(self, obj: FileObject, plan: ff.Plan, batch_rows: int) -> ff.RawBatches:
+        if obj.format == "csv":
+            return ff.iter_csv(obj.path, plan, batch_rows)
+        if obj.format == "xlsx":
+            assert obj.sheet is not None
+            return ff.iter_xlsx(obj.path, obj.sheet, plan, batch_rows)
+        if obj.format == "json":
+            return ff.iter_json(obj.path, self.encoding, self.records_path, plan, batch_rows)
+        if obj.format == "ndjson":
+            return ff.iter_ndjson(obj.path, plan, batch_rows)
+        return ff.iter_parquet(obj.path, plan, batch_rows)
+
+    def close(self) -> None:
+        """Forget cached plans; no file handle outlives a `read` generator."""
+        self._plans.clear()
+
+
+def _guard(path: Path, fn: Any, *args: Any) -> Any:
+    """Run `fn`, turning OS errors into `SourceError`s that name the file; wraps generators too."""
+    try:
+        result = fn(*args)
+    except PermissionError as exc:
+        raise _denied(path) from exc
+    except FileNotFoundError as exc:
+        raise ObjectNotFoundError(f"{path} disappeared while reading", file=str(path)) from exc
+    if isinstance(result, Iterator):
+        return _guard_iter(path, result)
+    return result
+
+
+def _guard_iter(path: Path, it: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from it
+    except PermissionError as exc:
+        raise _denied(path) from exc
+    except FileNotFoundError as exc:
+        raise ObjectNotFoundError(f"{path} disappeared while reading", file=str(path)) from exc
+
+
+def _denied(path: Path) -> SourceError:
+    return SourceError(
+        f"permission denied reading {path}",
+        hint="give the account running urbanbrain read access to the file and its folder",
+        file=str(path),
+    )
+
+
+@dataclass(frozen=True)
+class _CursorFilter:
+    column: str
+    index: int
+    value: pa.Scalar
+
+
+def _cursor_filter(plan: ff.Plan, cursor: Cursor | None) -> _CursorFilter | None:
+    if cursor is None:
+        return None
+    names = [s.name for s in plan.specs]
+    if cursor.column not in names:
+        raise ValidationError(f"cursor column {cursor.column!r} is not a column of this file", columns=names)
+    idx = names.index(cursor.column)
+    return _CursorFilter(cursor.column, idx, cursor_scalar(cursor.value, plan.specs[idx].type))
+
+
+def cursor_scalar(value: str, target: pa.DataType) -> pa.Scalar:
+    """The cursor's text value as a scalar of the column's type (ISO text for times)."""
+    text = pa.array([value], pa.string())
+    attempts: list[Any] = [lambda: pc.cast(text, target)]
+    if pa.types.is_timestamp(target):
+        naive = pa.timestamp(target.unit)
+        if target.tz:  # a naive value is taken as UTC
+            attempts.append(lambda: pc.assume_timezone(pc.cast(text, naive), target.tz))
+        else:  # an offset value is converted to UTC wall time
+            attempts.append(lambda: pc.cast(pc.cast(text, pa.timestamp(target.unit, "UTC")), naive))
+    if pa.types.is_date(target):
+        attempts.append(lambda: pc.cast(pa.array([value[:10]]), target))
+    for attempt in attempts:
+        try:
+            return attempt()[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    raise ValidationError(f"cursor value {value!r} cannot be compared with a {target} column")
+
+
+def _finish(
+    raw: pa.RecordBatch, plan: ff.Plan, cursor: _CursorFilter | None, rejects: list[Reject], inclusive: bool
+) -> Batch:
+    """Convert a raw batch, apply the cursor and drop (into rejects) rows that failed to convert."""
+    rejects = list(rejects)
+    if plan.typed:
+        data, bad, row_rejects = raw, None, {}
+    else:
+        conv = coerce.convert_batch(raw, plan.specs)
+        data, bad, row_rejects = conv.data, conv.bad, conv.rejects
+    keep: pa.Array | None = None
+    if cursor is not None:
+        col = data.column(cursor.index)
+        beyond = pc.greater_equal(col, cursor.value) if inclusive else pc.greater(col, cursor.value)
+        keep = pc.fill_null(beyond, False)
+        # a bad row is old news only if its cursor value parsed and is not beyond the cursor
+        not_old = pc.invert(pc.fill_null(pc.invert(beyond), False))
+        row_rejects = {i: r for i, r in row_rejects.items() if not_old[i].as_py()}
+    rejects.extend(row_rejects[i] for i in sorted(row_rejects))
+    if bad is not None:
+        good = pc.invert(bad)
+        keep = good if keep is None else pc.and_(keep, good)
+    if keep is not None:
+        data = data.filter(keep)
+    return Batch(data if data.num_rows else None, rejects)
