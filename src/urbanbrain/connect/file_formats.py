@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from urbanbrain.connect import coerce, encoding
 from urbanbrain.connect.base import Reject
@@ -125,7 +126,8 @@ class _CsvStream:
         import pyarrow.csv as pcsv
 
         self.path, self.plan = path, plan
-        self.rejects: list[Reject] = []
+        self._bad: list[tuple[int | None, str, int, int]] = []
+        self._good = self._invalid_seen = self._newlines = 0
         names = [s.name for s in plan.specs]
         assert plan.encoding is not None and plan.delimiter is not None
         try:
@@ -152,13 +154,7 @@ class _CsvStream:
             raise _csv_error(path, plan.encoding, exc) from exc
 
     def _invalid(self, row: Any) -> str:
-        line = f"line {row.number}" if row.number is not None else "a line"
-        self.rejects.append(
-            Reject(
-                record=row.text,
-                reason=f"{line}: expected {row.expected_columns} fields, found {row.actual_columns}",
-            )
-        )
+        self._bad.append((row.number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -171,8 +167,39 @@ class _CsvStream:
                 raise _csv_error(self.path, self.plan.encoding or "", exc) from exc
             yield batch
 
-    def take_rejects(self) -> list[Reject]:
-        out, self.rejects = self.rejects, []
+    def take_rejects(self, batch: pa.RecordBatch | None) -> list[Reject]:
+        """Rejects for the lines skipped while parsing `batch`, with physical line numbers.
+
+        pyarrow numbers records (header = 1), not lines; a quoted field spanning lines shifts
+        every later line, so the newlines inside earlier values are added back here.
+        """
+        per_row: list[int] = []
+        if batch is not None and batch.num_rows:
+            total = pa.array([0] * batch.num_rows, pa.int64())
+            for col in batch.columns:
+                counts = pc.fill_null(pc.count_substring(col, "\n"), 0)
+                total = pc.add(total, pc.cast(counts, pa.int64()))
+            per_row = total.to_pylist()
+        out: list[Reject] = []
+        cum, k = 0, 0  # newlines in this batch's rows before the bad line; rows consumed
+        while self._bad:
+            number, text, expected, actual = self._bad[0]
+            if number is None:
+                where = "a line"
+            else:
+                rows_before = number - 2 - self._good - self._invalid_seen
+                if batch is not None and rows_before > len(per_row):
+                    break  # parsed ahead: belongs after a later batch
+                while k < min(rows_before, len(per_row)):
+                    cum += per_row[k]
+                    k += 1
+                where = f"line {number + self._newlines + cum}"
+            self._bad.pop(0)
+            out.append(Reject(record=text, reason=f"{where}: expected {expected} fields, found {actual}"))
+            self._invalid_seen += 1
+            self._newlines += text.count("\n")
+        self._good += len(per_row)
+        self._newlines += sum(per_row)
         return out
 
 
@@ -219,13 +246,13 @@ def iter_csv(path: Path, plan: Plan, batch_rows: int) -> RawBatches:
     block = min(max(per_row * batch_rows, 1 << 20), 64 << 20)
     stream = _CsvStream(path, plan, block_size=block)
     for batch in stream:
-        pending = stream.take_rejects()
+        pending = stream.take_rejects(batch)
         for start in range(0, batch.num_rows, batch_rows):
             yield batch.slice(start, batch_rows), pending
             pending = []
         if pending:
             yield None, pending
-    if tail := stream.take_rejects():
+    if tail := stream.take_rejects(None):
         yield None, tail
 
 
