@@ -19,7 +19,8 @@ Options:
 * `delimiter`: CSV field separator; default sniffed among `,` `;` tab `|`.
 * `sheet`: xlsx sheet name or list of names; default every sheet, each a separate object.
 * `records_path`: JSON only, dotted path to the list of records (`data.items`); default the
-  document itself if it is a list, else its first list-valued key.
+  document itself if it is a list, else its first list-valued key (an object with no list is one
+  record). Documents over 512 MB are refused: use NDJSON, which is streamed.
 
 Objects: one per file, named `sql_identifier(stem)`; an xlsx sheet is `stem_sheet`. A name that
 loses non-ASCII characters (Chinese file names) gets an 8-hex-digit hash of the original so it
