@@ -33,3 +33,48 @@ def shared_data() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("URBANBRAIN_WORKER_CONCURRENCY", "2")
+
+
+def _unique(prefix: str) -> str:
+    import uuid
+
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_db() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server; dropped afterwards. Fails if the server is down."""
+    import psycopg
+
+    name = _unique("ub_test")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required (run scripts/services.sh): {exc}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    from urbanbrain.meta.db import dispose_engines
+
+    dispose_engines()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def maria_db() -> Iterator[str]:
+    """A fresh MariaDB database on the local server; dropped afterwards. Fails if the server is down."""
+    import pymysql
+
+    name = _unique("ub_test")
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5,
+                               autocommit=True)
+    except pymysql.Error as exc:
+        pytest.fail(f"MariaDB on 127.0.0.1:3306 is required (run scripts/services.sh): {exc}")
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield f"mysql://root@127.0.0.1:3306/{name}"
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
