@@ -25,7 +25,8 @@ from urbanbrain.lake.writer import _plain
 
 ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT}
 
-_PLAN_CACHE: dict[tuple[str, ...], tuple[str, list[str], pa.Schema]] = {}
+Columns = list[tuple[int, str, pa.DataType]]
+_PLAN_CACHE: dict[tuple[str, ...], tuple[str, list[str], Columns]] = {}
 _PLAN_LOCK = threading.Lock()
 
 
@@ -43,8 +44,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_files(identifier: tuple[str, ...]) -> tuple[list[str], pa.Schema]:
-    """Live data files and schema of a table's current snapshot, cached by metadata location."""
+def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
+    """Live data files and (field id, name, type) columns of a table's current snapshot.
+
+    Cached by metadata location, so repeated queries of an unchanged table skip planning.
+    """
     table = get_catalog().load_table(identifier)
     location = str(table.metadata_location)
     with _PLAN_LOCK:
@@ -57,21 +61,30 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], pa.Schema]:
             raise QueryError(f"table {'.'.join(identifier)} has merge-on-read delete files, "
                              "which this engine does not apply yet", hint="compact the table")
         files.append(task.file.file_path.removeprefix("file://"))
-    arrow = table.schema().as_arrow()
-    schema = pa.schema([pa.field(f.name, _plain(f.type)) for f in arrow])
+    iceberg = table.schema()
+    arrow = iceberg.as_arrow()
+    columns = [(fld.field_id, fld.name, _plain(a.type)) for fld, a in zip(iceberg.fields, arrow, strict=True)]
     with _PLAN_LOCK:
-        _PLAN_CACHE[identifier] = (location, files, schema)
-    return files, schema
+        _PLAN_CACHE[identifier] = (location, files, columns)
+    return files, columns
 
 
-def _view_sql(files: list[str], schema: pa.Schema) -> str:
-    cols = ", ".join(f"CAST({quote_ident(f.name)} AS {duckdb_type(f.type)}) AS {quote_ident(f.name)}"
-                     for f in schema)
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_sql(files: list[str], columns: Columns) -> str:
+    """Columns are matched by Iceberg field id, not by name: writers sanitise Parquet column names
+    (`2010 Census` is stored as `_2010_x20Census`), and ids survive renames and added columns."""
     if not files:
-        nulls = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {quote_ident(f.name)}" for f in schema)
+        nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {quote_ident(n)}" for _, n, t in columns)
         return f"SELECT {nulls} WHERE false"
-    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return f"SELECT {cols} FROM read_parquet([{listing}], union_by_name = true)"
+    mapping = ", ".join(
+        f"{fid}: {{name: {_literal(n)}, type: {_literal(duckdb_type(t))}, default_value: NULL}}"
+        for fid, n, t in columns
+    )
+    listing = ", ".join(_literal(f) for f in files)
+    return f"SELECT * FROM read_parquet([{listing}], schema = MAP {{{mapping}}})"
 
 
 def referenced_tables(sql: str) -> list[tuple[str, ...]]:
@@ -113,7 +126,7 @@ def open_query_connection(sql: str) -> duckdb.DuckDBPyConnection:
             ident = tuple(part.lower() for part in ident)
             if not catalog.table_exists(ident):
                 continue  # DuckDB reports the unknown name below, with its own suggestion
-            files, schema = table_files(ident)
+            files, columns = table_files(ident)
             if ident[0] not in catalogs:
                 con.execute(f"ATTACH ':memory:' AS {quote_ident(ident[0])}")
                 catalogs.add(ident[0])
@@ -121,7 +134,7 @@ def open_query_connection(sql: str) -> duckdb.DuckDBPyConnection:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ident[0])}.{quote_ident(ident[1])}")
                 schemas.add((ident[0], ident[1]))
             name = ".".join(quote_ident(p) for p in ident)
-            con.execute(f"CREATE VIEW {name} AS {_view_sql(files, schema)}")
+            con.execute(f"CREATE VIEW {name} AS {_view_sql(files, columns)}")
         con.execute("SET allowed_directories = [?]", [warehouse.rstrip("/") + "/"])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

@@ -1,0 +1,66 @@
+"""The real messy files in ../shared/data sync without losing a row: each lands in its table or in
+quarantine. Plus a file with broken rows, whose rejects are kept with reasons and never doubled."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from tests.sync.helpers import register, scalar
+from urbanbrain.lake.datasets import get_dataset
+from urbanbrain.lake.engine import run_query
+from urbanbrain.sync.runner import run_sync
+
+
+def _records(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        return sum(1 for _ in csv.reader(fh)) - 1
+
+
+def test_baltimore_311_lands_every_row(shared_data: Path) -> None:
+    path = shared_data / "service-requests" / "311_sample.csv"
+    register("hotline-311", "files", {"path": str(path)}, dept="hotline")
+    run = run_sync("hotline-311")
+    assert run.status == "succeeded", run.error
+    truth = _records(path)
+    assert truth == 10_000
+    assert run.rows_read == truth
+    assert run.rows_written + run.rows_rejected == truth
+    name = next(o.dataset_name for o in run.objects)
+    landed = scalar(f"select count(*) c from {name}")["c"]
+    quarantined = get_dataset(name + "__quarantine").row_count if run.rows_rejected else 0
+    assert landed + quarantined == truth
+
+
+def test_openaq_sensor_files_land_every_row(shared_data: Path) -> None:
+    folder = shared_data / "air-quality" / "openaq-toronto"
+    files = sorted(folder.glob("*.csv"))
+    truth = sum(_records(f) for f in files)
+    register("air-sensors", "files", {"path": str(folder / "*.csv")}, dept="ecology")
+    run = run_sync("air-sensors")
+    assert run.status == "succeeded", run.error
+    assert run.rows_read == truth == 53_413
+    total = 0
+    for obj in run.objects:
+        total += scalar(f"select count(*) c from {obj.dataset_name}")["c"]
+        if obj.rows_rejected:
+            total += get_dataset(f"{obj.dataset_name}__quarantine").row_count
+    assert total == truth
+
+
+def test_broken_rows_go_to_quarantine_with_reasons_once(tmp_path: Path) -> None:
+    path = tmp_path / "permits.csv"
+    lines = ["id,holder,fee"] + [f"{i},持证人{i},{i}.5" for i in range(1, 50)]
+    lines += ["50,坏行", "51,x,not-a-number", "52,正常,3.5"]
+    path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    register("permits", "files", {"path": str(path)}, dept="housing")
+    first = run_sync("permits")
+    assert first.status == "succeeded", first.error
+    assert first.rows_read == 52 and first.rows_rejected >= 1
+    assert first.rows_written + first.rows_rejected == 52
+    q = run_query("select _ub_reason, _ub_record from housing.permits.permits__quarantine").table.to_pylist()
+    assert len(q) == first.rows_rejected
+    assert all(r["_ub_reason"] for r in q)
+    run_sync("permits")  # a re-run replaces, never doubles, table and quarantine
+    assert scalar("select count(*) c from housing.permits.permits__quarantine")["c"] == first.rows_rejected
+    assert scalar("select count(*) c from housing.permits.permits")["c"] == first.rows_written
