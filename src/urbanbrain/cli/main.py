@@ -1,0 +1,97 @@
+"""The `urbanbrain` command: assembles the command groups and turns expected errors into one red line.
+
+Every command is a thin caller of a service function; this module only adds the global `--home`
+option and the top-level error handling, so no command needs its own try/except and no expected
+error ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from urbanbrain.cli import dataset, dept, runs, serve, sql, sync, system, worker
+from urbanbrain.cli.output import console, err_console
+from urbanbrain.core.errors import UrbanBrainError
+from urbanbrain.core.settings import reset_settings
+
+
+def report_error(exc: UrbanBrainError) -> None:
+    """`error: <message> [context]` and `hint: ...` in red on stderr (the message is already redacted)."""
+    where = ", ".join(f"{k}={v}" for k, v in exc.context.items())
+    text = f"{exc.message} [{where}]" if where else exc.message
+    err_console.print(f"[bold red]error:[/bold red] [red]{escape(text)}[/red]", soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[red]hint:[/red] {escape(exc.hint)}", soft_wrap=True)
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Catches `UrbanBrainError` around every command (also under Typer's CliRunner) → exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context; typer vendors click, so its class moves between releases
+        try:
+            return super().invoke(ctx)
+        except UrbanBrainError as exc:
+            report_error(exc)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=ErrorHandlingGroup,
+    name="urbanbrain",
+    help="urbanbrain — an open city brain: connect department systems, sync them into one lakehouse, query it.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Where embedded state lives (sets URBANBRAIN_HOME).", file_okay=False),
+    ] = None,
+) -> None:
+    """Global options; a bare `urbanbrain` prints help so the first thing a user types is useful."""
+    if home is not None:
+        reset_settings(home=home.expanduser().resolve())
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed urbanbrain version."""
+    try:
+        text = package_version("urbanbrain")
+    except PackageNotFoundError:
+        text = "unknown (not installed)"
+    console.print(f"urbanbrain {text}")
+
+
+app.add_typer(dept.app, name="dept", help="Departments: who owns systems and datasets.")
+app.add_typer(system.app, name="system", help="Department systems: register, test, discover, configure.")
+app.command(name="sync")(sync.sync_command)
+app.command(name="sql")(sql.sql_command)
+app.add_typer(dataset.app, name="dataset", help="Datasets in the lake: list, inspect, preview, drop.")
+app.add_typer(runs.app, name="runs", help="Sync-run history.")
+app.command(name="serve")(serve.serve_command)
+app.command(name="worker")(worker.worker_command)
+
+
+def main() -> None:
+    """Console-script entry point (`urbanbrain = urbanbrain.cli.main:main`)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""`urbanbrain sql "SELECT ..."`: query the lake read-only, in any of the four output formats.
+
+Tables and JSON are for looking, so they stop at a row limit; CSV and Parquet are for exporting, so
+without `--max-rows` they stream every row batch by batch instead of holding the result in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+from typing import Annotated
+
+import pyarrow as pa
+import typer
+
+from urbanbrain.cli.output import TABLE_MAX_ROWS, Format, FormatOption, OutputOption, emit_batches, emit_table
+from urbanbrain.core.settings import get_settings
+from urbanbrain.lake.engine import run_query, stream_query
+
+
+def _stream(sql: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Peek the first batch so errors (and the schema) surface before any output is written."""
+    batches = stream_query(sql)
+    first = next(batches, None)
+    if first is None:
+        return run_query(sql, max_rows=0).table.schema, iter(())
+    return first.schema, chain([first], batches)
+
+
+def sql_command(
+    query: Annotated[str, typer.Argument(metavar="SQL", help="One SELECT; datasets are department.system.object.")],
+    fmt: FormatOption = Format.table,
+    output: OutputOption = None,
+    max_rows: Annotated[
+        int | None, typer.Option("--max-rows", min=0, help="Return at most this many rows.")
+    ] = None,
+) -> None:
+    """Run a read-only SQL query over the lake."""
+    if fmt in (Format.csv, Format.parquet) and max_rows is None:
+        schema, batches = _stream(query)
+        emit_batches(schema, batches, fmt, output=output)
+        return
+    limit = max_rows if max_rows is not None else (
+        TABLE_MAX_ROWS if fmt is Format.table else get_settings().query_max_rows)
+    result = run_query(query, max_rows=limit)
+    emit_table(result.table, fmt, output=output, truncated=result.truncated)

@@ -1,0 +1,40 @@
+"""`urbanbrain worker`: run scheduled syncs until Ctrl-C / SIGTERM, then finish the running ones."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from urbanbrain.cli.output import say
+from urbanbrain.sync.worker import run_worker
+
+
+def worker_command(
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Syncs at once (default: settings).")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, wait for it, and exit.")] = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between looks for due systems.")] = 5.0,
+) -> None:
+    """Run due syncs on their schedules (several workers may share one PostgreSQL metadata store)."""
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        say("stopping: waiting for running syncs to finish")
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, request_stop)
+    try:
+        if not once:
+            say("worker started; Ctrl-C stops it after the running syncs finish")
+        run_worker(concurrency=concurrency, poll_seconds=poll, once=once, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
