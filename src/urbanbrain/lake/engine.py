@@ -9,9 +9,11 @@ only SELECT statements run, so none can write. Safety does not rest on spotting 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -88,11 +90,34 @@ def _view_sql(files: list[str], columns: Columns) -> str:
 
 
 def referenced_tables(sql: str) -> list[tuple[str, ...]]:
+    """Fully qualified tables the query names, from DuckDB's parse tree (parsed, not bound)."""
+    con = duck.connect()
     try:
-        names = duckdb.get_table_names(sql, qualified=True)
+        raw = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
     except duckdb.Error as exc:
         raise QueryError(f"cannot parse the query: {exc}") from None
-    return [tuple(n.split(".")) for n in names if n.count(".") == 2]
+    finally:
+        con.close()
+    tree = json.loads(raw[0]) if raw else {}
+    if tree.get("error"):
+        raise QueryError(f"cannot parse the query: {tree.get('error_message', 'syntax error')}",
+                         hint="check the SQL syntax")
+    found: list[tuple[str, ...]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("catalog_name") and node.get("schema_name"):
+                ident = (node["catalog_name"], node["schema_name"], node["table_name"])
+                if ident not in found:
+                    found.append(ident)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -125,7 +150,9 @@ def open_query_connection(sql: str) -> duckdb.DuckDBPyConnection:
         for ident in referenced_tables(sql):
             ident = tuple(part.lower() for part in ident)
             if not catalog.table_exists(ident):
-                continue  # DuckDB reports the unknown name below, with its own suggestion
+                raise QueryError(f"no dataset named {'.'.join(ident)!r}",
+                                 hint="dataset names are department.system.object; "
+                                      "list them with `urbanbrain dataset list`")
             files, columns = table_files(ident)
             if ident[0] not in catalogs:
                 con.execute(f"ATTACH ':memory:' AS {quote_ident(ident[0])}")
