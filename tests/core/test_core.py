@@ -32,8 +32,8 @@ def test_dataset_names_follow_the_documented_rule() -> None:
 
 
 def test_secrets_round_trip_and_key_file_is_private() -> None:
-    token = encrypt({"url": "postgresql://u:pw@h/db", "password": "x"})
-    assert "pw" not in token
+    token = encrypt({"url": "postgresql://u:hunter2-secret@h/db", "password": "x"})
+    assert "hunter2-secret" not in token
     assert decrypt(token)["password"] == "x"
     key = get_settings().home_dir / "secret.key"
     assert key.stat().st_mode & 0o077 == 0
