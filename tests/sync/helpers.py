@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from urbanbrain.connect.systems import add_system, discover_system
+from urbanbrain.core.errors import AlreadyExistsError
 from urbanbrain.lake.engine import run_query
 from urbanbrain.meta.departments import add_department
 
 
 def register(system: str, kind: str, options: dict[str, Any], dept: str = "market",
              schedule: str | None = None) -> None:
-    try:
+    with contextlib.suppress(AlreadyExistsError):
         add_department("Market Regulation", dept)
-    except Exception:
-        pass
     add_system(system, dept, kind, options, schedule=schedule)
     discover_system(system)
 

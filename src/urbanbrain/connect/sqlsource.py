@@ -78,7 +78,8 @@ class SQLSource:
                 con = duck.connect(threads=2)
                 duck.load_extension(con, self.extension)
                 try:
-                    con.execute(f"ATTACH {self._literal(self.attach_target())} AS src (TYPE {self.kind_for_duckdb()}, READ_ONLY)")
+                    target = self._literal(self.attach_target())
+                    con.execute(f"ATTACH {target} AS src (TYPE {self.kind_for_duckdb()}, READ_ONLY)")
                 except duckdb.Error as exc:
                     con.close()
                     self.ping()  # the driver explains the failure precisely

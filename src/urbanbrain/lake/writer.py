@@ -115,10 +115,10 @@ class TableWriter:
             keys = pa.concat_tables(self._keys)
             if len(self.primary_key) == 1:
                 values = [v for v in keys.column(0).to_pylist() if v is not None]
-                return In(self.primary_key[0], set(values)) if values else None
+                return in_values(self.primary_key[0], set(values)) if values else None
             rows = keys.to_pylist()
             exprs: list[BooleanExpression] = [
-                reduce(And, [EqualTo(k, r[k]) for k in self.primary_key]) for r in rows
+                reduce(And, [equals(k, r[k]) for k in self.primary_key]) for r in rows
                 if all(r[k] is not None for k in self.primary_key)
             ]
             return reduce(Or, exprs) if exprs else None
@@ -154,6 +154,15 @@ class TableWriter:
             bytes_written=sum(f.file_size_in_bytes for f in self._files),
             total_rows=total,
         )
+
+
+def equals(column: str, value: Any) -> BooleanExpression:
+    """`column = value` as an Iceberg filter (pyiceberg's pydantic signature confuses mypy)."""
+    return EqualTo(column, value)  # type: ignore[call-arg,arg-type]
+
+
+def in_values(column: str, values: set[Any]) -> BooleanExpression:
+    return In(column, values)  # type: ignore[call-arg,arg-type]
 
 
 def _plain(t: pa.DataType) -> pa.DataType:

@@ -45,12 +45,9 @@ def _cast_column(column: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[
     """Cast; on failure, find the offending rows one value at a time (the slow path is rare)."""
     if column.type == target:
         return column, []
-    if any(check(column.type) for check in _NESTED) or (
-        pa.types.is_string(target) and not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
-        and not pa.types.is_dictionary(column.type)
-    ):
-        if pa.types.is_string(target):
-            return _to_text(column), []
+    textual = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if pa.types.is_string(target) and (any(check(column.type) for check in _NESTED) or not textual):
+        return _to_text(column), []
     try:
         return pc.cast(column, target, safe=True), []
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import EqualTo
 from sqlalchemy import select
 
 from urbanbrain.connect.base import Cursor, ReadRequest, Reject, Source, SourceObject
@@ -33,7 +32,7 @@ from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
 from urbanbrain.lake.catalog import Identifier
 from urbanbrain.lake.types import duckdb_type, lake_schema
-from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter
+from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
@@ -216,10 +215,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     if get_catalog().table_exists(ident):
         stored_raw = get_catalog().load_table(ident).properties.get(CURSOR_PROPERTY)
     cursor = None if full_refresh else _parse_cursor(stored_raw, plan.cursor_column)
-    if cursor is None:
-        mode = "replace"
-    else:
-        mode = "merge" if plan.primary_key else "append"
+    mode = "replace" if cursor is None else "merge" if plan.primary_key else "append"
     outcome.mode = mode
     request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
                           inclusive=bool(cursor and plan.primary_key), batch_rows=settings.batch_rows)
@@ -234,10 +230,10 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key)
     target = writer.open()
     cursor_from = cursor.value if cursor else ""
-    q_writer = TableWriter(ident[:-1] + (ident[-1] + "__quarantine",),
+    q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
                            mode="replace" if mode == "replace" else "replace_where",
-                           replace_filter=EqualTo("_ub_cursor_from", cursor_from))
+                           replace_filter=equals("_ub_cursor_from", cursor_from))
     q_target: pa.Schema | None = None
     pending: list[Reject] = []
     best: Any = None
@@ -284,9 +280,8 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     properties: dict[str, str] = {}
     if plan.cursor_column and plan.cursor_column in target.names:
         column_type = target.field(plan.cursor_column).type
-        if best is not None:
-            if cursor is not None and not _beyond(best, cursor, column_type):
-                best = None
+        if best is not None and cursor is not None and not _beyond(best, cursor, column_type):
+            best = None
         if best is not None:
             properties[CURSOR_PROPERTY] = json.dumps({"column": plan.cursor_column, "value": _cursor_text(best),
                                                       "type": duckdb_type(column_type)})

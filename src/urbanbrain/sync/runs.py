@@ -16,7 +16,8 @@ def run_public(run: SyncRun) -> SyncRunPublic:
         id=run.id, system=run.system.name, trigger=run.trigger, status=run.status, attempt=run.attempt,
         started_at=run.started_at, finished_at=run.finished_at, rows_read=run.rows_read,
         rows_written=run.rows_written, rows_rejected=run.rows_rejected, bytes_written=run.bytes_written,
-        error=run.error, error_transient=run.error_transient, objects=[SyncRunObjectPublic.model_validate(o) for o in run.objects],
+        error=run.error, error_transient=run.error_transient,
+        objects=[SyncRunObjectPublic.model_validate(o) for o in run.objects],
     )
 
 

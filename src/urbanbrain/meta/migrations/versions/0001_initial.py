@@ -1,7 +1,7 @@
 """initial metadata schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 13:15:42.689771
 """
 
