@@ -207,6 +207,11 @@ def stream_query(sql: str, batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]
     try:
         try:
             yield from con.execute(sql).fetch_record_batch(batch_rows)
+        except duckdb.PermissionException as exc:  # same classification as run_query: a 403, not a 400
+            raise ReadOnlyViolationError(f"the query tried to reach outside the lake: {exc}") from None
+        except duckdb.CatalogException as exc:
+            raise QueryError(f"{exc}", hint="dataset names are department.system.object; "
+                                            "list them with `urbanbrain dataset list`") from None
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from None
     finally:
