@@ -74,7 +74,7 @@ def conform(batch: pa.RecordBatch, target: pa.Schema, lineage: dict[str, Any]) -
     names = set(batch.schema.names)
     for field in target:
         if field.name in lineage:
-            arrays.append(pa.array([lineage[field.name]] * n, field.type))
+            arrays.append(pa.repeat(pa.scalar(lineage[field.name], type=field.type), n))
         elif field.name in names:
             column = batch.column(field.name)
             if pa.types.is_dictionary(column.type):
@@ -107,5 +107,6 @@ def rejects_table(rejects: list[Reject], cursor_from: str, target: pa.Schema, li
         "_ub_record": pa.array([r.record for r in rejects], pa.string()),
         "_ub_cursor_from": pa.array([cursor_from] * n, pa.string()),
     }
-    arrays = [columns[f.name] if f.name in columns else pa.array([lineage.get(f.name)] * n, f.type) for f in target]
+    arrays = [columns[f.name] if f.name in columns else pa.repeat(pa.scalar(lineage.get(f.name), type=f.type), n)
+              for f in target]
     return pa.Table.from_arrays(arrays, schema=target)

@@ -38,6 +38,7 @@ from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRun
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
 from urbanbrain.sync import locks
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
+from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
 from urbanbrain.sync.runs import get_run
 
@@ -219,7 +220,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     outcome.mode = mode
     request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
                           inclusive=bool(cursor and plan.primary_key), batch_rows=settings.batch_rows)
-    batches = iter(source.read(request))
+    batches = prefetch(iter(source.read(request)))
     first = next(batches, None)
     if first is not None and first.data is not None:
         source_schema = first.data.schema
