@@ -1,1 +1,14 @@
-"""See DESIGN.md for what this layer owns."""
+"""The REST API under `/api`: one router module per resource, each route one service call."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from urbanbrain.web.api import datasets, departments, health, runs, sql, systems
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api")
+    for module in (health, departments, systems, datasets, runs, sql):
+        router.include_router(module.router)
+    return router

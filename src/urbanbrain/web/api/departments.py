@@ -1,0 +1,31 @@
+"""`/api/departments`: who owns systems; each route is one service call."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from urbanbrain.meta import departments as svc
+from urbanbrain.meta.schemas import DepartmentPublic
+
+router = APIRouter(prefix="/departments", tags=["departments"])
+
+
+class DepartmentCreate(BaseModel):
+    name: str = Field(description="Full name, e.g. Market Regulation.", examples=["Market Regulation"])
+    code: str = Field(description="Short code that prefixes dataset names.", examples=["market"])
+
+
+@router.get("")
+def list_departments() -> list[DepartmentPublic]:
+    return svc.list_departments()
+
+
+@router.post("", status_code=201)
+def create_department(body: DepartmentCreate) -> DepartmentPublic:
+    return svc.add_department(body.name, body.code)
+
+
+@router.get("/{code}")
+def get_department(code: str) -> DepartmentPublic:
+    return svc.get_department(code)
