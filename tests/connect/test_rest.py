@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tests.connect.contract import ContractCase, SourceContract
+from tests.connect.rest_server import API_KEY, PASSWORD, TOKEN, USER, RestServer, serve
 from urbanbrain.connect.base import Batch, Cursor, ReadRequest
 from urbanbrain.connect.rest import RestSource
 from urbanbrain.core.errors import (
@@ -23,8 +25,6 @@ from urbanbrain.core.errors import (
     SourceServerError,
     SourceUnreachableError,
 )
-from tests.connect.contract import ContractCase, SourceContract
-from tests.connect.rest_server import API_KEY, PASSWORD, TOKEN, USER, RestServer, serve
 
 PAGE = {"type": "page", "page_param": "page", "size_param": "page_size", "size": 3}
 
@@ -123,7 +123,7 @@ def test_server_ignoring_page_param_is_detected(api: RestServer) -> None:
 
 def test_max_pages_is_a_hard_cap(api: RestServer) -> None:
     with pytest.raises(SourceFormatError, match="more than 2 pages"):
-        read_all(source(api, "/api/page", pagination={**PAGE, "max_pages": 2}))
+        read_all(source(api, "/api/page", records_path="data.items", pagination={**PAGE, "max_pages": 2}))
     assert len(api.seen) == 2
 
 
@@ -272,8 +272,13 @@ def test_single_object_body_is_one_record(api: RestServer) -> None:
 
 
 def test_missing_records_path_says_what_is_there(api: RestServer) -> None:
-    with pytest.raises(SourceFormatError, match="records_path 'payload.rows' not found; top-level keys: data"):
+    with pytest.raises(SourceFormatError, match=r"records_path 'payload\.rows' not found; top-level keys: data"):
         read_all(source(api, "/api/page", records_path="payload.rows", pagination=PAGE))
+
+
+def test_paginated_body_without_a_list_asks_for_records_path(api: RestServer) -> None:
+    with pytest.raises(SourceFormatError, match="records_path"):
+        read_all(source(api, "/api/page", pagination=PAGE))
 
 
 def test_nested_values_become_json_text(api: RestServer) -> None:
