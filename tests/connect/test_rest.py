@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from tests.connect.contract import ContractCase, SourceContract
-from tests.connect.rest_server import API_KEY, PASSWORD, TOKEN, USER, RestServer, serve
+from tests.connect.rest_server import API_KEY, COMPANIES, PASSWORD, TOKEN, USER, Reply, RestServer, serve
 from urbanbrain.connect.base import Batch, Cursor, ReadRequest
 from urbanbrain.connect.rest import RestSource
 from urbanbrain.core.errors import (
@@ -107,6 +107,23 @@ def test_link_in_body_pagination(api: RestServer) -> None:
     got = rows(read_all(source(api, "/api/link-body", records_path="items",
                                pagination={"type": "link", "next_path": "links.next"})))
     assert [r["id"] for r in got] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_next_link_to_another_host_is_refused(api: RestServer) -> None:
+    api.route("/api/leaky", lambda s: Reply(body=COMPANIES[:1],
+                                            headers={"Link": '<http://198.51.100.7/steal>; rel="next"'}))
+    src = source(api, "/api/leaky", pagination={"type": "link"}, top={"auth": {"type": "bearer", "token": TOKEN}})
+    with pytest.raises(SourceFormatError, match="another host"):
+        read_all(src)
+    assert len(api.seen) == 1
+
+
+def test_api_key_in_query_survives_next_links(api: RestServer) -> None:
+    auth = {"type": "api_key", "name": "apikey", "value": API_KEY, "in": "query"}
+    got = rows(read_all(source(api, "/api/link", pagination={"type": "link"}, top={"auth": auth})))
+    assert len(got) == 7
+    assert [(s.query.get("from"), s.query["apikey"]) for s in api.seen] == [(None, API_KEY), ("3", API_KEY),
+                                                                          ("6", API_KEY)]
 
 
 def test_repeated_next_cursor_is_detected(api: RestServer) -> None:

@@ -26,6 +26,10 @@ Options::
                     "total_path": "meta.total",       # optional row estimate in the first page
                     "pagination": {"type": "page", ...}}]}   # see rest_paging
 
+Every batch carries exactly one schema for the whole read (columns inferred from a sample, plus a
+JSON-text `_extra` column holding any field that was not in it, so new API fields are kept, never
+dropped); values that do not fit their column become `Reject`s. Details in `rest_schema`.
+
 Rows come out in the API's order, not sorted by the cursor: a sync must take the maximum cursor
 value over all rows read, not the last one. The cursor is always also applied client-side, so an
 API that ignores `cursor_param` is still read correctly (only less efficiently).
@@ -197,8 +201,12 @@ class RestSource:
                 raise SourceUnreachableError(
                     f"cannot reach {self.display} ({where}): {self.clean(str(exc)) or type(exc).__name__}",
                     hint="check the host name, port and network path from this server") from None
-            except httpx.InvalidURL as exc:
-                raise ConfigurationError(f"bad URL for {where}: {self.clean(str(exc))}") from None
+            except httpx.DecodingError as exc:
+                raise SourceFormatError(f"{where}: the body could not be decoded ({self.clean(str(exc))})",
+                                        system=self.display) from None
+            except (httpx.RequestError, httpx.InvalidURL) as exc:  # too many redirects, bad URL
+                raise SourceError(f"{where}: {type(exc).__name__}: {self.clean(str(exc))}",
+                                  hint="check the url option and the endpoint's path", system=self.display) from None
             log.debug("GET %s -> %s", self.clean(str(response.url)), response.status_code)
             wait = _retry_after(response)
             if response.status_code in (429, 503) and attempt < RETRIES and wait is not None \
