@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from urbanbrain.connect.base import SOURCES, Cursor, ReadRequest, Source, open_source
+from urbanbrain.connect.base import SOURCES, Cursor, ReadRequest, Reject, Source, open_source
 from urbanbrain.core.errors import ObjectNotFoundError, SourceError
 
 
@@ -92,6 +92,24 @@ class SourceContract:
         assert datas
         first = datas[0].schema
         assert all(d.schema.equals(first) for d in datas)
+
+    def test_discovered_schema_matches_read_schema(self, case: ContractCase) -> None:
+        """The lake table is created from what is read; discovery must not promise otherwise."""
+        src = case.open()
+        try:
+            obj = next(o for o in src.discover() if o.name == case.object_name)
+            datas = [b.data for b in src.read(ReadRequest(object=case.object_name, batch_rows=2)) if b.data]
+        finally:
+            src.close()
+        assert [(c.name, c.type) for c in obj.columns] == [(f.name, f.type) for f in datas[0].schema]
+
+    def test_rejects_carry_reasons(self, case: ContractCase) -> None:
+        src = case.open()
+        try:
+            rejects = [r for b in src.read(ReadRequest(object=case.object_name, batch_rows=2)) for r in b.rejects]
+        finally:
+            src.close()
+        assert all(isinstance(r, Reject) and r.reason and r.record for r in rejects)
 
     def test_cursor_returns_only_newer_rows(self, case: ContractCase) -> None:
         if case.cursor is None:

@@ -81,7 +81,9 @@ class Source(Protocol):
 
     `test` raises `AuthenticationError`, `SourceUnreachableError`, ... or returns quietly;
     `discover` lists objects with columns, keys and row estimates; `read` streams batches of one
-    object, each at most `batch_rows` rows, rows beyond the cursor only, in cursor order.
+    object, each at most `batch_rows` rows, only rows beyond the cursor, in whatever order the
+    system gives them (files and APIs cannot sort): sync takes the maximum cursor over all rows.
+    Every batch of one read has the same schema, the one `discover` reports for the object.
     """
 
     kind: ClassVar[str]
