@@ -280,4 +280,4 @@ def _print_vertical(record: Mapping[str, Any], columns: Sequence[str], title: st
 
 def say(message: str) -> None:
     """A status line for people (stderr, so stdout stays clean for pipes)."""
-    err_console.print(message)
+    err_console.print(message, soft_wrap=True)
