@@ -109,3 +109,40 @@ def test_missing_table_fails_the_object_with_its_name(db: Path) -> None:
     assert run.status == "partial"
     failed = next(o for o in run.objects if o.object_name == "events")
     assert "events" in (failed.error or "") and "not found" in (failed.error or "")
+
+
+def test_deleted_source_file_fails_the_run_and_marks_the_system(db: Path) -> None:
+    from urbanbrain.connect.systems import get_system
+
+    register("civil-registry", "sqlite", {"url": f"sqlite:///{db}"})
+    assert run_sync("civil-registry").status == "succeeded"
+    db.unlink()
+    run = run_sync("civil-registry")
+    assert run.status == "failed" and "src.db" in (run.error or "")
+    assert get_system("civil-registry").health == "unhealthy"
+    assert scalar("select count(*) c from market.civil_registry.people")["c"] == 20  # synced data stays
+
+
+def test_unknown_object_is_refused_before_a_run_starts(db: Path) -> None:
+    from urbanbrain.core.errors import NotFoundError
+    from urbanbrain.sync.runs import list_runs
+
+    register("civil-registry", "sqlite", {"url": f"sqlite:///{db}"})
+    with pytest.raises(NotFoundError, match="nope"):
+        run_sync("civil-registry", objects=["nope"])
+    assert list_runs("civil-registry") == []
+
+
+def test_removing_a_system_with_data_needs_purge(db: Path) -> None:
+    from urbanbrain.connect.systems import remove_system
+    from urbanbrain.core.errors import ValidationError
+    from urbanbrain.lake.catalog import get_catalog
+
+    register("civil-registry", "sqlite", {"url": f"sqlite:///{db}"})
+    run_sync("civil-registry")
+    with pytest.raises(ValidationError, match="purge"):
+        remove_system("civil-registry")
+    assert get_dataset("market.civil_registry.people").row_count == 20
+    remove_system("civil-registry", purge=True)
+    assert list_datasets() == []
+    assert not get_catalog().table_exists(("market", "civil_registry", "people"))

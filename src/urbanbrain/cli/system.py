@@ -162,11 +162,12 @@ def update(
     options_file: OptionsFileOption = None,
     schedule: ScheduleOption = None,
     owner: OwnerOption = None,
+    replace: Annotated[bool, typer.Option("--replace-options", help="Replace all stored options.")] = False,
 ) -> None:
-    """Change the schedule, owner or connection options (given options replace all stored ones)."""
+    """Change the schedule, owner or connection options (merged over the stored ones)."""
     given = url is not None or path is not None or option or options_file is not None
     options = parse_options(url, path, option, options_file) if given else None
-    system = svc.update_system(name, options=options, schedule=schedule, owner=owner)
+    system = svc.update_system(name, options=options, schedule=schedule, owner=owner, replace_options=replace)
     console.print(f"updated system [bold]{system.name}[/bold] ({system.display_url or 'no url'}, "
                   f"schedule {system.schedule})")
 
@@ -175,10 +176,11 @@ def update(
 def remove(
     name: Annotated[str, typer.Argument(help="System name.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    purge: Annotated[bool, typer.Option("--purge", help="Also drop its lake datasets and run history.")] = False,
 ) -> None:
-    """Forget a system and its discovered objects."""
+    """Forget a system and its discovered objects (and, with --purge, its datasets)."""
     svc.get_system(name)  # unknown names fail before we ask
     if not yes:
-        typer.confirm(f"remove system {name!r}?", abort=True)
-    svc.remove_system(name)
+        typer.confirm(f"remove system {name!r}{' and its datasets' if purge else ''}?", abort=True)
+    svc.remove_system(name, purge=purge)
     console.print(f"removed system [bold]{name}[/bold]")

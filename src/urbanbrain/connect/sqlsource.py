@@ -116,6 +116,12 @@ class SQLSource:
         return not (tables and self._object_name(schema, table) not in tables and table not in tables)
 
     def discover(self) -> list[SourceObject]:
+        try:
+            return self._discover()
+        except duckdb.Error as exc:
+            raise SourceError(f"cannot list the tables of {self.display}: {self.clean(str(exc))}") from None
+
+    def _discover(self) -> list[SourceObject]:
         con = self._duck()
         rows = con.execute(
             "SELECT table_schema, table_name, table_type FROM information_schema.tables "

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from urbanbrain.connect.base import SOURCES, Source, SourceObject, open_source
 from urbanbrain.core.clock import utcnow
-from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError
+from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.naming import sql_identifier, validate_code
 from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.core.secrets import decrypt, encrypt, redact_text, redact_url, secret_values
@@ -83,10 +83,14 @@ def add_system(
 
 
 def update_system(name: str, *, options: dict[str, Any] | None = None, schedule: str | None = None,
-                  owner: str | None = None) -> SystemPublic:
+                  owner: str | None = None, replace_options: bool = False) -> SystemPublic:
+    """Change a system. New options are merged over the stored ones (so changing the URL keeps the
+    table list) unless `replace_options`."""
     with session_scope() as s:
         system = get_system_row(s, name)
         if options is not None:
+            if not replace_options:
+                options = {**decrypt(system.options_secret), **options}
             open_source(system.kind, options).close()
             system.options_secret = encrypt(options)
             system.display_url = _display(options)
@@ -231,6 +235,38 @@ def configure_object(system: str, object_name: str, *, cursor_column: str | None
         return SourceObjectPublic.model_validate(row)
 
 
-def remove_system(name: str) -> None:
+def remove_system(name: str, *, purge: bool = False) -> None:
+    """Remove a system. Its lake tables and run history go too, but only when `purge` says so:
+    removing a system must never silently delete aggregated data."""
+    from urbanbrain.meta.models import Dataset, SyncRun
+
     with session_scope() as s:
-        s.delete(get_system_row(s, name))
+        system = get_system_row(s, name)
+        datasets = list(s.scalars(select(Dataset).where(Dataset.system_id == system.id)))
+        if datasets and not purge:
+            raise ValidationError(
+                f"system {name!r} still has {len(datasets)} dataset(s) in the lake",
+                hint="pass --purge (API: ?purge=true) to drop its datasets and run history too",
+            )
+        dropped = [tuple(d.table_identifier.split(".")) for d in datasets]
+        for ds in datasets:
+            s.delete(ds)
+        for run in s.scalars(select(SyncRun).where(SyncRun.system_id == system.id)):
+            s.delete(run)
+        s.delete(system)
+    if dropped:
+        _drop_tables(dropped)
+
+
+def _drop_tables(identifiers: list[tuple[str, ...]]) -> None:
+    """Purge lake tables of a removed system. `connect` may not import `lake`, so this goes through
+    the catalog registered for the metadata database directly."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from urbanbrain.core.settings import get_settings
+
+    settings = get_settings()
+    catalog = SqlCatalog("urbanbrain", uri=settings.metadata_url, warehouse=f"file://{settings.warehouse_path}")
+    for ident in identifiers:
+        if catalog.table_exists(ident):
+            catalog.purge_table(ident)

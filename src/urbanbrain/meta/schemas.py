@@ -6,9 +6,14 @@ Secrets never appear here: systems expose only a redacted display URL.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from urbanbrain.core.clock import as_utc
+
+# SQLite hands datetimes back without their zone; every public time is UTC and says so.
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Public(BaseModel):
@@ -19,7 +24,7 @@ class DepartmentPublic(Public):
     id: str
     code: str
     name: str
-    created_at: datetime
+    created_at: UTCDateTime
     systems: int = 0
 
 
@@ -32,7 +37,7 @@ class SourceObjectPublic(Public):
     row_estimate: int | None
     cursor_column: str | None
     enabled: bool
-    discovered_at: datetime
+    discovered_at: UTCDateTime
 
 
 class SystemPublic(Public):
@@ -46,11 +51,11 @@ class SystemPublic(Public):
     description: str | None
     health: str
     health_reason: str | None
-    health_checked_at: datetime | None
-    next_run_at: datetime | None
-    last_sync_at: datetime | None
+    health_checked_at: UTCDateTime | None
+    next_run_at: UTCDateTime | None
+    last_sync_at: UTCDateTime | None
     objects: int = 0
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class DatasetPublic(Public):
@@ -62,7 +67,7 @@ class DatasetPublic(Public):
     object_name: str
     table_identifier: str
     row_count: int
-    last_synced_at: datetime | None
+    last_synced_at: UTCDateTime | None
     last_run_id: str | None
     columns: list[dict[str, Any]]
     primary_key: list[str]
@@ -86,8 +91,8 @@ class SyncRunPublic(Public):
     trigger: str
     status: str
     attempt: int
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: UTCDateTime
+    finished_at: UTCDateTime | None
     rows_read: int
     rows_written: int
     rows_rejected: int
@@ -106,5 +111,5 @@ class LineagePublic(Public):
     source_object: str
     source: str
     last_run_id: str | None
-    last_synced_at: datetime | None
+    last_synced_at: UTCDateTime | None
     snapshot_id: int | None

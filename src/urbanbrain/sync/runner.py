@@ -10,6 +10,7 @@ or terminal for the scheduler.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from urbanbrain.core.errors import (
     AuthenticationError,
     NotFoundError,
     SourceUnreachableError,
+    SyncError,
     TransientError,
     UrbanBrainError,
 )
@@ -42,6 +44,7 @@ from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
 from urbanbrain.sync.runs import get_run
 
+log = logging.getLogger("urbanbrain.sync")
 REJECT_FLUSH = 10_000
 SYSTEM_LEVEL = (SourceUnreachableError, AuthenticationError, TransientError)
 
@@ -125,7 +128,12 @@ def run_sync(
     """
     progress = progress or NoProgress()
     with session_scope() as s:
-        system_id = get_system_row(s, system_name).id
+        system = get_system_row(s, system_name)
+        system_id = system.id
+        known = {o.name for o in system.objects if o.enabled}
+    if objects and known and (missing := sorted(set(objects) - known)):
+        raise NotFoundError(f"system {system_name!r} has no enabled object(s) {', '.join(missing)}",
+                            hint="run `urbanbrain system discover` to refresh the object list")
     locks.acquire(system_id, system_name)
     run_id, system_id, dept_code = _start_run(system_name, trigger, attempt)
     error: UrbanBrainError | None = None
@@ -143,6 +151,10 @@ def run_sync(
     except UrbanBrainError as exc:
         error = scrub(system_name, exc)
         error.context.setdefault("system", system_name)
+    except Exception as exc:  # a bug or an unmapped driver error: record it as failed, never as success
+        log.exception("sync of %s crashed", system_name)
+        error = scrub(system_name, SyncError(f"sync of {system_name!r} crashed: {type(exc).__name__}: {exc}",
+                                             hint="this is a bug; please report it with the log"))
     finally:
         _finish(run_id, system_id, outcomes, error)
         locks.release(system_id)
