@@ -189,7 +189,8 @@ def measure_sync(url: str, home: Path, profile: str | None = None) -> dict[str, 
     python = sys.executable
     inner = [python, str(Path(__file__).resolve()), "--child-sync", str(home), "--url", url]
     if profile:
-        inner = [str(Path(python).with_name("py-spy")), "record", "--rate", "100", "--format", "speedscope", "-o", profile, "--", *inner]
+        inner = [str(Path(python).with_name("py-spy")), "record", "--rate", "100", "--format", "speedscope",
+                 "-o", profile, "--", *inner]
     time_file = home / "time.txt"
     time_bin = "/usr/bin/time"
     use_time = Path(time_bin).exists()
