@@ -1,0 +1,103 @@
+"""How `run_demo` reports progress: phases (generate, register, sync) and per-system sync results.
+
+The CLI passes `RichDemoProgress` to draw bars; tests and scripts pass nothing (`NoDemoProgress`).
+Sync progress per object is forwarded through the runner's own `SyncProgress` protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
+from urbanbrain.sync.progress import NoProgress, SyncProgress
+
+
+class DemoProgress(Protocol):
+    def phase(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, name: str, amount: int, detail: str) -> None: ...
+
+    def sync_progress(self, system: str) -> SyncProgress: ...
+
+    def system_synced(self, system: str, run: SyncRunPublic) -> None: ...
+
+
+class NoDemoProgress:
+    def phase(self, name: str, total: int | None) -> None:
+        return None
+
+    def advance(self, name: str, amount: int, detail: str) -> None:
+        return None
+
+    def sync_progress(self, system: str) -> SyncProgress:
+        return NoProgress()
+
+    def system_synced(self, system: str, run: SyncRunPublic) -> None:
+        return None
+
+
+class _RowCounter:
+    """Forwards object-level sync progress into the demo's 'rows synced' bar."""
+
+    def __init__(self, owner: RichDemoProgress) -> None:
+        self.owner = owner
+
+    def object_started(self, name: str, estimate: int | None) -> None:
+        return None
+
+    def object_advanced(self, name: str, rows: int) -> None:
+        self.owner.rows(rows)
+
+    def object_finished(self, name: str, outcome: SyncRunObjectPublic) -> None:
+        return None
+
+
+class RichDemoProgress:
+    """Rich bars: rows generated, systems registered, systems synced (with rows synced)."""
+
+    LABELS = {"generate": "生成 generate rows", "register": "登记 register systems", "sync": "汇聚 sync systems"}
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+        self.synced_rows = 0
+        self.failed = 0
+
+    def __enter__(self) -> RichDemoProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.stop()
+
+    def phase(self, name: str, total: int | None) -> None:
+        with self.lock:
+            for task in self.tasks.values():  # a new phase ends the previous one (stops its clock)
+                done = self.progress.tasks[task].completed
+                self.progress.update(task, total=done, completed=done)
+            self.tasks[name] = self.progress.add_task(self.LABELS.get(name, name), total=total, detail="")
+
+    def advance(self, name: str, amount: int, detail: str) -> None:
+        with self.lock:
+            self.progress.update(self.tasks[name], advance=amount, detail=detail[:40])
+
+    def rows(self, amount: int) -> None:
+        with self.lock:
+            self.synced_rows += amount
+
+    def sync_progress(self, system: str) -> SyncProgress:
+        return _RowCounter(self)
+
+    def system_synced(self, system: str, run: SyncRunPublic) -> None:
+        with self.lock:
+            self.failed += run.status != "succeeded"
+            detail = f"{self.synced_rows:,} rows" + (f", {self.failed} failed" if self.failed else "")
+            self.progress.update(self.tasks["sync"], advance=1, detail=detail)
