@@ -8,8 +8,6 @@ Files written before a kill are unreferenced and invisible to readers.
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -17,12 +15,12 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Or
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from urbanbrain.core.errors import CommitConflictError, LakeError
 from urbanbrain.lake.catalog import Identifier, ensure_namespace, get_catalog
+from urbanbrain.lake.datafiles import DataFileWriter
 from urbanbrain.lake.types import reconcile
 
 CURSOR_PROPERTY = "urbanbrain.cursor"
@@ -50,6 +48,7 @@ class TableWriter:
     _files: list[DataFile] = field(default_factory=list)
     _keys: list[pa.Table] = field(default_factory=list)
     _rows: int = 0
+    _data: DataFileWriter | None = None
 
     def open(self) -> pa.Schema:
         """Create or evolve the table; returns the Arrow schema batches must be cast to."""
@@ -72,8 +71,6 @@ class TableWriter:
                 with self._table.update_schema() as update:
                     update.union_by_name(pa.schema(merged))
                 self._table = catalog.load_table(self.identifier)
-        self._uuid = uuid.uuid4()
-        self._counter = itertools.count()
         return self.target_schema
 
     @property
@@ -93,18 +90,17 @@ class TableWriter:
         return str(value) if value else None
 
     def write(self, data: pa.Table) -> int:
-        """Write one batch as data files now (bounded memory); returns bytes written."""
+        """Write one batch into the current data file now (bounded memory); returns bytes added."""
         if data.num_rows == 0:
             return 0
-        files = list(_dataframe_to_data_files(
-            table_metadata=self.table.metadata, write_uuid=self._uuid, df=data, io=self.table.io,
-            counter=self._counter,
-        ))
-        self._files.extend(files)
+        if self._data is None:
+            self._data = DataFileWriter(self.table)
+        before = self._data.bytes_written
+        self._data.write(data)
         self._rows += data.num_rows
         if self.mode == "merge":
             self._keys.append(data.select(self.primary_key))
-        return sum(f.file_size_in_bytes for f in files)
+        return self._data.bytes_written - before
 
     def _delete_filter(self) -> BooleanExpression | None:
         if self.mode == "replace":
@@ -128,6 +124,9 @@ class TableWriter:
                summary: dict[str, str] | None = None) -> CommitResult:
         """One atomic Iceberg commit: deletions, new files and properties (the cursor) together."""
         table = self.table
+        if self._data is not None:
+            self._files.extend(self._data.close())
+            self._data = None
         try:
             with table.transaction() as tx:
                 delete = self._delete_filter()
