@@ -85,6 +85,8 @@ def name_variant(names: list[str], rng: np.random.Generator) -> list[str]:
             out.append(f"{name[:2]}({name[2:4]}){name[4:]}" if len(name) > 6 else name + " ")
         else:
             out.append(name.replace("公司", "公 司"))
+        if out[-1] == name:  # the chosen variation did not apply to this name (个人独资企业 has no 公司)
+            out[-1] = name.replace("长沙", "长沙市", 1) if name.startswith("长沙") else f"长沙市{name}"
     return out
 
 

@@ -80,20 +80,21 @@ def persons(n: int, addresses: pa.Table, enterprise_ids: list[str], rng: np.rand
 
 
 def typo(names: list[str], rng: np.random.Generator) -> list[str]:
-    """One realistic slip per name: a homophone, a dropped character, or a swapped pair."""
+    """One realistic slip per name: a homophone, a dropped character, or a swapped pair (never a no-op)."""
     out = []
     for name in names:
-        choice = rng.integers(0, 3)
         swappable = [i for i, c in enumerate(name) if c in HOMOPHONES]
-        if choice == 0 and swappable:
+        candidates = []
+        if swappable:
             i = swappable[int(rng.integers(0, len(swappable)))]
-            out.append(name[:i] + HOMOPHONES[name[i]] + name[i + 1:])
-        elif choice == 1 and len(name) == 3:
-            out.append(name[:2])
-        elif len(name) >= 3:
-            out.append(name[0] + name[2] + name[1])
-        else:
-            out.append(name + GIVEN[int(rng.integers(0, len(GIVEN)))])
+            candidates.append(name[:i] + HOMOPHONES[name[i]] + name[i + 1:])
+        if len(name) == 3:
+            candidates += [name[:2], name[0] + name[2] + name[1]]
+        candidates = [c for c in candidates if c != name]
+        if candidates:
+            out.append(candidates[int(rng.integers(0, len(candidates)))])
+        else:  # e.g. 张雨雨 with no homophone: mis-hear the last character
+            out.append(name[:-1] + next(g for g in GIVEN[int(rng.integers(0, len(GIVEN))):] + GIVEN if g != name[-1]))
     return out
 
 
