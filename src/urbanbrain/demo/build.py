@@ -72,7 +72,8 @@ def place(spec: SystemSpec, demo: Path, pg_ok: bool, my_ok: bool) -> Placement:
                          {o.name: o.name for o in spec.objects})
     if kind in EXTENSIONS:
         ext = EXTENSIONS[kind]
-        opts = {"path": str(demo / "files" / spec.name / f"*.{ext}"), "encoding": "gbk" if kind == "csv-gbk" else "auto"}
+        opts = {"path": str(demo / "files" / spec.name / f"*.{ext}"),
+                "encoding": "gbk" if kind == "csv-gbk" else "auto"}
         suffix = "_sheet1" if kind == "xlsx" else ""
         return Placement(spec, "files", opts, {o.name: sql_identifier(o.name) + suffix for o in spec.objects})
     return Placement(spec, "rest", {}, {o.name: o.name for o in spec.objects})
@@ -157,10 +158,11 @@ def build(specs: list[SystemSpec], demo: Path, scale: Scale, seed: int, now: np.
     for basis_name in ("static", "addresses", "enterprises", "sensor"):
         for p, obj in by_basis.get(basis_name, []):
             emit(p, obj, Basis(), 0)
+    firm_ids = firms.column("enterprise_id").to_pylist()
     for k in range(math.ceil(scale.persons / scale.chunk)):
         n = min(scale.chunk, scale.persons - k * scale.chunk)
         crng = np.random.default_rng([seed, 1, k])
-        chunk = people.persons(n, addresses, firms.column("enterprise_id").to_pylist(), crng, first_id=k * scale.chunk + 1)
+        chunk = people.persons(n, addresses, firm_ids, crng, first_id=k * scale.chunk + 1)
         truth.entities("person", chunk)
         step("truth: residents", n)
         for p, obj in by_basis.get("persons", []):

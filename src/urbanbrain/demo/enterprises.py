@@ -31,7 +31,8 @@ STATUS_P = [0.62, 0.25, 0.03, 0.04, 0.06]
 
 def enterprises(n: int, addresses: pa.Table, rng: np.random.Generator) -> pa.Table:
     """Ground-truth enterprises with unique names and valid unified social credit codes."""
-    brand = np.char.add(np.array(BRAND)[rng.integers(0, len(BRAND), n)], np.array(BRAND)[rng.integers(0, len(BRAND), n)])
+    letters = np.array(BRAND)
+    brand = np.char.add(letters[rng.integers(0, len(BRAND), n)], letters[rng.integers(0, len(BRAND), n)])
     ind = rng.integers(0, len(INDUSTRIES), n)
     trade = np.array([INDUSTRIES[i][0] for i in ind])
     form = np.array(FORMS)[rng.choice(len(FORMS), n, p=FORM_P)]
@@ -43,7 +44,8 @@ def enterprises(n: int, addresses: pa.Table, rng: np.random.Generator) -> pa.Tab
     for k, name in enumerate(names.tolist()):
         count = seen.get(name, 0)
         seen[name] = count + 1
-        unique.append(name if count == 0 else f"长沙{brand[k]}{digits[(count - 1) % 10]}{count // 10 or ''}{trade[k]}{form[k]}")
+        numbered = f"{brand[k]}{digits[(count - 1) % 10]}{count // 10 or ''}"
+        unique.append(name if count == 0 else f"长沙{numbered}{trade[k]}{form[k]}")
     addr = addresses.take(pa.array(rng.integers(0, addresses.num_rows, n)))
     codes = np.array(identity.credit_codes(np.asarray(addr.column("district_code").to_pylist()), rng))
     for _ in range(20):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from urbanbrain.demo import geo
 
@@ -70,24 +71,23 @@ def tickets(n: int, people: pa.Table, addresses: pa.Table, start: np.datetime64,
     no_id = rng.random(n) < 0.35
     final = np.array(FLOW)[steps - 1]
     updated = times[np.arange(n), steps - 1]
-    satisfaction = np.where(steps == 5, np.array(["满意", "基本满意", "不满意"])[rng.choice(3, n, p=[0.7, 0.2, 0.1])],
-                            None)
+    verdict = np.array(["满意", "基本满意", "不满意"])[rng.choice(3, n, p=[0.7, 0.2, 0.1])]
+    satisfaction = pc.if_else(pa.array(steps == 5), pa.array(verdict), pa.scalar(None, pa.string()))
+    null = pa.scalar(None, pa.string())
     ticket_table = pa.table({
         "ticket_id": ids,
         "created_at": pa.array(created.astype("datetime64[s]"), pa.timestamp("s")),
         "channel": np.array(CHANNELS)[rng.choice(len(CHANNELS), n, p=CHANNEL_P)],
-        "caller_name": pa.array(np.where(anonymous, None, np.array(who.column("name").to_pylist())).tolist(),
-                                pa.string()),
+        "caller_name": pc.if_else(pa.array(anonymous), null, who.column("name")),
         "caller_phone": who.column("phone"),
-        "caller_id_number": pa.array(np.where(no_id | anonymous, None,
-                                              np.array(who.column("id_number").to_pylist())).tolist(), pa.string()),
+        "caller_id_number": pc.if_else(pa.array(no_id | anonymous), null, who.column("id_number")),
         "district": districts,
         "address": geo.format_addresses(addr, rng.integers(1, 5, n).astype(np.int8)),
         "category": np.array(cats)[cat],
         "content": texts,
         "department": [CATEGORIES[cats[c]][0] for c in cat],
         "status": final,
-        "satisfaction": pa.array(satisfaction.tolist(), pa.string()),
+        "satisfaction": satisfaction,
         "updated_at": pa.array(updated.astype("datetime64[s]"), pa.timestamp("s")),
         "__person_id": who.column("person_id"),
         "__address_id": addr.column("address_id"),
@@ -106,5 +106,6 @@ def tickets(n: int, people: pa.Table, addresses: pa.Table, start: np.datetime64,
 
 def _hour_profile() -> np.ndarray:
     hours = np.arange(24)
-    p = 0.2 + np.exp(-((hours - 10) ** 2) / 6) + 0.8 * np.exp(-((hours - 15) ** 2) / 8) + 0.3 * (hours >= 19) * (hours <= 22)
+    p = 0.2 + np.exp(-((hours - 10) ** 2) / 6) + 0.8 * np.exp(-((hours - 15) ** 2) / 8)
+    p = p + 0.3 * (hours >= 19) * (hours <= 22)
     return np.asarray(p / p.sum())

@@ -19,10 +19,13 @@ SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑
                 "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方邹熊秦江尹易雷龙贺颜欧")
 GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂华文辉建国玲红志鹏宇浩婷雪梅琳晶斌波峰欣怡佳俊"
              "子涵梓轩睿博思雨晨阳湘岳麓星海林兰清正德福荣")
-HOMOPHONES = dict(zip("张王李刘陈杨黄周吴徐林明华伟丽军平红芳文建国玲静杰勇磊涛斌敏燕辉霞强娟英海波鹏宇婷浩志刚俊峰欣雪彭谭曾唐",
-                      "章汪黎柳程阳王邹伍许凌铭桦玮莉君萍虹方雯健郭琳晶洁永蕾滔彬闵艳晖侠蔷鹃瑛亥博朋雨亭皓智钢骏锋馨薛澎潭增汤",
+HOMOPHONES = dict(zip("张王李刘陈杨黄周吴徐林明华伟丽军平红芳文建国玲静杰勇磊涛"
+                      "斌敏燕辉霞强娟英海波鹏宇婷浩志刚俊峰欣雪彭谭曾唐",
+                      "章汪黎柳程阳王邹伍许凌铭桦玮莉君萍虹方雯健郭琳晶洁永蕾滔"
+                      "彬闵艳晖侠蔷鹃瑛亥博朋雨亭皓智钢骏锋馨薛澎潭增汤",
                       strict=True))
 EDUCATION = ["小学", "初中", "高中", "中专", "大专", "本科", "硕士研究生", "博士研究生"]
+MINORITIES = np.array(["土家族", "苗族", "回族", "侗族"])  # Hunan's largest minorities
 EDU_P = [0.12, 0.28, 0.17, 0.08, 0.14, 0.17, 0.035, 0.005]
 
 
@@ -75,7 +78,7 @@ def persons(n: int, addresses: pa.Table, enterprise_ids: list[str], rng: np.rand
         "hukou_district_code": home.column("district_code"),
         "education": np.array(EDUCATION)[rng.choice(len(EDUCATION), n, p=EDU_P)],
         "employer_id": pa.array(employer).cast(pa.string()),
-        "ethnicity": np.where(rng.random(n) < 0.96, "汉族", np.array(["土家族", "苗族", "回族", "侗族"])[rng.integers(0, 4, n)]),
+        "ethnicity": np.where(rng.random(n) < 0.96, "汉族", MINORITIES[rng.integers(0, len(MINORITIES), n)]),
     })
 
 

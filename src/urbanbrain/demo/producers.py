@@ -67,6 +67,11 @@ def _ids(prefix: str, entities: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(scrambled.astype(str), 10)) if len(ordinal) else np.array([], dtype=str)
 
 
+def _pick(rng: np.random.Generator, n: int, options: list[Any]) -> np.ndarray:
+    """n uniform choices among `options` (a department's code list)."""
+    return np.array(options)[rng.integers(0, len(options), n)]
+
+
 def _stamps(rng: np.random.Generator, n: int, end: np.datetime64, days: int) -> pa.Array:
     t = end - rng.integers(0, days * 86400, n).astype("timedelta64[s]")
     return pa.array(t.astype("datetime64[s]"), pa.timestamp("s"))
@@ -101,7 +106,7 @@ def hukou(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     n = v.num_rows
     return _finish("record_id", _ids("HK", v.column("__person_id")), v, {
         "household_type": np.where(rng.random(n) < 0.7, "城镇", "农村"),
-        "relation": np.array(["户主", "配偶", "子", "女", "父母"])[rng.integers(0, 5, n)],
+        "relation": _pick(rng, n, ["户主", "配偶", "子", "女", "父母"]),
         "updated_at": _stamps(rng, n, world.now, 3650)})
 
 
@@ -111,7 +116,7 @@ def vehicles(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     n = v.num_rows
     return _finish("vehicle_id", _ids("VH", v.column("__person_id")), v, {
         "plate": identity.plates(n, rng),
-        "brand": np.array(["比亚迪", "大众", "丰田", "本田", "吉利", "长安", "特斯拉", "广汽传祺"])[rng.integers(0, 8, n)],
+        "brand": _pick(rng, n, ["比亚迪", "大众", "丰田", "本田", "吉利", "长安", "特斯拉", "广汽传祺"]),
         "registered_at": _stamps(rng, n, world.now, 4000), "updated_at": _stamps(rng, n, world.now, 700)},
         drop=("sex", "birth_date"))
 
@@ -120,7 +125,8 @@ def vehicles(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
 def floating(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _people(world, basis, rng, share=0.08, name_typo=0.05, stale_phone=0.3, styles=(3, 4, 5))
     n = v.num_rows
-    return pa.table({"登记编号": _ids("LD", v.column("__person_id")), "姓名": v.column("name"), "身份证号": v.column("id_number"),
+    return pa.table({"登记编号": _ids("LD", v.column("__person_id")), "姓名": v.column("name"),
+                     "身份证号": v.column("id_number"),
                      "联系电话": v.column("phone"), "暂住地址": v.column("address"),
                      "登记日期": pc.strftime(_stamps(rng, n, world.now, 900), "%Y-%m-%d"),
                      "__person_id": v.column("__person_id"), "__address_id": v.column("__address_id")})
@@ -147,7 +153,7 @@ def job_seekers(world: World, basis: Basis, rng: np.random.Generator) -> pa.Tabl
     v = _people(world, basis, rng, share=0.05, name_typo=0.04, stale_phone=0.1, styles=(2, 4))
     n = v.num_rows
     return _finish("seeker_id", _ids("JS", v.column("__person_id")), v, {
-        "wanted_job": np.array(["软件开发", "销售", "厨师", "司机", "会计", "护工", "教师"])[rng.integers(0, 7, n)],
+        "wanted_job": _pick(rng, n, ["软件开发", "销售", "厨师", "司机", "会计", "护工", "教师"]),
         "updated_at": pc.strftime(_stamps(rng, n, world.now, 200), "%Y-%m-%dT%H:%M:%S")},
         drop=("birth_date",))
 
@@ -157,8 +163,8 @@ def patients(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _people(world, basis, rng, share=0.8, name_typo=0.02, stale_phone=0.2, styles=(0, 1, 2, 3))
     n = v.num_rows
     return _finish("record_id", _ids("JK", v.column("__person_id")), v, {
-        "blood_type": np.array(["A", "B", "O", "AB", None])[rng.integers(0, 5, n)],
-        "chronic": np.array(["无", "高血压", "糖尿病", "无", "无"])[rng.integers(0, 5, n)],
+        "blood_type": _pick(rng, n, ["A", "B", "O", "AB", None]),
+        "chronic": _pick(rng, n, ["无", "高血压", "糖尿病", "无", "无"]),
         "updated_at": _stamps(rng, n, world.now, 1000)})
 
 
@@ -167,7 +173,7 @@ def vaccinations(world: World, basis: Basis, rng: np.random.Generator) -> pa.Tab
     v = _people(world, basis, rng, share=0.3, name_typo=0.03, no_phone=0.3, styles=(2,))
     n = v.num_rows
     return _finish("record_id", _ids("YM", v.column("__person_id")), v, {
-        "vaccine": np.array(["新冠疫苗", "流感疫苗", "乙肝疫苗", "HPV疫苗"])[rng.integers(0, 4, n)],
+        "vaccine": _pick(rng, n, ["新冠疫苗", "流感疫苗", "乙肝疫苗", "HPV疫苗"]),
         "dose": rng.integers(1, 4, n), "vaccinated_on": pc.strftime(_stamps(rng, n, world.now, 1500), "%Y/%m/%d")},
         drop=("address",))
 
@@ -199,7 +205,8 @@ def marriages(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
 def dibao(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _people(world, basis, rng, share=0.03, name_typo=0.06, stale_phone=0.4, no_phone=0.2, styles=(2, 3, 5))
     n = v.num_rows
-    return pa.table({"序号": _ids("DB", v.column("__person_id")), "姓名": v.column("name"), "身份证号码": v.column("id_number"),
+    return pa.table({"序号": _ids("DB", v.column("__person_id")), "姓名": v.column("name"),
+                     "身份证号码": v.column("id_number"),
                      "家庭住址": v.column("address"), "保障人数": rng.integers(1, 5, n),
                      "月保障金额(元)": rng.integers(300, 900, n), "联系电话": v.column("phone"),
                      "__person_id": v.column("__person_id"), "__address_id": v.column("__address_id")})
@@ -232,9 +239,10 @@ def transactions(world: World, basis: Basis, rng: np.random.Generator) -> pa.Tab
 def vendors(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _people(world, basis, rng, share=0.01, name_typo=0.08, stale_phone=0.3, styles=(4, 5))
     n = v.num_rows
-    return pa.table({"备案号": _ids("TF", v.column("__person_id")), "经营者": v.column("name"), "身份证": v.column("id_number"),
+    return pa.table({"备案号": _ids("TF", v.column("__person_id")), "经营者": v.column("name"),
+                     "身份证": v.column("id_number"),
                      "电话": v.column("phone"), "经营地点": v.column("address"),
-                     "经营品类": np.array(["水果", "小吃", "日用品", "花卉"])[rng.integers(0, 4, n)],
+                     "经营品类": _pick(rng, n, ["水果", "小吃", "日用品", "花卉"]),
                      "__person_id": v.column("__person_id"), "__address_id": v.column("__address_id")})
 
 
@@ -259,7 +267,7 @@ def licences(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     n = v.num_rows
     issued = _stamps(rng, n, world.now, 1800)
     return _finish("licence_no", _ids("JY", v.column("__enterprise_id")), v, {
-        "licence_type": np.array(["食品经营许可证", "营业执照", "药品经营许可证", "特种设备使用登记"])[rng.integers(0, 4, n)],
+        "licence_type": _pick(rng, n, ["食品经营许可证", "营业执照", "药品经营许可证", "特种设备使用登记"]),
         "issued_on": pc.strftime(issued, "%Y-%m-%d"),
         "updated_at": pc.strftime(_stamps(rng, n, world.now, 300), "%Y-%m-%dT%H:%M:%S")})
 
@@ -268,7 +276,8 @@ def licences(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
 def annual_reports(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _firms(world, basis, rng, share=0.7, name_variation=0.15, no_code=0.05, styles=(1, 4))
     n = v.num_rows
-    return pa.table({"report_id": _ids("NB", v.column("__enterprise_id")), "企业名称": v.column("name"), "统一社会信用代码": v.column("credit_code"),
+    return pa.table({"report_id": _ids("NB", v.column("__enterprise_id")), "企业名称": v.column("name"),
+                     "统一社会信用代码": v.column("credit_code"),
                      "通信地址": v.column("address"), "营业收入(万元)": np.round(rng.lognormal(6, 1.5, n), 2),
                      "从业人数": rng.integers(1, 500, n), "__enterprise_id": v.column("__enterprise_id"),
                      "__address_id": v.column("__address_id")})
@@ -279,7 +288,7 @@ def pollution_permits(world: World, basis: Basis, rng: np.random.Generator) -> p
     v = _firms(world, basis, rng, share=0.08, name_variation=0.25, no_code=0.05)
     n = v.num_rows
     return _finish("permit_no", _ids("PW", v.column("__enterprise_id")), v, {
-        "pollutants": np.array(["COD,氨氮", "SO2,NOx", "VOCs", "颗粒物"])[rng.integers(0, 4, n)],
+        "pollutants": _pick(rng, n, ["COD,氨氮", "SO2,NOx", "VOCs", "颗粒物"]),
         "valid_until": pc.strftime(_stamps(rng, n, world.now + np.timedelta64(1800, "D"), 1500), "%Y-%m-%d"),
         "updated_at": _stamps(rng, n, world.now, 500)})
 
@@ -289,7 +298,7 @@ def construction_permits(world: World, basis: Basis, rng: np.random.Generator) -
     v = _firms(world, basis, rng, share=0.05, name_variation=0.2, no_code=0.1, styles=(1, 2))
     n = v.num_rows
     return _finish("permit_no", _ids("SG", v.column("__enterprise_id")), v, {
-        "project": np.char.add(np.array(["安置房", "商业综合体", "学校", "道路改造"])[rng.integers(0, 4, n)], "项目"),
+        "project": np.char.add(_pick(rng, n, ["安置房", "商业综合体", "学校", "道路改造"]), "项目"),
         "contract_value_wan": np.round(rng.lognormal(8, 1, n), 2), "updated_at": _stamps(rng, n, world.now, 900)})
 
 
@@ -297,8 +306,10 @@ def construction_permits(world: World, basis: Basis, rng: np.random.Generator) -
 def hazard(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     v = _firms(world, basis, rng, share=0.05, name_variation=0.35, no_code=0.15, styles=(3, 4))
     n = v.num_rows
-    return pa.table({"ledger_id": _ids("WH", v.column("__enterprise_id")), "单位名称": v.column("name"), "信用代码": v.column("credit_code"),
-                     "地址": v.column("address"), "风险等级": np.array(["一级", "二级", "三级", "四级"])[rng.integers(0, 4, n)],
+    return pa.table({"ledger_id": _ids("WH", v.column("__enterprise_id")), "单位名称": v.column("name"),
+                     "信用代码": v.column("credit_code"),
+                     "地址": v.column("address"),
+                     "风险等级": _pick(rng, n, ["一级", "二级", "三级", "四级"]),
                      "__enterprise_id": v.column("__enterprise_id"), "__address_id": v.column("__address_id")})
 
 
@@ -319,8 +330,9 @@ def parcels(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     a = _addresses(world, basis)
     a = a.take(pa.array(np.flatnonzero(rng.random(a.num_rows) < 0.3)))
     n = a.num_rows
-    return pa.table({"parcel_id": _ids("ZD", a.column("address_id")), "located_at": geo.format_addresses(a, np.full(n, 1, np.int8)),
-                     "land_use": np.array(["住宅用地", "商服用地", "工业用地", "公共管理与公共服务用地"])[rng.integers(0, 4, n)],
+    return pa.table({"parcel_id": _ids("ZD", a.column("address_id")),
+                     "located_at": geo.format_addresses(a, np.full(n, 1, np.int8)),
+                     "land_use": _pick(rng, n, ["住宅用地", "商服用地", "工业用地", "公共管理与公共服务用地"]),
                      "area_m2": np.round(rng.lognormal(8, 0.8, n), 1), "__address_id": a.column("address_id")})
 
 
@@ -330,7 +342,7 @@ def incidents(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     a = a.take(pa.array(np.flatnonzero(rng.random(a.num_rows) < 0.02)))
     n = a.num_rows
     return pa.table({"incident_id": _ids("SJ", a.column("address_id")),
-                     "kind": np.array(["火灾", "交通事故", "燃气泄漏", "内涝", "建筑施工事故"])[rng.integers(0, 5, n)],
+                     "kind": _pick(rng, n, ["火灾", "交通事故", "燃气泄漏", "内涝", "建筑施工事故"]),
                      "location": geo.format_addresses(a, np.full(n, 2, np.int8)), "lon": a.column("lon"),
                      "lat": a.column("lat"), "reported_at": _stamps(rng, n, world.now, 365),
                      "__address_id": a.column("address_id")})
@@ -381,9 +393,12 @@ def hospitals(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
 def schools(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     ds = geo.districts()
     kinds = ["小学", "中学", "实验学校", "外国语学校"]
-    rows = [(f"SC{k + 1:04d}", f"长沙市{ds[k % 9].name}{ds[k % 9].streets[k % len(ds[k % 9].streets)][:2]}{kinds[k % 4]}",
-             ds[k % 9].name) for k in range(60)]
-    return pa.table({"school_id": [r[0] for r in rows], "学校名称": [r[1] for r in rows], "所在区县": [r[2] for r in rows],
+    rows = []
+    for k in range(60):
+        d = ds[k % len(ds)]
+        rows.append((f"SC{k + 1:04d}", f"长沙市{d.name}{d.streets[k % len(d.streets)][:2]}{kinds[k % 4]}", d.name))
+    return pa.table({"school_id": [r[0] for r in rows], "学校名称": [r[1] for r in rows],
+                     "所在区县": [r[2] for r in rows],
                      "在校生人数": rng.integers(300, 4000, 60)})
 
 
@@ -401,7 +416,8 @@ def knowledge(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
     rows = [(f"KB{k + 1:04d}", cat, dept, f"关于{cat}类诉求的办理指引（第{k + 1}版）", tpls[0])
             for k, (cat, (dept, tpls)) in enumerate(CATEGORIES.items())]
     return pa.table({"article_id": [r[0] for r in rows], "category": [r[1] for r in rows],
-                     "department": [r[2] for r in rows], "title": [r[3] for r in rows], "example": [r[4] for r in rows]})
+                     "department": [r[2] for r in rows], "title": [r[3] for r in rows],
+                     "example": [r[4] for r in rows]})
 
 
 @producer("stations")

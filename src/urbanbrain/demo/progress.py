@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -60,7 +60,8 @@ class _RowCounter:
 class RichDemoProgress:
     """Rich bars: rows generated, systems registered, systems synced (with rows synced)."""
 
-    LABELS = {"generate": "生成 generate rows", "register": "登记 register systems", "sync": "汇聚 sync systems"}
+    LABELS: ClassVar[dict[str, str]] = {"generate": "生成 generate rows", "register": "登记 register systems",
+                                        "sync": "汇聚 sync systems"}
 
     def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

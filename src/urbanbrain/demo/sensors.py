@@ -144,7 +144,8 @@ def buses(sensors: Sensors, seed: int, start: np.datetime64, end: np.datetime64)
         "position_id": np.char.add(np.char.add(bus_ids[bid], "-"), t.astype(np.int64).astype(str)),
         "bus_id": bus_ids[bid], "line": np.asarray(sensors.buses.column("line").to_pylist())[bid],
         "ts": pa.array(t, pa.timestamp("s")),
-        "lon": np.round(centre.lon + radius * np.cos(phase), 6), "lat": np.round(centre.lat + radius * np.sin(phase), 6),
+        "lon": np.round(centre.lon + radius * np.cos(phase), 6),
+        "lat": np.round(centre.lat + radius * np.sin(phase), 6),
         "speed_kmh": np.round(25 * _noise(seed, bid, t, 23) + 5 * (np.sin(phase * 3) + 1), 1),
     })
 

@@ -12,6 +12,7 @@ that syncs "every 1m". Standard library only (ThreadingHTTPServer): nothing to i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -177,10 +178,8 @@ class Simulator:
         if window_hours:
             lo = max(lo, now - np.timedelta64(window_hours, "h"))
         if since:
-            try:
+            with contextlib.suppress(ValueError):  # a malformed `since` means "from the window start"
                 lo = max(lo, np.datetime64(since.replace(" ", "T")).astype("datetime64[s]"))
-            except ValueError:
-                pass
         table = sensors.FEEDS[feed](self.inventory, self.config.seed, lo, now + np.timedelta64(1, "s"))
         order = pc.sort_indices(table, sort_keys=[("ts", "ascending"), (table.column_names[0], "ascending")])
         return _records(table.take(order))
