@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from urbanbrain.web.api import datasets, departments, health, runs, sql, systems
+from urbanbrain.web.api import datasets, departments, health, overview, runs, sql, systems
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
-    for module in (health, departments, systems, datasets, runs, sql):
+    for module in (health, overview, departments, systems, datasets, runs, sql):
         router.include_router(module.router)
     return router
