@@ -1,0 +1,36 @@
+"""`/datasets`: search the lake's datasets; one dataset's schema, preview, freshness and lineage."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from urbanbrain.core.errors import UrbanBrainError
+from urbanbrain.lake.datasets import get_dataset, lineage, list_datasets, preview
+from urbanbrain.lake.engine import QueryResult
+from urbanbrain.meta.departments import list_departments
+from urbanbrain.web.console.render import is_htmx, page
+
+router = APIRouter(prefix="/datasets")
+PREVIEW_ROWS = 20
+
+
+@router.get("", response_class=HTMLResponse)
+def datasets(request: Request, q: str | None = None, dept: str | None = None) -> HTMLResponse:
+    found = list_datasets(search=q or None, dept=dept or None)
+    context = {"datasets": found, "q": q or "", "dept": dept or ""}
+    if is_htmx(request):  # live search swaps only the results
+        return page(request, "_dataset_results.html", context)
+    return page(request, "datasets.html", {**context, "departments": list_departments()})
+
+
+@router.get("/{name}", response_class=HTMLResponse)
+def dataset_detail(request: Request, name: str) -> HTMLResponse:
+    ds = get_dataset(name)
+    rows: QueryResult | None = None
+    problem: UrbanBrainError | None = None
+    try:
+        rows = preview(name, PREVIEW_ROWS)
+    except UrbanBrainError as exc:  # the record exists but its table cannot be read: show the page anyway
+        problem = exc
+    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name), "preview": rows, "problem": problem})

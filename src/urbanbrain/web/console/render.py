@@ -1,0 +1,59 @@
+"""Rendering console pages: one Jinja2 environment, the per-request language, and HTMX awareness.
+
+Routes call `page(request, "x.html", {...})` and nothing else about presentation: this module adds what
+every template needs (the translator `t`, the language, humanised times and numbers, the current path
+for the language switch), so templates never reach into services and routes never format text.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from urbanbrain.web.i18n import COOKIE, LANGUAGES, ago, compact, duration, negotiate, translator
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["num"] = lambda value: "—" if value is None else f"{int(value):,}"
+templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+templates.env.filters["dump"] = lambda model: model.model_dump(mode="json")
+templates.env.filters["rows"] = lambda table: list(zip(*(c.to_pylist() for c in table.columns), strict=True))
+templates.env.filters["duration"] = lambda run: duration(
+    (run.finished_at - run.started_at).total_seconds() if run.finished_at else None)
+
+
+def request_language(request: Request) -> str:
+    return negotiate(request.cookies.get(COOKIE), request.headers.get("accept-language"))
+
+
+def is_htmx(request: Request) -> bool:
+    """An HTMX swap wants a fragment; a history restore or a plain visit wants the whole page."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+
+def page(request: Request, template: str, context: dict[str, Any] | None = None, *,
+         status_code: int = 200) -> HTMLResponse:
+    """Render a template with the console's common context (language, translator, formatting helpers)."""
+    lang = request_language(request)
+    t = translator(lang)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    common: dict[str, Any] = {
+        "t": t, "lang": lang, "languages": LANGUAGES, "here": here, "section": request.url.path.split("/")[1],
+        "ago": partial(ago, t), "compact": partial(compact, lang), "hx": is_htmx(request),
+    }
+    return templates.TemplateResponse(request, template, {**common, **(context or {})}, status_code=status_code)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """Fields of an urlencoded form post (the console's forms); no python-multipart needed for that."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
