@@ -1,6 +1,6 @@
 """Console languages: message catalogs, picking a language per request, and locale-aware formatting.
 
-Every UI string goes through `t("key")`, looked up in `web/locales/<lang>.json` (flat key → text, with
+Every UI string goes through `t(<key>)`, looked up in `web/locales/<lang>.json` (flat key → text, with
 `{name}` placeholders). The language comes from the `lang` cookie (set by the switch on every page), else
 the browser's `Accept-Language`, else English. Catalogs are read once per process; a test keeps them
 complete and in step with the templates.
