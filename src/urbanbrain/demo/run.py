@@ -139,8 +139,19 @@ def _sync_all(names: list[str], full_refresh: bool, progress: DemoProgress, work
     def one(name: str) -> tuple[str, SyncRunPublic]:
         return name, run_sync(name, trigger="demo", full_refresh=full_refresh, progress=progress.sync_progress(name))
 
+    # The first sync of a department creates its lake namespace; two at once race on it (reported
+    # upstream), so one system per department goes first, alone, and the rest run in parallel.
+    first: dict[str, str] = {}
+    for spec in catalogue(len(names)):
+        if spec.name in names:
+            first.setdefault(spec.dept, spec.name)
+    leaders = list(first.values())
+    rest = [n for n in names if n not in set(leaders)]
+    for name in leaders:
+        results[name] = one(name)[1]
+        progress.system_synced(name, results[name])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for name, run in pool.map(one, names):
+        for name, run in pool.map(one, rest):
             results[name] = run
             progress.system_synced(name, run)
     return results
