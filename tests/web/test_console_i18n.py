@@ -96,5 +96,5 @@ def test_humanised_times_and_numbers() -> None:
     assert i18n.ago(en, now - timedelta(days=3, hours=1), now) == "3 days ago"
     assert i18n.ago(en, None, now) == "never"
     assert i18n.compact("en", 13_700_000_000) == "13.7B" and i18n.compact("zh-CN", 13_700_000_000) == "137 亿"
-    assert i18n.compact("en", 999) == "999" and i18n.compact("zh-CN", 25_000) == "2.5 万"
+    assert i18n.compact("en", 999_999) == "999,999" and i18n.compact("zh-CN", 25_000) == "2.5 万"
     assert i18n.duration(0.42) == "0.4 s" and i18n.duration(185) == "3 m 5 s"

@@ -91,9 +91,9 @@ def ago(t: Translate, when: datetime | None, now: datetime | None = None) -> str
 
 
 def compact(lang: str, value: int | float) -> str:
-    """Large counts as people say them: 13.7B in English, 137 亿 in Chinese."""
+    """Large counts as people say them: 13.7B in English, 137 亿 in Chinese; below a million (万) in full."""
     n = float(value)
-    steps = ((1e8, "亿"), (1e4, "万")) if lang == "zh-CN" else ((1e9, "B"), (1e6, "M"), (1e3, "k"))
+    steps = ((1e8, "亿"), (1e4, "万")) if lang == "zh-CN" else ((1e9, "B"), (1e6, "M"))
     for size, unit in steps:
         if abs(n) >= size:
             scaled = n / size

@@ -10,7 +10,7 @@
   function departmentsOption(data) {
     var rows = data.overview.by_department.slice(0, 20).reverse();
     return {
-      color: PALETTE, grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+      color: PALETTE, animationDuration: 300, grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
       xAxis: axis({ type: "value" }),
       yAxis: axis({ type: "category", data: rows.map(function (d) { return d.name; }) }),
@@ -19,23 +19,23 @@
   }
 
   function ingestOption(data, span) {
-    var buckets = data.overview[span];
+    var buckets = data.overview["ingest_" + span];
     var label = function (b) {
       var d = new Date(b.start);
       return span === "hourly" ? d.getHours().toString().padStart(2, "0") + ":00"
                                : (d.getMonth() + 1) + "-" + d.getDate();
     };
     return {
-      color: PALETTE, grid: { left: 8, right: 12, top: 30, bottom: 8, containLabel: true },
+      color: PALETTE, animationDuration: 300, grid: { left: 8, right: 12, top: 30, bottom: 8, containLabel: true },
       legend: { top: 0, textStyle: { color: "#7f8fae" } },
       tooltip: { trigger: "axis" },
       xAxis: axis({ type: "category", data: buckets.map(label) }),
       yAxis: [axis({ type: "value", name: "", }), axis({ type: "value", splitLine: { show: false } })],
       series: [
         { name: data.labels.rows_written, type: "bar", barMaxWidth: 16, data: buckets.map(function (b) { return b.rows_written; }) },
-        { name: data.labels.runs, type: "line", yAxisIndex: 1, smooth: true, symbolSize: 4,
+        { name: data.labels.runs, type: "line", yAxisIndex: 1, symbolSize: 4,
           data: buckets.map(function (b) { return b.runs; }) },
-        { name: data.labels.failed, type: "line", yAxisIndex: 1, smooth: true, symbolSize: 4, color: "#ff5f6d",
+        { name: data.labels.failed, type: "line", yAxisIndex: 1, symbolSize: 4, color: "#ff5f6d",
           data: buckets.map(function (b) { return b.failed; }) }
       ]
     };
