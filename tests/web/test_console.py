@@ -224,3 +224,19 @@ def test_assets_are_local_and_nothing_comes_from_a_cdn(client: TestClient) -> No
 def test_root_serves_the_console(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 200 and "City overview" in response.text
+
+
+def test_a_crash_is_a_styled_500_page_and_json_under_api(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urbanbrain.web.api.overview as api_overview
+    import urbanbrain.web.console.overview as console_overview
+
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(console_overview, "city_overview", boom)
+    monkeypatch.setattr(api_overview, "city_overview", boom)
+    with TestClient(create_app(), raise_server_exceptions=False) as crashing:
+        page = crashing.get("/")
+        assert page.status_code == 500 and 'class="error-page"' in page.text and "bug" not in page.text
+        api = crashing.get("/api/overview")
+        assert api.status_code == 500 and api.json()["error"] == "InternalError"
