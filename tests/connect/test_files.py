@@ -467,3 +467,14 @@ def test_openaq_toronto_every_record_accounted_for(shared_data: Path) -> None:
             rejects += len(batch.rejects)
     src.close()
     assert rows + rejects == truth == 53_413
+
+
+def test_phone_and_id_numbers_stay_text(tmp_path: Path) -> None:
+    """Mobile numbers (11 digits) are identifiers: as integers they would lose formatting and PII checks."""
+    path = tmp_path / "residents.csv"
+    path.write_text("id,mobile,idcard\n1,13812345678,430102199001011234\n2,15900001111,43010219900101123X\n",
+                    encoding="utf-8")
+    src = FileSource({"path": str(path)})
+    obj = src.discover()[0]
+    types = {c.name: c.type for c in obj.columns}
+    assert types["mobile"] == pa.string() and types["idcard"] == pa.string() and types["id"] == pa.int64()

@@ -11,7 +11,7 @@ Inference is deliberately conservative, because a wrong guess quarantines rows l
   handful of common layouts such as `04/12/2018 11:11:26 AM` or `2018/04/12 11:11`),
   timestamp[us, UTC] (ISO with `Z` or an offset), else string;
 * a column keeps its text when any sampled value has a leading zero (`007`, zip and area codes) or
-  is a run of 16+ digits (resident ID, bank card and phone numbers are identifiers, not numbers);
+  is a run of 11+ digits (mobile, resident ID and bank card numbers are identifiers, not numbers);
 * surrounding whitespace is ignored when parsing; empty strings are null.
 
 Non-ISO date layouts are parsed with `strptime` and then checked field by field against the text,
@@ -36,7 +36,7 @@ _INT = r"^[+-]?\d{1,18}$"
 _FLOAT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(?i:[+-]?(nan|inf|infinity))$"
 _BOOL = r"^(?i:true|false)$"
 _LEADING_ZERO = r"^[+-]?0\d"
-_LONG_DIGITS = r"^[+-]?\d{16,}$"
+_LONG_DIGITS = r"^[+-]?\d{11,}$"
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _ISO_TS = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$"
 _ISO_TZ = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"

@@ -51,6 +51,12 @@ def table_exists(identifier: Identifier) -> bool:
 
 
 def ensure_namespace(namespace: Identifier) -> None:
+    """Create the namespace levels; two first syncs of one department may race here, and both win."""
     catalog = get_catalog()
     for depth in range(1, len(namespace) + 1):
-        catalog.create_namespace_if_not_exists(namespace[:depth])
+        level = namespace[:depth]
+        try:
+            catalog.create_namespace_if_not_exists(level)
+        except Exception:
+            if not catalog.namespace_exists(level):
+                raise
