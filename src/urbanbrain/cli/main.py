@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from urbanbrain.cli import dataset, dept, runs, serve, sql, sync, system, worker
+from urbanbrain.cli import dataset, demo, dept, runs, serve, sql, sync, system, worker
 from urbanbrain.cli.output import console, err_console
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import reset_settings
@@ -78,6 +78,7 @@ def version() -> None:
     console.print(f"urbanbrain {text}")
 
 
+app.command(name="demo")(demo.demo_command)
 app.add_typer(dept.app, name="dept", help="Departments: who owns systems and datasets.")
 app.add_typer(system.app, name="system", help="Department systems: register, test, discover, configure.")
 app.command(name="sync")(sync.sync_command)
