@@ -10,8 +10,8 @@ set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
-  need+=(fonts-wqy-microhei)
+if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+  need+=(fonts-wqy-microhei)  # a fresh machine has no fontconfig yet: install the font with chromium
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -19,6 +19,7 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("URBANBRAIN_HOME", str(home))
     monkeypatch.delenv("URBANBRAIN_DATABASE_URL", raising=False)
     monkeypatch.setenv("URBANBRAIN_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_demotest")  # never clobber a developer's demo
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

@@ -18,11 +18,17 @@ import numpy as np
 import pyarrow as pa
 
 from urbanbrain.core.naming import dataset_name, sql_identifier
+from urbanbrain.core.settings import get_settings
 from urbanbrain.demo import enterprises as firms_mod
 from urbanbrain.demo import geo, hotline, people, sensors, writers
 from urbanbrain.demo.departments import ObjectSpec, SystemSpec
 from urbanbrain.demo.producers import PRODUCERS, Basis, World
 from urbanbrain.demo.truth import TruthWriter
+
+
+def _db(dept: str) -> str:
+    """The demo database of a department (prefix from settings, so tests never touch a real demo's)."""
+    return f"{get_settings().demo_db_prefix}_{dept}"
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,10 @@ def place(spec: SystemSpec, demo: Path, pg_ok: bool, my_ok: bool) -> Placement:
     if (kind == "postgres" and not pg_ok) or (kind == "mysql" and not my_ok):
         kind = "sqlite"
     if kind == "postgres":
-        opts: dict[str, Any] = {"url": writers.pg_url(f"ub_demo_{spec.dept}"), "schema": ident, "schemas": [ident]}
+        opts: dict[str, Any] = {"url": writers.pg_url(_db(spec.dept)), "schema": ident, "schemas": [ident]}
         return Placement(spec, "postgres", opts, {o.name: o.name for o in spec.objects})
     if kind == "mysql":
-        return Placement(spec, "mysql", {"url": writers.mysql_url(f"ub_demo_{spec.dept}")},
+        return Placement(spec, "mysql", {"url": writers.mysql_url(_db(spec.dept))},
                          {o.name: o.name for o in spec.objects})
     if kind == "sqlite":
         return Placement(spec, "sqlite", {"url": f"sqlite:///{demo / 'db' / (spec.name + '.db')}"},
@@ -81,9 +87,9 @@ def place(spec: SystemSpec, demo: Path, pg_ok: bool, my_ok: bool) -> Placement:
 
 def _writer(p: Placement, obj: ObjectSpec, schema: pa.Schema, demo: Path) -> writers.Writer:
     if p.connector == "postgres":
-        return writers.PostgresWriter(f"ub_demo_{p.spec.dept}", p.options["schema"], obj.name, schema, obj.key)
+        return writers.PostgresWriter(_db(p.spec.dept), p.options["schema"], obj.name, schema, obj.key)
     if p.connector == "mysql":
-        return writers.MySQLWriter(f"ub_demo_{p.spec.dept}", obj.name, schema, obj.key)
+        return writers.MySQLWriter(_db(p.spec.dept), obj.name, schema, obj.key)
     if p.connector == "sqlite":
         return writers.SQLiteWriter(Path(p.options["url"].removeprefix("sqlite:///")), obj.name, schema, obj.key)
     if p.connector == "rest":
@@ -120,7 +126,7 @@ def build(specs: list[SystemSpec], demo: Path, scale: Scale, seed: int, now: np.
     pg_ok, my_ok = writers.reachable("postgres"), writers.reachable("mysql")
     placements = [(placed or {}).get(s.name) or place(s, demo, pg_ok, my_ok) for s in specs]
     for kind in ("postgres", "mysql"):
-        fresh_dbs = {f"ub_demo_{p.spec.dept}" for p in placements if p.connector == kind and p.spec.name in write}
+        fresh_dbs = {_db(p.spec.dept) for p in placements if p.connector == kind and p.spec.name in write}
         if fresh_dbs:
             writers.create_databases(kind, sorted(fresh_dbs))
     rng = np.random.default_rng(seed)
