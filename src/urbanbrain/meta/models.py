@@ -156,3 +156,106 @@ class SyncRunObject(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     run: Mapped[SyncRun] = relationship(back_populates="objects")
+
+
+# --- the capability center ---------------------------------------------------------------------
+
+
+class Capability(Base):
+    """A reusable capability one department releases to the city: a data API, a built-in or a proxy."""
+
+    __tablename__ = "capabilities"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cap"))
+    name: Mapped[str] = mapped_column(String(120), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title_zh: Mapped[str] = mapped_column(String(200), default="")
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)  # draft|published|deprecated
+    kind: Mapped[str] = mapped_column(String(40))  # data_api | builtin | http_proxy (a registry of kinds)
+    input_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    implementation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    implementation_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    department: Mapped[Department] = relationship()
+
+
+class Consumer(Base):
+    """An application owned by a department that calls capabilities with API keys."""
+
+    __tablename__ = "consumers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("con"))
+    name: Mapped[str] = mapped_column(String(120), unique=True, index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship()
+
+
+class ApiKey(Base):
+    """A consumer's key: shown once, stored as a SHA-256 hash (keys are 256-bit random), revocable."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("key"))
+    consumer_id: Mapped[str] = mapped_column(ForeignKey("consumers.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    consumer: Mapped[Consumer] = relationship()
+
+
+class Grant(Base):
+    """Permission for a consumer to call a capability, approved by the capability's owning department."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("grant"))
+    consumer_id: Mapped[str] = mapped_column(ForeignKey("consumers.id"), index=True)
+    capability_id: Mapped[str] = mapped_column(ForeignKey("capabilities.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="requested", index=True)
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    per_day: Mapped[int] = mapped_column(Integer, default=10_000)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    consumer: Mapped[Consumer] = relationship()
+    capability: Mapped[Capability] = relationship()
+
+
+class UsageRecord(Base):
+    """One metered call: who called what, when, how long it took, what came back."""
+
+    __tablename__ = "capability_usage"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    capability_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    consumer_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    consumer_department_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    status_code: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(default=0.0)
+    result_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
