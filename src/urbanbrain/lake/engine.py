@@ -171,32 +171,46 @@ def open_query_connection(sql: str) -> duckdb.DuckDBPyConnection:
         raise
 
 
+def _classify(exc: duckdb.Error) -> QueryError:
+    """DuckDB's errors as ours: reaching outside the lake is a 403, anything else a 400."""
+    if isinstance(exc, duckdb.PermissionException):
+        return ReadOnlyViolationError(f"the query tried to reach outside the lake: {exc}")
+    if isinstance(exc, duckdb.CatalogException):
+        return QueryError(f"{exc}", hint="dataset names are department.system.object; "
+                                         "list them with `urbanbrain dataset list`")
+    return QueryError(str(exc))
+
+
+def _reader(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+    try:
+        return con.execute(sql).fetch_record_batch(batch_rows)
+    except duckdb.Error as exc:
+        raise _classify(exc) from None
+
+
+def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except duckdb.Error as exc:
+        raise _classify(exc) from None
+
+
 def run_query(sql: str, max_rows: int | None = None) -> QueryResult:
     """Run one read-only query; at most `max_rows` rows come back (`truncated` says if more existed)."""
     con = open_query_connection(sql)
     try:
+        reader = _reader(con, sql, 10_000)
         batches: list[pa.RecordBatch] = []
         rows = 0
         truncated = False
-        try:
-            reader = con.execute(sql).fetch_record_batch(10_000)
-            schema = reader.schema
-            for batch in reader:
-                if max_rows is not None and rows + batch.num_rows > max_rows:
-                    batches.append(batch.slice(0, max_rows - rows))
-                    rows = max_rows
-                    truncated = True
-                    break
-                batches.append(batch)
-                rows += batch.num_rows
-        except duckdb.PermissionException as exc:
-            raise ReadOnlyViolationError(f"the query tried to reach outside the lake: {exc}") from None
-        except duckdb.CatalogException as exc:
-            raise QueryError(f"{exc}", hint="dataset names are department.system.object; "
-                                            "list them with `urbanbrain dataset list`") from None
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
-        return QueryResult(pa.Table.from_batches(batches, schema=schema), truncated)
+        for batch in _batches(reader):
+            if max_rows is not None and rows + batch.num_rows > max_rows:
+                batches.append(batch.slice(0, max_rows - rows))
+                truncated = True
+                break
+            batches.append(batch)
+            rows += batch.num_rows
+        return QueryResult(pa.Table.from_batches(batches, schema=reader.schema), truncated)
     finally:
         con.close()
 
@@ -205,14 +219,6 @@ def stream_query(sql: str, batch_rows: int = 50_000) -> Iterator[pa.RecordBatch]
     """All rows, batch by batch, for exports (CSV/Parquet downloads of any size)."""
     con = open_query_connection(sql)
     try:
-        try:
-            yield from con.execute(sql).fetch_record_batch(batch_rows)
-        except duckdb.PermissionException as exc:  # same classification as run_query: a 403, not a 400
-            raise ReadOnlyViolationError(f"the query tried to reach outside the lake: {exc}") from None
-        except duckdb.CatalogException as exc:
-            raise QueryError(f"{exc}", hint="dataset names are department.system.object; "
-                                            "list them with `urbanbrain dataset list`") from None
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
+        yield from _batches(_reader(con, sql, batch_rows))
     finally:
         con.close()
