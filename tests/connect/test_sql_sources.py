@@ -90,6 +90,17 @@ class TestMariaDBContract(SourceContract):
             broken_options={"url": "mysql://root@127.0.0.1:1/test", "timeout": 2},
         )
 
+    def test_other_databases_on_the_server_are_not_listed(self, case: ContractCase, maria_db: str) -> None:
+        conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE IF NOT EXISTS ub_test_neighbour")
+            cur.execute("CREATE TABLE IF NOT EXISTS ub_test_neighbour.secrets (id INT)")
+        conn.close()
+        src = case.open()
+        names = [o.name for o in src.discover()]
+        src.close()
+        assert names == ["licences"]
+
     def test_wrong_password_is_terminal_and_redacted(self, maria_db: str) -> None:
         conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
         with conn.cursor() as cur:

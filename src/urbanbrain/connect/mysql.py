@@ -25,6 +25,13 @@ class MySQLSource(SQLSource):
     def default_schema(self) -> str:
         return str(self._parts()["database"])
 
+    def _wanted(self, schema: str, table: str) -> bool:
+        """In MySQL a schema is a database: other databases on the server are other systems' data,
+        so only the URL's database is read unless `schemas` names more."""
+        if not self.options.get("schemas") and schema != self.default_schema():
+            return False
+        return super()._wanted(schema, table)
+
     def attach_target(self) -> str:
         p = self._parts()
         fields = [f"host={p['host']}", f"port={p['port']}", f"user={p['user']}", f"database={p['database']}"]
