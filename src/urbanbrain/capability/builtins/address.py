@@ -216,7 +216,7 @@ def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict
         return out
     core = road_core(parts["road"]).replace("%", "").replace("_", "")
     base = (f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {sql_dataset(ds.name)} "
-            f"WHERE {quote_ident('road')} LIKE {sql_literal('%' + core + '%')}")
+            f"WHERE CAST({quote_ident('road')} AS VARCHAR) LIKE {sql_literal('%' + core + '%')}")
     rows: list[dict[str, Any]] = []
     if parts.get("number") is not None:
         rows = run_query(f"{base} AND TRY_CAST({quote_ident('number')} AS BIGINT) = {int(parts['number'])} "

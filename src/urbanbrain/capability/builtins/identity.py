@@ -85,7 +85,7 @@ def _birth(ymd: str, reasons: list[str]) -> date | None:
 
 def _region(code: str, reasons: list[str], what: str) -> dict[str, str | None]:
     if code not in divisions() or code.endswith("0000"):
-        reasons.append(f"{what} {code} is not a county-level division code")
+        reasons.append(f"{what} {code} is not a city or county-level division code")
         return {"province": None, "city": None, "district": None}
     return region_names(code)
 
