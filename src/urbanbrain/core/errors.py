@@ -125,3 +125,22 @@ class SyncInProgressError(SyncError, TransientError):
 
 class SecretError(UrbanBrainError):
     """A stored secret cannot be decrypted with the configured key."""
+
+
+# --- the capability gateway ------------------------------------------------------------------
+
+
+class AuthenticationRequiredError(UrbanBrainError):
+    """The caller sent no API key, or one that is unknown, revoked or expired."""
+
+
+class PermissionDeniedError(UrbanBrainError):
+    """The caller is known but may not do this (no approved grant, not the owning department)."""
+
+
+class QuotaExceededError(TransientError):
+    """A grant's calls per minute or per day are used up; `retry_after` (seconds) is in the context."""
+
+
+class UpstreamTimeoutError(TransientError):
+    """A department service behind the gateway did not answer in time."""

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     demo_db_prefix: str = Field(default="ub_demo", pattern=r"^[a-z][a-z0-9_]{0,30}$",
                                 description="Prefix of the demo's PostgreSQL/MariaDB databases.")
     source_timeout_seconds: float = Field(default=30.0, gt=0, description="Connect/read timeout for sources.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for gateway quota counters shared by several processes; in memory if unset.",
+    )
+    redis_prefix: str = Field(default="ub", description="Prefix of every Redis key urbanbrain writes.")
 
     @classmethod
     def settings_customise_sources(

@@ -181,9 +181,10 @@ def _classify(exc: duckdb.Error) -> QueryError:
     return QueryError(str(exc))
 
 
-def _reader(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+def _reader(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int,
+            params: dict[str, Any] | None = None) -> pa.RecordBatchReader:
     try:
-        return con.execute(sql).fetch_record_batch(batch_rows)
+        return con.execute(sql, params).fetch_record_batch(batch_rows)
     except duckdb.Error as exc:
         raise _classify(exc) from None
 
@@ -195,11 +196,15 @@ def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         raise _classify(exc) from None
 
 
-def run_query(sql: str, max_rows: int | None = None) -> QueryResult:
-    """Run one read-only query; at most `max_rows` rows come back (`truncated` says if more existed)."""
+def run_query(sql: str, max_rows: int | None = None, params: dict[str, Any] | None = None) -> QueryResult:
+    """Run one read-only query; at most `max_rows` rows come back (`truncated` says if more existed).
+
+    `params` are bound by DuckDB as prepared-statement values for `$name` placeholders (data APIs),
+    so a value can never change the statement: `run_query("... WHERE code = $code", params={"code": x})`.
+    """
     con = open_query_connection(sql)
     try:
-        reader = _reader(con, sql, 10_000)
+        reader = _reader(con, sql, 10_000, params)
         batches: list[pa.RecordBatch] = []
         rows = 0
         truncated = False

@@ -33,6 +33,11 @@ STATUS: dict[type[e.UrbanBrainError], int] = {
     e.CommitConflictError: 409,
     e.SyncInProgressError: 409,
     e.TransientError: 503,
+    # the capability gateway
+    e.AuthenticationRequiredError: 401,
+    e.PermissionDeniedError: 403,
+    e.QuotaExceededError: 429,
+    e.UpstreamTimeoutError: 504,
 }
 
 
@@ -46,8 +51,15 @@ def status_for(exc: e.UrbanBrainError) -> int:
 
 async def urbanbrain_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.UrbanBrainError)
-    headers = {"Retry-After": "30"} if exc.transient and status_for(exc) == 503 else None
-    return JSONResponse(exc.to_dict(), status_code=status_for(exc), headers=headers)
+    status = status_for(exc)
+    headers = None
+    if "retry_after" in exc.context:  # quotas say exactly when the window reopens
+        headers = {"Retry-After": str(max(1, int(exc.context["retry_after"])))}
+    elif exc.transient and status == 503:
+        headers = {"Retry-After": "30"}
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
 
 async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:

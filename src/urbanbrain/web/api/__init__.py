@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from urbanbrain.web.api import datasets, departments, health, overview, runs, sql, systems
+from urbanbrain.web.api import capabilities, consumers, datasets, departments, health, overview, runs, sql, systems
+from urbanbrain.web.api.capabilities import gateway_router
+
+__all__ = ["api_router", "gateway_router"]
 
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
-    for module in (health, overview, departments, systems, datasets, runs, sql):
+    for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers):
         router.include_router(module.router)
     return router

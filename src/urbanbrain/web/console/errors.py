@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 def is_api(request: Request) -> bool:
     path = request.url.path
-    return path == "/api" or path.startswith("/api/") or path == "/openapi.json"
+    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json"
+            or path.startswith("/capabilities/"))  # the capability gateway answers machines, in JSON
 
 
 def error_page(request: Request, status: int, message: str | None = None, hint: str | None = None) -> Response:

@@ -1,0 +1,146 @@
+"""Data APIs: a parameterised, read-only SQL template over lake datasets.
+
+`implementation = {"sql": "SELECT ... FROM market.registry.firms WHERE credit_code = $code",
+"max_rows": 1000, "default_rows": 100}`. Parameters are `$name` placeholders that DuckDB binds as
+prepared-statement values, so no value can change the statement: `x' OR 1=1 --` is compared as a
+string and matches nothing. The template runs through the lake engine, which exposes only the datasets
+it names, switches external access off and runs SELECT only; this module adds paging on top: every
+data API takes `limit` (clamped to `max_rows`) and `offset`, bound the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import duckdb
+
+from urbanbrain.capability.base import CapabilityDefinition, InvokeResult
+from urbanbrain.core import duck
+from urbanbrain.core.errors import QueryError, ValidationError
+from urbanbrain.lake.engine import check_read_only, run_query
+
+MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more
+DEFAULT_ROWS = 100
+PAGING = ("limit", "offset")
+PAGING_SCHEMA: dict[str, Any] = {
+    "limit": {"type": "integer", "minimum": 1, "description": "Rows per page (clamped to the API's maximum)."},
+    "offset": {"type": "integer", "minimum": 0, "description": "Rows to skip, for paging."},
+}
+
+
+def template_parameters(sql: str) -> list[str]:
+    """The `$name` placeholders of a template, from DuckDB's parse tree (never by scanning text)."""
+    con = duck.connect()
+    try:
+        raw = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    except duckdb.Error as exc:
+        raise ValidationError(f"the data API's SQL does not parse: {exc}") from None
+    finally:
+        con.close()
+    tree = json.loads(raw[0]) if raw else {}
+    if tree.get("error"):
+        raise ValidationError(f"the data API's SQL does not parse: {tree.get('error_message', 'syntax error')}",
+                              hint="write one SELECT with $name placeholders for parameters")
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "VALUE_PARAMETER" and node.get("identifier") not in found:
+                found.append(str(node.get("identifier")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
+
+
+def jsonable(value: Any) -> Any:
+    """Lake values as JSON: ISO dates, exact decimals as text, bytes as hex."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _template(definition: CapabilityDefinition) -> str:
+    sql = definition.implementation.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise ValidationError("a data API needs implementation.sql: one SELECT statement",
+                              capability=definition.name)
+    return sql.strip().rstrip(";").strip()
+
+
+def _wrapped(template: str) -> str:
+    return f"SELECT * FROM ({template}) AS ub_result LIMIT $ub_limit OFFSET $ub_offset"
+
+
+def _max_rows(definition: CapabilityDefinition) -> int:
+    return max(1, min(int(definition.implementation.get("max_rows", MAX_ROWS)), MAX_ROWS))
+
+
+class DataApiKind:
+    """Runs the template with bound parameters; one page of rows comes back as a list of objects."""
+
+    kind: ClassVar[str] = "data_api"
+
+    def validate(self, definition: CapabilityDefinition) -> None:
+        """At publish time: parses, is one SELECT, names existing datasets and columns, declares every
+        placeholder. A dry run with `LIMIT 0` catches unknown columns before the first caller does."""
+        template = _template(definition)
+        con = duck.connect()
+        try:
+            check_read_only(con, template)
+        finally:
+            con.close()
+        names = template_parameters(template)
+        positional = [n for n in names if n.isdigit()]
+        if positional:
+            raise ValidationError("data API templates use named placeholders ($code), not ? or $1",
+                                  capability=definition.name)
+        reserved = [n for n in names if n in PAGING or n.startswith("ub_")]
+        if reserved:
+            raise ValidationError(f"placeholder ${reserved[0]} is reserved for paging", capability=definition.name,
+                                  hint="rename it; every data API already takes limit and offset")
+        declared = set((definition.input_schema or {}).get("properties", {}))
+        undeclared = [n for n in names if n not in declared]
+        if undeclared:
+            raise ValidationError(f"placeholder ${undeclared[0]} is not declared in the input schema",
+                                  capability=definition.name, parameter=undeclared[0],
+                                  hint="add it under input_schema.properties with its JSON type")
+        bound: dict[str, Any] = {n: None for n in names}
+        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0})
+
+    def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult:
+        template = _template(definition)
+        ceiling = _max_rows(definition)
+        default = min(int(definition.implementation.get("default_rows", DEFAULT_ROWS)), ceiling)
+        limit = max(1, min(int(params.get("limit") or default), ceiling))
+        offset = max(0, int(params.get("offset") or 0))
+        bound = {n: params.get(n) for n in template_parameters(template)}
+        try:
+            result = run_query(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset})
+        except QueryError as exc:  # a value DuckDB cannot cast to the column's type is the caller's mistake
+            if "Conversion Error" in exc.message or "Could not convert" in exc.message:
+                raise ValidationError(f"a parameter does not fit its column: {exc.message}",
+                                      capability=definition.name) from None
+            raise
+        rows = [{k: jsonable(v) for k, v in row.items()} for row in result.table.to_pylist()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return InvokeResult(data=rows, rows=len(rows), truncated=more)
