@@ -56,7 +56,7 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
     if key_column not in types:
         raise ValidationError(f"dataset {ds.name} has no column {key_column!r}",
                               hint=f"columns: {', '.join(types)}")
-    chosen = columns or list(types)
+    chosen = columns or [c for c in types if not c.startswith("_ub_")]  # lineage columns stay internal
     missing = [c for c in chosen if c not in types]
     if missing:
         raise ValidationError(f"dataset {ds.name} has no column {missing[0]!r}")
