@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from urbanbrain.cli import dataset, demo, dept, runs, serve, sql, sync, system, worker
+from urbanbrain.cli import capability, consumer, dataset, demo, dept, grant, key, runs, serve, sql, sync, system, worker
 from urbanbrain.cli.output import console, err_console
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import reset_settings
@@ -87,6 +87,10 @@ app.add_typer(dataset.app, name="dataset", help="Datasets in the lake: list, ins
 app.add_typer(runs.app, name="runs", help="Sync-run history.")
 app.command(name="serve")(serve.serve_command)
 app.command(name="worker")(worker.worker_command)
+app.add_typer(capability.app, name="capability", help="Capabilities: list, show, publish, approve, call.")
+app.add_typer(consumer.app, name="consumer", help="Consumers: applications that call capabilities.")
+app.add_typer(key.app, name="key", help="API keys of consumers: create (shown once), list, revoke.")
+app.add_typer(grant.app, name="grant", help="Grants: request access to a capability; owners approve or refuse.")
 
 
 def main() -> None:
