@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from urbanbrain.capability.catalog import CATEGORIES, STATUSES
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.web import i18n
 from urbanbrain.web.console.runs import RUN_STATUSES
@@ -24,6 +25,10 @@ DYNAMIC = {
     "nav.": ("overview", "systems", "datasets", "runs", "sql"),
     "time.": ("seconds_ago", "minutes_ago", "hours_ago", "days_ago"),  # chosen by size in `i18n.ago`
     "error.": ("400", "403", "404", "409", "422", "500", "502", "503"),
+    "category.": CATEGORIES,
+    "capstatus.": STATUSES,
+    "grantstatus.": ("requested", "approved", "refused", "revoked"),
+    "tryerror.": ("401", "403", "404", "422", "429", "504"),
 }
 
 

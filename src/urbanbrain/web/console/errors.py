@@ -24,8 +24,12 @@ log = logging.getLogger(__name__)
 
 def is_api(request: Request) -> bool:
     path = request.url.path
-    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json"
-            or path.startswith("/capabilities/"))  # the capability gateway answers machines, in JSON
+    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json" or is_gateway(path))
+
+
+def is_gateway(path: str) -> bool:
+    """The gateway's URLs answer machines, in JSON; the catalog pages beside them under /capabilities are HTML."""
+    return path == "/capabilities/openapi.json" or (path.startswith("/capabilities/") and path.endswith("/invoke"))
 
 
 def error_page(request: Request, status: int, message: str | None = None, hint: str | None = None) -> Response:
