@@ -18,6 +18,9 @@ from urbanbrain.demo import geo
 AIR_STEP = np.timedelta64(10, "m")
 TRAFFIC_STEP = np.timedelta64(5, "m")
 BUS_STEP = np.timedelta64(2, "m")
+# Night lines (夜班) run around the clock, so any window of the live feed has positions in it: a feed that is
+# empty at 05:30 would have no columns to discover and the demo could not register it.
+NIGHT_LINES = [901, 908]
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def inventory(seed: int, n_stations: int = 20, n_detectors: int = 40, n_buses: i
         "lon": np.round([ds[d].lon + rng.normal(0, 0.015) for d in det_d], 6),
         "lat": np.round([ds[d].lat + rng.normal(0, 0.015) for d in det_d], 6),
     })
-    lines = rng.choice([1, 2, 11, 16, 23, 102, 107, 117, 124, 136, 145, 152, 158, 202, 301, 348, 901, 908], n_buses)
+    lines = rng.choice([1, 2, 11, 16, 23, 102, 107, 117, 124, 136, 145, 152, 158, 202, 301, 348], n_buses)
+    lines[: max(1, n_buses // 10)] = rng.choice(NIGHT_LINES, max(1, n_buses // 10))  # night lines run 24 h
     buses = pa.table({
         "bus_id": [f"B{k + 1:05d}" for k in range(n_buses)],
         "line": [f"{x}路" for x in lines],
@@ -129,12 +133,13 @@ def traffic(sensors: Sensors, seed: int, start: np.datetime64, end: np.datetime6
 
 
 def buses(sensors: Sensors, seed: int, start: np.datetime64, end: np.datetime64) -> pa.Table:
-    """Bus positions every 2 minutes during service hours (06:00-23:00 local), moving along their line."""
+    """Bus positions every 2 minutes, moving along their line: day lines 06:00-23:00 local, night lines always."""
     ts = _grid(start, end, BUS_STEP)
     n_b = sensors.buses.num_rows
     bid, t = np.repeat(np.arange(n_b), len(ts)), np.tile(ts, n_b)
     h = _hours(t)
-    keep = (h >= 6) & (h < 23)
+    night = np.isin(sensors.buses.column("line").to_numpy(zero_copy_only=False), [f"{x}路" for x in NIGHT_LINES])
+    keep = ((h >= 6) & (h < 23)) | night[bid]
     bid, t, h = bid[keep], t[keep], h[keep]
     centre = geo.district_by_code("430102")
     phase = 2 * np.pi * (h / 1.5 + _noise(seed, bid, np.zeros_like(t), 21))
