@@ -9,6 +9,7 @@ import pytest
 
 from tests.sync.helpers import register
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.engine import run_query, stream_query
 from urbanbrain.sync.runner import run_sync
 
@@ -29,9 +30,10 @@ def lake(tmp_path: Path) -> Path:
 def test_select_join_cte_and_truncation(lake: Path) -> None:
     result = run_query("""WITH h AS (SELECT * FROM health.hospital_registry.hospitals)
                           SELECT a.id, b.beds FROM h a JOIN health.hospital_registry.hospitals b USING (id)
-                          ORDER BY a.id""", max_rows=7)
+                          ORDER BY a.id""", max_rows=7, principal=SYSTEM)
     assert result.truncated and result.table.num_rows == 7
-    assert sum(b.num_rows for b in stream_query("select * from health.hospital_registry.hospitals")) == 100
+    assert sum(b.num_rows for b in stream_query("select * from health.hospital_registry.hospitals",
+                                                principal=SYSTEM)) == 100
 
 
 WRITES = [
@@ -53,7 +55,7 @@ WRITES = [
 @pytest.mark.parametrize("sql", WRITES)
 def test_statements_that_write_or_configure_are_refused(lake: Path, sql: str) -> None:
     with pytest.raises((ReadOnlyViolationError, QueryError)):
-        run_query(sql)
+        run_query(sql, principal=SYSTEM)
 
 
 OUTSIDE = [
@@ -68,9 +70,9 @@ OUTSIDE = [
 @pytest.mark.parametrize("sql", OUTSIDE)
 def test_files_outside_the_lake_are_unreachable(lake: Path, sql: str) -> None:
     with pytest.raises((ReadOnlyViolationError, QueryError)):
-        run_query(sql.format(db=lake))
+        run_query(sql.format(db=lake), principal=SYSTEM)
 
 
 def test_unknown_dataset_names_the_problem(lake: Path) -> None:
     with pytest.raises(QueryError, match="nope"):
-        run_query("select * from health.hospital_registry.nope")
+        run_query("select * from health.hospital_registry.nope", principal=SYSTEM)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import (
     Format,
     FormatOption,
@@ -66,9 +67,10 @@ def preview(
     limit: Annotated[int, typer.Option("--limit", "-n", min=0, max=1000, help="Rows to show.")] = 20,
     fmt: FormatOption = Format.table,
     output: OutputOption = None,
+    as_: AsOption = None,
 ) -> None:
-    """Show the first rows of a dataset."""
-    emit_table(svc.preview(name, limit).table, fmt, title=name, output=output)
+    """Show the first rows of a dataset (as another department sees them with --as)."""
+    emit_table(svc.preview(name, limit, principal=acting_principal(as_)).table, fmt, title=name, output=output)
 
 
 @app.command("drop")

@@ -13,17 +13,19 @@ from typing import Annotated
 import pyarrow as pa
 import typer
 
+from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import TABLE_MAX_ROWS, Format, FormatOption, OutputOption, emit_batches, emit_table
 from urbanbrain.core.settings import get_settings
+from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.engine import run_query, stream_query
 
 
-def _stream(sql: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Peek the first batch so errors (and the schema) surface before any output is written."""
-    batches = stream_query(sql)
+    batches = stream_query(sql, principal=principal)
     first = next(batches, None)
     if first is None:
-        return run_query(sql, max_rows=0).table.schema, iter(())
+        return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
     return first.schema, chain([first], batches)
 
 
@@ -34,13 +36,15 @@ def sql_command(
     max_rows: Annotated[
         int | None, typer.Option("--max-rows", min=0, help="Return at most this many rows.")
     ] = None,
+    as_: AsOption = None,
 ) -> None:
-    """Run a read-only SQL query over the lake."""
+    """Run a read-only SQL query over the lake (as another department sees it with --as)."""
+    principal = acting_principal(as_)
     if fmt in (Format.csv, Format.parquet) and max_rows is None:
-        schema, batches = _stream(query)
+        schema, batches = _stream(query, principal)
         emit_batches(schema, batches, fmt, output=output)
         return
     limit = max_rows if max_rows is not None else (
         TABLE_MAX_ROWS if fmt is Format.table else get_settings().query_max_rows)
-    result = run_query(query, max_rows=limit)
+    result = run_query(query, max_rows=limit, principal=principal)
     emit_table(result.table, fmt, output=output, truncated=result.truncated)

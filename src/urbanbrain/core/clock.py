@@ -13,3 +13,12 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes: they were written in UTC, so say so."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_utc(text: str) -> datetime:
+    """A date or date-time typed by a person (`2026-11-24`, `2026-11-24T08:30`), read as UTC when it
+    names no zone; raises ValueError with the accepted forms."""
+    try:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date or date-time; use e.g. 2026-11-24 or 2026-11-24T08:30") from None

@@ -62,6 +62,10 @@ class ValidationError(UrbanBrainError):
     """Input that does not meet the documented contract (bad name, bad parameter)."""
 
 
+class PayloadTooLargeError(ValidationError):
+    """A request body over the API's limit: the API takes small JSON requests; data enters through syncs."""
+
+
 # --- connecting to department systems -------------------------------------------------------
 
 
@@ -140,6 +144,10 @@ class PermissionDeniedError(UrbanBrainError):
 
 class QuotaExceededError(TransientError):
     """A grant's calls per minute or per day are used up; `retry_after` (seconds) is in the context."""
+
+
+class LoginThrottledError(TransientError):
+    """Too many failed logins for a user or from an address; `retry_after` (seconds) is in the context."""
 
 
 class UpstreamTimeoutError(TransientError):

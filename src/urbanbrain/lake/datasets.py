@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from urbanbrain.core.errors import NotFoundError
+from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.catalog import get_catalog
 from urbanbrain.lake.engine import QueryResult, quote_ident, run_query
 from urbanbrain.meta.db import session_scope
@@ -61,10 +62,11 @@ def get_dataset(name: str) -> DatasetPublic:
         return dataset_public(_get(s, name))
 
 
-def preview(name: str, limit: int = 20) -> QueryResult:
+def preview(name: str, limit: int = 20, *, principal: Principal) -> QueryResult:
+    """The first rows as `principal` may see them (masked, filtered) - the same views SQL gets."""
     get_dataset(name)
     ident = ".".join(quote_ident(p) for p in name.lower().split("."))
-    return run_query(f"SELECT * FROM {ident} LIMIT {int(max(0, min(limit, 1000)))}")
+    return run_query(f"SELECT * FROM {ident} LIMIT {int(max(0, min(limit, 1000)))}", principal=principal)
 
 
 def lineage(name: str) -> LineagePublic:

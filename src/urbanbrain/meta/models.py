@@ -259,3 +259,179 @@ class UsageRecord(Base):
     latency_ms: Mapped[float] = mapped_column(default=0.0)
     result_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- governance: users, sessions, audit ----------------------------------------------------------
+
+
+class User(Base):
+    """A person who logs in to the console or calls the API with a personal token."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("user"))
+    name: Mapped[str] = mapped_column(String(120), unique=True, index=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    roles: Mapped[list[UserRole]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class UserRole(Base):
+    """One role of a user in one department (platform admins have no department)."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role", "department_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="roles")
+    department: Mapped[Department | None] = relationship()
+
+
+class PersonalToken(Base):
+    """A user's API token: shown once, stored as a SHA-256 hash like consumers' API keys, revocable."""
+
+    __tablename__ = "personal_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("tok"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    user: Mapped[User] = relationship()
+
+
+class ConsoleSession(Base):
+    """A logged-in browser: the cookie holds a random token, this row only its hash."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's token
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    client: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """A failed login, counted per user name and per client address to throttle guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)  # "user:<name>" or "addr:<ip>"
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """One audited action; `hash` covers this row's content and the previous row's hash."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                     autoincrement=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+    principal: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    target: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON, hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's single head row (id 1): appenders lock it, so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- governance: classification, row filters, data-sharing grants ------------------------------
+
+
+class DatasetClassification(Base):
+    """A dataset's default sharing level, applied to fields a steward has not classified."""
+
+    __tablename__ = "dataset_classifications"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    default_level: Mapped[str] = mapped_column(String(20), default="conditional")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class FieldClassification(Base):
+    """One field's sharing level and PII type: proposed on sync from samples, confirmed by a steward."""
+
+    __tablename__ = "field_classifications"
+    __table_args__ = (UniqueConstraint("dataset_id", "column"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("fld"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    column: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(20))  # open | conditional | closed
+    pii_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    mask: Mapped[str | None] = mapped_column(String(20), nullable=True)  # partial | hash | redact | none
+    proposed_pii_type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    proposed_confidence: Mapped[float | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="default")  # default | proposed | confirmed
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class RowFilter(Base):
+    """Rows one department may see of another's dataset, e.g. a district office sees its district."""
+
+    __tablename__ = "row_filters"
+    __table_args__ = (UniqueConstraint("dataset_id", "department"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rowf"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    department: Mapped[str] = mapped_column(String(63), index=True)
+    predicate: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class DataGrant(Base):
+    """A department's request for fields of another department's dataset, and the owner's decision.
+
+    Visible while `status == "approved"` and `expires_at` is in the future: expiry needs no job.
+    """
+
+    __tablename__ = "data_grants"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dgr"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    grantee_department: Mapped[str] = mapped_column(String(63), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_fields: Mapped[list[Any]] = mapped_column(default=list)
+    approved_fields: Mapped[list[Any]] = mapped_column(default=list)
+    unmasked: Mapped[bool] = mapped_column(Boolean, default=False)
+    purpose: Mapped[str] = mapped_column(Text)
+    duration_days: Mapped[int] = mapped_column(Integer, default=30)
+    status: Mapped[str] = mapped_column(String(20), default="requested", index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+
+    dataset: Mapped[Dataset] = relationship()

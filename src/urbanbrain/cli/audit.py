@@ -1,0 +1,67 @@
+"""`urbanbrain audit ...`: verify the hash chain, search and export the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, err_console
+from urbanbrain.core.clock import parse_utc
+from urbanbrain.core.errors import ValidationError
+from urbanbrain.govern import audit as svc
+
+app = typer.Typer(no_args_is_help=True)
+
+COLUMNS = ["seq", "at", "principal", "action", "target", "detail", "hash"]
+PrincipalOption = Annotated[str | None, typer.Option("--principal", help="A name (li.na) or label (user:li.na).")]
+ActionOption = Annotated[str | None, typer.Option("--action", help="An action (grant.approve) or family (grant).")]
+SinceOption = Annotated[str | None, typer.Option("--since", help="From this UTC date/time, e.g. 2026-11-24.")]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Before this UTC date/time.")]
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise ValidationError(str(exc), parameter=option) from None
+
+
+def _rows(entries: Any) -> list[dict[str, Any]]:
+    return [e.model_dump() for e in entries]
+
+
+@app.command("verify")
+def verify() -> None:
+    """Check the whole chain; exits 1 naming the first edited, deleted or moved entry."""
+    result = svc.verify()
+    if not result.ok:
+        err_console.print(f"[bold red]audit log tampered:[/bold red] [red]{result.problem}[/red]", soft_wrap=True)
+        err_console.print(f"first bad entry: seq {result.bad_seq} ({result.entries} entries before it are intact)")
+        raise typer.Exit(1)
+    console.print(f"audit log intact: {result.entries} entries; head {result.head_seq} {result.head_hash}")
+
+
+@app.command("list")
+def list_(principal: PrincipalOption = None, action: ActionOption = None, since: SinceOption = None,
+          until: UntilOption = None,
+          limit: Annotated[int, typer.Option("--limit", help="Newest N entries.")] = 100,
+          fmt: FormatOption = Format.table, output: OutputOption = None) -> None:
+    """The newest entries, filtered."""
+    entries = svc.list_entries(principal=principal, action=action, since=_when(since, "--since"),
+                               until=_when(until, "--until"), limit=limit)
+    emit_rows(_rows(entries), fmt, columns=COLUMNS, title="Audit log", output=output)
+
+
+@app.command("export")
+def export(principal: PrincipalOption = None, action: ActionOption = None, since: SinceOption = None,
+           until: UntilOption = None,
+           fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
+           = Format.csv, output: OutputOption = None) -> None:
+    """Every matching entry in chain order (CSV by default), for an auditor or another system."""
+    entries = svc.iter_entries(principal=principal, action=action, since=_when(since, "--since"),
+                               until=_when(until, "--until"))
+    emit_rows(_rows(entries), fmt, columns=COLUMNS, title="Audit log", output=output)

@@ -1,0 +1,125 @@
+"""The one policy check: for this principal and this dataset, what may be seen and how.
+
+Every read path (SQL, preview, export, data APIs) gets its views from `policy_for`; nothing else
+decides. The owning department and platform admins see everything as stored. Everyone else sees
+`open` fields, `conditional` fields only under an approved, unexpired grant to one of their
+departments, and never `closed` ones; fields with a PII type are masked (partial, keyed hash or
+redacted, per field) unless the grant says the purpose needs them in clear. A department with a row
+filter on the dataset sees only the rows it matches.
+
+Decisions are cached per (principal, dataset) for a couple of seconds (`urbanbrain.core.ttlcache`):
+reading classification, grants and filters cost ~4 ms per query, a fifth of a small analytical query.
+Every change made through governance's services clears the cache at once (it listens on
+`access.CHANGE_LISTENERS`); a policy never outlives the earliest expiry of a grant it used; a change
+made by another process is seen within the TTL. Columns a sync adds meanwhile are hidden until then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.settings import get_settings
+from urbanbrain.core.ttlcache import TtlCache
+from urbanbrain.govern import access
+from urbanbrain.govern.classification import CLOSED, CONDITIONAL, dataset_row, field_table, owner_of
+from urbanbrain.govern.masking import NONE
+from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import DataGrant, RowFilter
+
+RAW = "raw"
+
+
+@dataclass(frozen=True)
+class ColumnAccess:
+    name: str
+    method: str  # raw | partial | hash | redact
+    pii_type: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetPolicy:
+    dataset: str
+    owner: str
+    columns: tuple[ColumnAccess, ...]  # what the principal sees, in the dataset's column order
+    hidden: tuple[str, ...] = ()  # columns that do not exist for this principal
+    row_filter: str | None = None  # a DuckDB predicate over the dataset's columns
+    grant_ids: tuple[str, ...] = field(default_factory=tuple)
+    valid_until: datetime | None = None  # the earliest expiry of a grant this decision relied on
+
+    @property
+    def masked(self) -> list[str]:
+        return [c.name for c in self.columns if c.method != RAW]
+
+    @property
+    def unrestricted(self) -> bool:
+        return not self.hidden and not self.masked and self.row_filter is None
+
+    @property
+    def grant_id(self) -> str | None:
+        return ",".join(self.grant_ids) or None
+
+
+_POLICIES: TtlCache[DatasetPolicy] = TtlCache()
+
+
+def invalidate(*_: Any) -> None:
+    """Forget every cached decision (a classification, grant or row filter changed)."""
+    _POLICIES.clear()
+
+
+access.CHANGE_LISTENERS.insert(0, invalidate)  # first: even if a later listener fails, nothing stale stays
+
+
+def policy_for(principal: Principal, dataset: str, *, capability_grant: bool = False) -> DatasetPolicy:
+    """What `principal` may see of `dataset`.
+
+    `capability_grant=True` is for a consumer calling a data API under an approved capability grant:
+    the owning department approved that use, so conditional fields count as granted in clear
+    (closed ones stay hidden).
+    """
+    key = (get_settings().metadata_url, principal, dataset.lower(), capability_grant)
+    policy = _POLICIES.get(key, lambda: _decide(principal, dataset, capability_grant))
+    if policy.valid_until is not None and utcnow() >= policy.valid_until:
+        _POLICIES.forget(key)
+        policy = _POLICIES.get(key, lambda: _decide(principal, dataset, capability_grant))
+    return policy
+
+
+def _decide(principal: Principal, dataset: str, capability_grant: bool) -> DatasetPolicy:
+    with session_scope() as s:
+        ds = dataset_row(s, dataset)
+        owner = owner_of(ds)
+        fields = field_table(s, ds)
+        if principal.in_department(owner):  # includes platform admins and SYSTEM
+            return DatasetPolicy(ds.name, owner, tuple(ColumnAccess(f.column, RAW, f.pii_type) for f in fields))
+        now = utcnow()
+        grants = [g for g in s.scalars(select(DataGrant).where(
+            DataGrant.dataset_id == ds.id, DataGrant.status == "approved",
+            DataGrant.grantee_department.in_(sorted(principal.departments))))
+            if g.expires_at is not None and as_utc(g.expires_at) > now]
+        filters = {f.department: f.predicate for f in s.scalars(select(RowFilter).where(
+            RowFilter.dataset_id == ds.id, RowFilter.department.in_(sorted(principal.departments))))}
+    granted = {c for g in grants for c in g.approved_fields}
+    in_clear = {c for g in grants if g.unmasked for c in g.approved_fields}
+    visible: list[ColumnAccess] = []
+    hidden: list[str] = []
+    for f in fields:
+        if f.level == CLOSED or (f.level == CONDITIONAL and f.column not in granted and not capability_grant):
+            hidden.append(f.column)
+            continue
+        clear = capability_grant or f.column in in_clear
+        method = RAW if clear or not f.pii_type or f.mask == NONE else f.mask
+        visible.append(ColumnAccess(f.column, method, f.pii_type))
+    row_filter = None
+    if principal.departments and all(d in filters for d in principal.departments):
+        row_filter = " OR ".join(f"({filters[d]})" for d in sorted(principal.departments))
+    used = [g for g in grants if set(g.approved_fields) & {c.name for c in visible}]
+    expiries = [as_utc(g.expires_at) for g in used if g.expires_at is not None]
+    return DatasetPolicy(ds.name, owner, tuple(visible), tuple(hidden), row_filter, tuple(g.id for g in used),
+                         min(expiries) if expiries else None)
