@@ -72,3 +72,18 @@ def test_publish_a_spec_file_as_a_draft_then_approve(tmp_path: Path) -> None:
     assert json.loads(ok("capability", "show", "echo_copy", "--format", "json"))[0]["status"] == "published"
     bad = runner.invoke(app, ["capability", "publish"])
     assert bad.exit_code == 1
+
+
+def test_a_fresh_city_gets_every_builtin_and_owners_take_them_over_when_they_exist(tmp_path: Path) -> None:
+    """On an install without the demo's departments the data bureau owns the built-ins, said so, until
+    the department a built-in names is added and the built-ins are published again."""
+    out = ok("capability", "publish", "--builtins")
+    assert "skipped" not in out and "no department 'resources' yet" in out
+    owners = {c["name"]: c["owner"] for c in json.loads(ok("capability", "list", "--format", "json"))}
+    assert set(BUILTINS.names()) <= set(owners)
+    assert owners["address_standardise"] == "bigdata" and owners["validate_id_number"] == "bigdata"
+    ok("dept", "add", "Natural Resources", "--code", "resources")
+    out = ok("capability", "publish", "--builtins")
+    assert "'resources'" not in out and "no department 'police' yet" in out
+    owners = {c["name"]: c["owner"] for c in json.loads(ok("capability", "list", "--format", "json"))}
+    assert owners["address_standardise"] == "resources" and owners["validate_id_number"] == "bigdata"

@@ -234,3 +234,16 @@ def test_keys_never_appear_in_logs_error_bodies_or_usage(client: TestClient, ech
         assert secret not in caplog.text
         assert all(secret not in b for b in bodies)
         assert all(secret not in e for e in errors)
+
+
+def test_malformed_oversized_and_wrong_method_calls_get_the_error_shape(echo: None) -> None:
+    app = caller("grid-app", "urban")
+    with TestClient(create_app(max_body_bytes=2_000)) as small:
+        bad = small.post(ECHO, content=b"{not json", headers={"X-API-Key": app.key})
+        assert bad.status_code == 422 and bad.json()["error"] == "ValidationError"
+        big = small.post(ECHO, json={"message": "x" * 5_000}, headers={"X-API-Key": app.key})
+        assert big.status_code == 413 and big.json()["error"] == "PayloadTooLargeError"
+        get = small.get(ECHO, headers={"X-API-Key": app.key})
+        assert get.status_code == 405 and get.headers["allow"] == "POST"
+        # the refused calls did no capability work; the next one still answers
+        assert small.post(ECHO, json={"message": "ok"}, headers={"X-API-Key": app.key}).status_code == 200

@@ -195,7 +195,7 @@ def test_partial_sync_is_200_with_status(client: TestClient, synced: Path) -> No
 def test_request_bodies_over_1_mb_are_413(client: TestClient) -> None:
     huge = "SELECT '" + "x" * 1_100_000 + "'"
     response = client.post("/api/sql", json={"sql": huge})
-    assert response.status_code == 413 and response.json()["error"] == "PayloadTooLarge"
+    assert response.status_code == 413 and response.json()["error"] == "PayloadTooLargeError"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams in
         yield b'{"sql": "SELECT \''

@@ -132,3 +132,107 @@ def test_try_it_without_a_grant_is_403_and_with_bad_parameters_422(client: TestC
     html = client.post(f"/capabilities/{LOOKUP}/try", data={"params": '{"nope": 1}', "api_key": key},
                        headers={"HX-Request": "true"}).text
     assert "HTTP 422" in html and re.search(r"agent_id|nope", html)
+
+
+def test_consumers_page_lists_applications_by_department_and_registers_one(client: TestClient) -> None:
+    consumers.add_consumer("grid-app", "ecology", "网格巡查")
+    html = client.get("/consumers").text
+    assert "Applications and their keys" in html and "grid-app" in html and "ecology" in html
+    response = client.post("/consumers", data={"name": "patrol-app", "department": "citizen"})
+    assert response.status_code == 200 and "patrol-app" in response.text  # followed the redirect to its page
+    assert consumers.get_consumer("patrol-app").department == "citizen"
+    zh(client)
+    assert "应用与密钥" in client.get("/consumers").text
+
+
+def test_create_key_shows_it_once_and_never_again(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    consumers.add_consumer("grid-app", "ecology")
+    caplog.set_level(logging.DEBUG)
+    response = client.post("/consumers/grid-app/keys", data={"label": "prod", "expires_days": "30"})
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    shown = re.search(r'<div class="new-key"[^>]*>.*?<code>(ubk_[^<]+)</code>', response.text, re.S)
+    assert shown and "This is the only time the key is shown" in response.text
+    key = shown.group(1)
+    [stored] = consumers.list_keys("grid-app")
+    assert key.startswith(stored.prefix) and stored.label == "prod" and stored.expires_at is not None
+    after = client.get("/consumers/grid-app").text
+    assert key not in after and stored.prefix in after and 'class="new-key"' not in after
+    assert key not in caplog.text
+    # the shown key works, then revoking it from the page makes the gateway refuse it
+    granted = grants.request_grant("grid-app", "echo")
+    grants.approve_grant(granted.id)
+    assert client.post("/capabilities/echo/v1/invoke", json={}, headers={"X-API-Key": key}).status_code == 200
+    client.post(f"/consumers/grid-app/keys/{stored.id}/revoke")
+    assert consumers.list_keys("grid-app")[0].revoked_at is not None
+    assert client.post("/capabilities/echo/v1/invoke", json={}, headers={"X-API-Key": key}).status_code == 401
+    zh(client)
+    assert "密钥仅显示这一次" in client.post("/consumers/grid-app/keys", data={}).text
+
+
+def test_request_then_approve_and_refuse_through_the_pages(client: TestClient) -> None:
+    consumers.add_consumer("grid-app", "ecology")
+    key = consumers.create_key("grid-app").key
+    response = client.post("/consumers/grid-app/grants", data={"capability": LOOKUP, "purpose": "网格员核对坐席",
+                                                               "per_minute": "5", "per_day": "100"})
+    assert response.status_code == 200 and "Requested" in response.text and "网格员核对坐席" in response.text
+    client.post("/consumers/grid-app/grants", data={"capability": "echo", "purpose": "smoke test"})
+    [lookup_grant] = grants.list_grants(capability=LOOKUP)
+    [echo_grant] = grants.list_grants(capability="echo")
+    assert (lookup_grant.per_minute, lookup_grant.per_day) == (5, 100)
+
+    html = client.get("/grants").text  # grouped by the owning department
+    assert "2 waiting for a decision" in html and "citizen" in html and "bigdata" in html
+    assert f'hx-post="/grants/{lookup_grant.id}/approve"' in html
+    row = client.post(f"/grants/{lookup_grant.id}/approve", headers={"HX-Request": "true"}).text
+    assert row.lstrip().startswith(f'<tr id="grant-{lookup_grant.id}"') and "Approved" in row and "/approve" not in row
+    row = client.post(f"/grants/{echo_grant.id}/refuse", data={"reason": "use the mobile check instead"},
+                      headers={"HX-Request": "true"}).text
+    assert "Refused" in row and "use the mobile check instead" in row
+    assert grants.get_grant(echo_grant.id).status == "refused"
+
+    html = client.get("/grants").text
+    assert "No request is waiting" in html and "use the mobile check instead" in html
+    consumer_page = client.get("/consumers/grid-app").text
+    assert "Approved" in consumer_page and "Refused" in consumer_page
+    ok = client.post(f"/capabilities/{LOOKUP}/v1/invoke", json={"agent_id": 1}, headers={"X-API-Key": key})
+    assert ok.status_code == 200 and ok.json()["data"][0]["agent_name"] == "王芳"
+    zh(client)
+    assert "审批记录" in client.get("/grants").text and "已批准" in client.get("/consumers/grid-app").text
+
+
+def test_usage_page_counts_calls_and_reuse(client: TestClient) -> None:
+    html = client.get("/usage").text
+    assert "No call has been made yet." in html
+    eco = granted_key("grid-app", "ecology", LOOKUP)
+    own = granted_key("hotline-app", "citizen", LOOKUP)
+    for key, times in ((eco, 3), (own, 2), ("ubk_wrong", 1)):
+        for _ in range(times):
+            client.post(f"/capabilities/{LOOKUP}/v1/invoke", json={"agent_id": 1}, headers={"X-API-Key": key})
+    html = client.get("/usage").text
+    row = re.search(rf'<tr>\s*<td><a href="/capabilities/{LOOKUP}\?version=1".*?</tr>', html, re.S)
+    assert row, html
+    cells = re.findall(r'<td class="num[^"]*">([^<]+)</td>', row.group(0))
+    assert cells[:4] == ["1", "2", "5", "0"]  # reuse (ecology only), departments, calls, errors
+    assert 'id="chart-capabilities"' in html and 'id="chart-usage-departments"' in html
+    assert '"by_department"' in html and ('"calls": 3' in html or '"calls":3' in html)
+    zh(client)
+    assert "复用情况" in client.get("/usage").text
+
+
+PAGES = ["/capabilities", f"/capabilities/{LOOKUP}", "/consumers", "/consumers/grid-app", "/grants", "/usage"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_every_page_renders_with_nav_and_local_assets_only(client: TestClient, lang: str) -> None:
+    consumers.add_consumer("grid-app", "ecology")
+    client.cookies.set("lang", lang)
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        html = response.text
+        for href in ("/capabilities", "/consumers", "/grants", "/usage"):
+            assert f'href="{href}"' in html, (path, href)
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+        assert assets and all(a.startswith("/static/") for a in assets), (path, assets)
+        assert "//cdn" not in html and "https://" not in html, path
+        assert client.get(assets[-1]).status_code == 200

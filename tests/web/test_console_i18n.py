@@ -24,7 +24,7 @@ DYNAMIC = {
     "role.": ("data", "quarantine"),
     "nav.": ("overview", "systems", "datasets", "runs", "sql"),
     "time.": ("seconds_ago", "minutes_ago", "hours_ago", "days_ago"),  # chosen by size in `i18n.ago`
-    "error.": ("400", "403", "404", "409", "422", "500", "502", "503"),
+    "error.": ("400", "401", "403", "404", "409", "422", "429", "500", "502", "503"),
     "category.": CATEGORIES,
     "capstatus.": STATUSES,
     "grantstatus.": ("requested", "approved", "refused", "revoked"),

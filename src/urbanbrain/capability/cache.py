@@ -9,50 +9,18 @@ That bound is the price of the gateway's throughput, and it is short on purpose.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from urbanbrain.capability.base import CapabilityDefinition
 from urbanbrain.core.secrets import decrypt
+from urbanbrain.core.ttlcache import TtlCache
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import ApiKey, Capability, Consumer, Grant
-
-TTL_SECONDS = 2.0
-V = TypeVar("V")
-
-
-class TtlCache(Generic[V]):
-    """A tiny thread-safe cache; loaders run outside the lock (two may race, both answers are fresh)."""
-
-    def __init__(self, ttl: float = TTL_SECONDS, max_items: int = 50_000) -> None:
-        self.ttl = ttl
-        self.max_items = max_items
-        self._items: dict[Hashable, tuple[float, V]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, loader: Callable[[], V]) -> V:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = loader()
-        with self._lock:
-            if len(self._items) >= self.max_items:
-                self._items.clear()
-            self._items[key] = (now + self.ttl, value)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 @dataclass(frozen=True)
@@ -75,6 +43,7 @@ class ResolvedKey:
     enabled: bool
     expires_at: datetime | None
     revoked: bool
+    department_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +92,7 @@ def _load_key(key_hash: str) -> ResolvedKey | None:
             return None
         key, consumer = row
         return ResolvedKey(key.id, consumer.id, consumer.name, consumer.department_id, consumer.enabled,
-                           key.expires_at, key.revoked_at is not None)
+                           key.expires_at, key.revoked_at is not None, consumer.department.code)
 
 
 def api_key(key_hash: str) -> ResolvedKey | None:

@@ -164,25 +164,33 @@ def builtin_capability_spec(spec: BuiltinSpec, registry_name: str) -> Capability
 def publish_builtins(names: list[str] | None = None) -> dict[str, list[str]]:
     """Publish every registered built-in (or `names`), owned by its department; idempotent.
 
-    Returns `{"published": [...], "skipped": ["name: reason", ...]}`: a built-in whose owner department
-    does not exist yet, or whose plugin fails to load, is skipped with the reason rather than failing
-    the others.
+    Returns `{"published": [...], "reassigned": [...], "skipped": ["name: reason", ...]}`. A built-in
+    names the department that would own it in a city like the demo's (`resources`, `hotline`, ...);
+    where this city has no such department, the data bureau owns it instead, so a fresh install has
+    every built-in — `reassigned` says which, and `urbanbrain capability publish --builtins` run again
+    after the department is added hands it over. A plugin that fails to load is skipped with the reason
+    rather than failing the others.
     """
     with session_scope() as s:
         ensure_bigdata_department(s)
+        departments = set(s.scalars(select(Department.code)))
     published: list[str] = []
+    reassigned: list[str] = []
     skipped: list[str] = []
     for reg_name in names or BUILTINS.names():
         try:
             spec = BUILTINS.get(reg_name)
             if not isinstance(spec, BuiltinSpec):
                 raise ValidationError("its entry point is not a BuiltinSpec")
-            register_capability(builtin_capability_spec(spec, reg_name), status="published",
-                                approver="urbanbrain (shipped built-in)", replace=True)
+            cap_spec = builtin_capability_spec(spec, reg_name)
+            if cap_spec.owner not in departments:
+                reassigned.append(f"{spec.name}: owned by {BIGDATA[0]} (no department '{cap_spec.owner}' yet)")
+                cap_spec = cap_spec.model_copy(update={"owner": BIGDATA[0]})
+            register_capability(cap_spec, status="published", approver="urbanbrain (shipped built-in)", replace=True)
             published.append(spec.name)
         except UrbanBrainError as exc:
             skipped.append(f"{reg_name}: {exc.message}")
-    return {"published": published, "skipped": skipped}
+    return {"published": published, "reassigned": reassigned, "skipped": skipped}
 
 
 def _row(s: Session, name: str, version: int | None = None) -> Capability:

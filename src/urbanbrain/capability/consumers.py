@@ -1,15 +1,13 @@
 """Consumers (applications owned by departments) and their API keys.
 
 A key is 256 random bits, shown once when created and stored only as its SHA-256 hash plus a short
-prefix for people to tell keys apart. A slow password hash would add nothing here: the key is not a
-human-chosen secret, so a fast hash cannot be brute-forced, and the gateway hashes on every call.
-Keys expire and can be revoked; `authenticate` is the one check the gateway runs.
+prefix for people to tell keys apart (`urbanbrain.core.tokens`, shared with users' personal tokens).
+Keys expire and can be revoked; `authenticate` is the one check the gateway runs. Creating consumers
+and keys and revoking keys are audited in the same transaction as the change.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -20,13 +18,14 @@ from urbanbrain.capability import cache
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import AlreadyExistsError, AuthenticationRequiredError, NotFoundError, ValidationError
 from urbanbrain.core.naming import validate_code
+from urbanbrain.core.tokens import hash_token, new_token, shown_prefix
+from urbanbrain.govern import audit
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import ApiKey, Consumer
 from urbanbrain.meta.schemas import UTCDateTime
 
 KEY_PREFIX = "ubk_"
-PREFIX_CHARS = 12  # "ubk_" + 8 characters: enough to tell a consumer's keys apart, useless to an attacker
 
 
 class ConsumerPublic(BaseModel):
@@ -55,8 +54,7 @@ class NewApiKey(ApiKeyPublic):
     key: str
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+hash_key = hash_token  # the name the gateway and its cache know
 
 
 def _consumer_public(c: Consumer) -> ConsumerPublic:
@@ -88,6 +86,7 @@ def add_consumer(name: str, department: str, description: str | None = None) -> 
         s.add(consumer)
         s.flush()
         s.refresh(consumer)
+        audit.record(None, "consumer.add", f"consumer:{name}", {"department": dept.code}, session=s)
         return _consumer_public(consumer)
 
 
@@ -106,13 +105,15 @@ def create_key(consumer: str, *, expires_days: int | None = None, label: str | N
     """A new key for `consumer`; the plaintext is in the result and nowhere else, ever."""
     if expires_days is not None and expires_days <= 0:
         raise ValidationError("--expires-days must be a positive number of days")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = new_token(KEY_PREFIX)
     with session_scope() as s:
-        row = ApiKey(consumer_id=consumer_row(s, consumer).id, prefix=key[:PREFIX_CHARS], key_hash=hash_key(key),
+        row = ApiKey(consumer_id=consumer_row(s, consumer).id, prefix=shown_prefix(key), key_hash=hash_key(key),
                      label=label, expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None)
         s.add(row)
         s.flush()
         s.refresh(row)
+        audit.record(None, "key.create", f"consumer:{consumer}", {"key": row.id, "prefix": row.prefix,
+                                                                 "expires_days": expires_days}, session=s)
         return NewApiKey(**_key_public(row).model_dump(), key=key)
 
 
@@ -135,6 +136,9 @@ def revoke_key(key_id_or_prefix: str) -> ApiKeyPublic:
         row = rows[0]
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+            s.flush()
+            audit.record(None, "key.revoke", f"consumer:{row.consumer.name}", {"key": row.id, "prefix": row.prefix},
+                         session=s)
         cache.invalidate()
         return _key_public(row)
 

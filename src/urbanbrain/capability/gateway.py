@@ -2,8 +2,9 @@
 
 `invoke(name, version, params, api_key)` runs, in this order: key check (401) → the capability must be
 published or deprecated (404) → an approved, unexpired grant (403) → quota (429) → parameters against
-the input schema (422) → the kind runs the call → metering. The order matters: an unknown caller learns
-nothing about quotas or schemas, and a refused call costs no capability work. The HTTP route and the
+the input schema (422) → the kind runs the call → metering and audit (both buffered, written in
+batches). The order matters: an unknown caller learns nothing about quotas or schemas, and a refused
+call costs no capability work. The HTTP route and the
 CLI's `capability call` both call this, so they cannot disagree about the rules.
 """
 
@@ -24,6 +25,9 @@ from urbanbrain.capability.metering import Call, get_meter
 from urbanbrain.capability.params import validate_params
 from urbanbrain.capability.quota import enforce
 from urbanbrain.core.errors import NotFoundError, UrbanBrainError
+from urbanbrain.govern import audit
+from urbanbrain.govern.context import acting_as
+from urbanbrain.govern.principals import Principal, consumer_principal
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +69,16 @@ def invoke_encoded(name: str, version: int, params: Any, api_key: str | None, *,
     cap: cache.ResolvedCapability | None = None
 
     def meter(status: int, size: int, error: str | None = None) -> None:
+        latency = (time.perf_counter() - start) * 1000
         get_meter().record(Call(
             capability_id=cap.id if cap else None, consumer_id=key.consumer_id if key else None,
             consumer_department_id=key.department_id if key else None, key_id=key.key_id if key else None,
-            status_code=status, latency_ms=(time.perf_counter() - start) * 1000, result_bytes=size, error=error))
+            status_code=status, latency_ms=latency, result_bytes=size, error=error))
+        # an anonymous caller is audited too: who knocked with no valid key is what an auditor asks first
+        caller = Principal("consumer", key.consumer_name) if key else Principal("consumer", "anonymous")
+        audit.record(caller, "capability.call", f"{name} v{version}",
+                     {"status": status, "key": key.key_id if key else None, "ms": round(latency, 2),
+                      "bytes": size, "error": error}, buffered=True)
 
     try:
         key = authenticate(api_key)
@@ -76,7 +86,8 @@ def invoke_encoded(name: str, version: int, params: Any, api_key: str | None, *,
         grant = check_grant(key.consumer_id, cap.id, name)
         enforce(grant.id, grant.per_minute, grant.per_day)
         params = validate_params(cap.validator, params)
-        result = _kind(cap.definition.kind).invoke(cap.definition, params)
+        with acting_as(consumer_principal(key.consumer_name, key.department_code), capability_grant=True):
+            result = _kind(cap.definition.kind).invoke(cap.definition, params)
         body = encode(name, version, result)
     except UrbanBrainError as exc:
         meter(status_of(exc) if status_of else 500, 0, f"{type(exc).__name__}: {exc.message}"[:500])

@@ -2,7 +2,8 @@
 
 A consumer asks (`request_grant`, with the quota it needs and why); the owning department approves or
 refuses it. Approval may set an expiry. The gateway's `check_grant` accepts only an approved,
-unexpired grant, and hands its quota (calls per minute and per day) to the quota store.
+unexpired grant, and hands its quota (calls per minute and per day) to the quota store. Every request
+and decision is audited in the same transaction as the change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urbanbrain.capability import cache
 from urbanbrain.capability.consumers import consumer_row
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from urbanbrain.govern import audit
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Capability, Department, Grant
 from urbanbrain.meta.schemas import UTCDateTime
@@ -77,8 +79,12 @@ def request_grant(consumer: str, capability: str, *, version: int | None = None,
         s.add(grant)
         s.flush()
         s.refresh(grant)
+        public = _public(grant)
+        audit.record(None, "grant.request", f"grant:{grant.id}",
+                     {"consumer": consumer, "capability": f"{cap.name} v{cap.version}", "per_minute": per_minute,
+                      "per_day": per_day, "purpose": purpose}, session=s)
         cache.invalidate()
-        return _public(grant)
+        return public
 
 
 def _grant(s: Session, grant_id: str) -> Grant:
@@ -105,8 +111,16 @@ def _decide(grant_id: str, status: str, decided_by: str, department: str | None,
         grant.per_minute = per_minute or grant.per_minute
         grant.per_day = per_day or grant.per_day
         s.flush()
+        public = _public(grant)
+        audit.record(None, f"grant.{_VERBS[status]}", f"grant:{grant.id}",
+                     {"consumer": public.consumer, "capability": f"{public.capability} v{public.version}",
+                      "decided_by": decided_by, "reason": reason, "expires_at": public.expires_at,
+                      "per_minute": grant.per_minute, "per_day": grant.per_day}, session=s)
         cache.invalidate()
-        return _public(grant)
+        return public
+
+
+_VERBS = {"approved": "approve", "refused": "refuse", "revoked": "revoke"}
 
 
 def approve_grant(grant_id: str, *, approver: str = "owner", department: str | None = None,

@@ -84,6 +84,8 @@ def publish(
     if builtins:
         result = catalog.publish_builtins()
         console.print(f"published {len(result['published'])} built-ins: {', '.join(result['published'])}")
+        for line in result["reassigned"]:
+            console.print(f"[yellow]{line}[/yellow]")
         for line in result["skipped"]:
             console.print(f"[yellow]skipped {line}[/yellow]")
         return

@@ -12,19 +12,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from urbanbrain.capability.metering import close_all as close_meters
-from urbanbrain.web.api import api_router, gateway_router
+from urbanbrain.govern.audit import close_all as close_audit
+from urbanbrain.govern.users import ensure_first_admin
+from urbanbrain.web.api import api_router, gateway_routes
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
 from urbanbrain.web.errors import register_error_handlers
+from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
+from urbanbrain.web.principal import RequirePrincipal
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The console's pools stop, then buffered metering records are written before the process ends."""
+    """The console's pools stop, then buffered metering records and audit entries are written."""
     async with console_lifespan(app):
         yield
     close_meters()
+    close_audit()
 
 
 def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
@@ -36,9 +41,12 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
+    ensure_first_admin()  # from URBANBRAIN_ADMIN_PASSWORD, once, when no user exists yet; never a default
     register_error_handlers(app)
+    app.add_middleware(RequirePrincipal)  # who is asking, before any route; login required once users exist
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
     app.include_router(api_router())
-    app.include_router(gateway_router())  # /capabilities/...: the gateway applications call
+    app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
     return app

@@ -19,6 +19,7 @@ STATUS: dict[type[e.UrbanBrainError], int] = {
     e.NotFoundError: 404,
     e.AlreadyExistsError: 409,
     e.ValidationError: 422,
+    e.PayloadTooLargeError: 413,
     e.ConfigurationError: 422,
     e.QueryError: 400,
     e.ReadOnlyViolationError: 403,
@@ -37,6 +38,7 @@ STATUS: dict[type[e.UrbanBrainError], int] = {
     e.AuthenticationRequiredError: 401,
     e.PermissionDeniedError: 403,
     e.QuotaExceededError: 429,
+    e.LoginThrottledError: 429,
     e.UpstreamTimeoutError: 504,
 }
 
@@ -49,8 +51,9 @@ def status_for(exc: e.UrbanBrainError) -> int:
     return 500
 
 
-async def urbanbrain_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.UrbanBrainError)
+def error_response(exc: e.UrbanBrainError, path: str) -> JSONResponse:
+    """The JSON answer for an error: status, body `exc.to_dict()`, and the headers that status implies
+    (Retry-After for quotas and transient failures, the auth challenge for 401)."""
     status = status_for(exc)
     headers = None
     if "retry_after" in exc.context:  # quotas say exactly when the window reopens
@@ -58,8 +61,14 @@ async def urbanbrain_error_handler(_request: Request, exc: Exception) -> JSONRes
     elif exc.transient and status == 503:
         headers = {"Retry-After": "30"}
     if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+        challenge = 'Bearer realm="urbanbrain"' if path.startswith("/api") else 'ApiKey header="X-API-Key"'
+        headers = {**(headers or {}), "WWW-Authenticate": challenge}
     return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
+
+
+async def urbanbrain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, e.UrbanBrainError)
+    return error_response(exc, request.url.path)
 
 
 async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -29,6 +29,7 @@ _CITY_SUFFIXES = ("自治州", "地区", "盟", "市")
 _ROAD_SUFFIX = r"(?:大道|大街|路|街|巷|弄|道|线|段|里)"
 _STREET = re.compile(r"^(.{1,10}?(?:街道|镇|乡))(?![路街道巷])")
 _COMMUNITY = re.compile(r"^(.{1,8}?(?:社区|村))(?![路街道巷])")
+_NAMED_ROAD = re.compile(r"大道|大街|路|街(?!道)|巷")
 _ROAD_NUMBER = re.compile(r"^(.+?)(\d+)号(?!楼)")
 _ROAD_ONLY = re.compile(rf"^(.+?{_ROAD_SUFFIX})(?![路街道巷])")
 _BUILDING = re.compile(r"^(\d+)(?:栋|幢|号楼|座)")
@@ -76,6 +77,8 @@ def _prefix(text: str, table: dict[str, list[str]], allowed: str = "") -> tuple[
     """Longest name in `table` that `text` starts with and whose code starts with `allowed`."""
     best: tuple[str, str] | None = None
     for size in range(min(len(text), 12), 1, -1):
+        if _NAMED_ROAD.match(text, size):
+            continue  # 长沙大道, 北京路: a division's name that begins a road's is the road's
         codes = [c for c in table.get(text[:size], []) if c.startswith(allowed)]
         if codes:
             best = (text[:size], sorted(codes)[0])
@@ -205,6 +208,7 @@ OPTIONAL_COLUMNS = ("district_code", "street", "building", "unit", "room", "stan
 def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict[str, Any]:
     """Best registry row for the parsed parts: filtered by road core (and house number) in SQL."""
     from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_literal
+    from urbanbrain.govern.principals import SYSTEM
     from urbanbrain.lake.engine import quote_ident, run_query
 
     ds = find_dataset(registry, "address", (".addresses", ".address_registry", ".address"), "address registry")
@@ -220,9 +224,10 @@ def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict
     rows: list[dict[str, Any]] = []
     if parts.get("number") is not None:
         rows = run_query(f"{base} AND TRY_CAST({quote_ident('number')} AS BIGINT) = {int(parts['number'])} "
-                         f"ORDER BY {quote_ident('address_id')}", max_rows=2000).table.to_pylist()
+                         f"ORDER BY {quote_ident('address_id')}", max_rows=2000, principal=SYSTEM).table.to_pylist()
     if not rows:
-        rows = run_query(f"{base} ORDER BY {quote_ident('address_id')}", max_rows=500).table.to_pylist()
+        rows = run_query(f"{base} ORDER BY {quote_ident('address_id')}", max_rows=500,
+                         principal=SYSTEM).table.to_pylist()
     if not rows:
         return out
     scored = sorted(((_score(parts, r), str(r["address_id"]), r) for r in rows), key=lambda x: (-x[0], x[1]))

@@ -3,8 +3,10 @@
 `implementation = {"sql": "SELECT ... FROM market.registry.firms WHERE credit_code = $code",
 "max_rows": 1000, "default_rows": 100}`. Parameters are `$name` placeholders that DuckDB binds as
 prepared-statement values, so no value can change the statement: `x' OR 1=1 --` is compared as a
-string and matches nothing. The template runs through the lake engine, which exposes only the datasets
-it names, switches external access off and runs SELECT only; this module adds paging on top: every
+string and matches nothing. The template runs through the lake engine as the calling consumer (its
+department's view of the data: an approved capability grant counts as a grant of the conditional
+fields, closed ones stay hidden), which exposes only the datasets it names, switches external access
+off and runs SELECT only; this module adds paging on top: every
 data API takes `limit` (clamped to `max_rows`) and `offset`, bound the same way.
 """
 
@@ -21,6 +23,8 @@ import duckdb
 from urbanbrain.capability.base import CapabilityDefinition, InvokeResult
 from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, ValidationError
+from urbanbrain.govern.context import current_caller
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.engine import check_read_only, run_query
 
 MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more
@@ -124,7 +128,7 @@ class DataApiKind:
                                   capability=definition.name, parameter=undeclared[0],
                                   hint="add it under input_schema.properties with its JSON type")
         bound: dict[str, Any] = {n: None for n in names}
-        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0})
+        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=SYSTEM)
 
     def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult:
         template = _template(definition)
@@ -133,8 +137,10 @@ class DataApiKind:
         limit = max(1, min(int(params.get("limit") or default), ceiling))
         offset = max(0, int(params.get("offset") or 0))
         bound = {n: params.get(n) for n in template_parameters(template)}
+        principal, granted = current_caller()
         try:
-            result = run_query(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset})
+            result = run_query(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset},
+                               principal=principal, capability_grant=granted)
         except QueryError as exc:  # a value DuckDB cannot cast to the column's type is the caller's mistake
             if "Conversion Error" in exc.message or "Could not convert" in exc.message:
                 raise ValidationError(f"a parameter does not fit its column: {exc.message}",

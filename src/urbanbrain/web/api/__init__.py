@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from urbanbrain.web.api import capabilities, consumers, datasets, departments, health, overview, runs, sql, systems
-from urbanbrain.web.api.capabilities import gateway_router
+from urbanbrain.web.api.capabilities import gateway_routes
 
-__all__ = ["api_router", "gateway_router"]
+__all__ = ["api_router", "gateway_routes"]
 
 
 def api_router() -> APIRouter:

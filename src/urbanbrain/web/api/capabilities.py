@@ -1,54 +1,34 @@
-"""The capability gateway (`/capabilities/...`) and the catalog's JSON API (`/api/capabilities`).
+"""The gateway's OpenAPI document (`/capabilities/openapi.json`) and the catalog's JSON API (`/api/capabilities`).
 
-The gateway route is deliberately bare: read the body, hand it with the `X-API-Key` header to
-`gateway.invoke_encoded` in the thread pool (kinds may block on SQL or HTTP), send the bytes it
-encoded. Every rule — key, grant, quota, schema, metering — lives in the service function.
+Calls (`POST /capabilities/{name}/v{version}/invoke`) are answered by `urbanbrain.web.gateway_path`,
+plain ASGI outside the app's middleware and router (why: see that module).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Route
 
-from urbanbrain.capability import catalog, gateway
+from urbanbrain.capability import catalog
 from urbanbrain.capability.catalog import CapabilityPublic, CapabilitySpec
 from urbanbrain.capability.lookups import generate_lookup_api
 from urbanbrain.capability.openapi import openapi_document
-from urbanbrain.core.errors import ValidationError
 from urbanbrain.web.api.health import installed_version
-from urbanbrain.web.errors import status_for
-
-API_KEY_HEADER = "x-api-key"
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
 
-def gateway_router() -> APIRouter:
-    """Mounted at the root, beside `/api`: these URLs are what applications call."""
-    gw = APIRouter(prefix="/capabilities", tags=["gateway"])
+async def capabilities_openapi(request: Request) -> JSONResponse:
+    """`GET /capabilities/openapi.json`: the whole published catalog as one OpenAPI 3.1 document."""
+    return JSONResponse(openapi_document(str(request.base_url), installed_version()))
 
-    @gw.get("/openapi.json", include_in_schema=False)
-    def capabilities_openapi(request: Request) -> JSONResponse:
-        return JSONResponse(openapi_document(str(request.base_url), installed_version()))
 
-    @gw.post("/{name}/v{version:int}/invoke", summary="Call a capability (see /capabilities/openapi.json)")
-    async def invoke(name: str, version: int, request: Request) -> Response:
-        raw = await request.body()
-        try:
-            params: Any = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise ValidationError("the request body is not JSON", parameter="(body)",
-                                  hint="send the parameters as a JSON object") from None
-        _, body = await run_in_threadpool(gateway.invoke_encoded, name, version, params,
-                                          request.headers.get(API_KEY_HEADER), status_of=status_for)
-        return Response(body, media_type="application/json")
-
-    return gw
+def gateway_routes() -> list[BaseRoute]:
+    """Mounted at the root, ahead of every other route: what applications read to call the gateway
+    (the calls themselves are answered by `urbanbrain.web.gateway_path`, outside the router)."""
+    return [Route("/capabilities/openapi.json", capabilities_openapi, methods=["GET"])]
 
 
 class LookupCreate(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from urbanbrain.lake import datasets as svc
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
 from urbanbrain.web.api.results import QueryResponse, json_response
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -41,8 +42,9 @@ def get_schema(name: str) -> DatasetSchema:
 
 
 @router.get("/{name}/preview", response_model=QueryResponse)
-def preview(name: str, limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
-    return json_response(svc.preview(name, limit))
+def preview(name: str, principal: CurrentPrincipal,
+            limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
+    return json_response(svc.preview(name, limit, principal=principal))
 
 
 @router.get("/{name}/lineage")

@@ -1,6 +1,7 @@
 """`POST /api/sql`: one read-only query over the lake, as JSON or as a CSV/Parquet download.
 
-The engine enforces read-only (403 for writes and for files outside the lake); this route only picks
+The caller is `current_principal`; the engine shows it only its masked views and
+enforces read-only (403 for writes and for files outside the lake); this route only picks
 the encoding. JSON answers stop at `max_rows` (capped by the `query_max_rows` setting); downloads
 stream every row unless `max_rows` is given. The first batch is fetched before the response starts,
 so a bad query still gets a proper error status rather than a broken download.
@@ -18,8 +19,10 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from urbanbrain.core.settings import get_settings
+from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.engine import run_query, stream_query
 from urbanbrain.web.api.results import QueryResponse, csv_chunks, json_response, parquet_chunks
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(tags=["sql"])
 
@@ -42,22 +45,22 @@ def _limit(batches: Iterator[pa.RecordBatch], max_rows: int | None) -> Iterator[
         left -= min(left, batch.num_rows)
 
 
-def _opened(sql: str, max_rows: int | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    batches = stream_query(sql)
+def _opened(sql: str, max_rows: int | None, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    batches = stream_query(sql, principal=principal)
     first = next(batches, None)
     if first is None:
-        return run_query(sql, max_rows=0).table.schema, iter(())
+        return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
     return first.schema, _limit(chain([first], batches), max_rows)
 
 
 @router.post("/sql", response_model=QueryResponse,
              responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}})
-def query(body: SqlQuery) -> Response:
+def query(body: SqlQuery, principal: CurrentPrincipal) -> Response:
     cap = get_settings().query_max_rows
     if body.format == "json":
         limit = cap if body.max_rows is None else min(body.max_rows, cap)
-        return json_response(run_query(body.sql, max_rows=limit))
-    schema, batches = _opened(body.sql, body.max_rows)
+        return json_response(run_query(body.sql, max_rows=limit, principal=principal))
+    schema, batches = _opened(body.sql, body.max_rows, principal)
     if body.format == "csv":
         return StreamingResponse(csv_chunks(schema, batches), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="query.csv"'})

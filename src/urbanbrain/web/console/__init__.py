@@ -13,7 +13,22 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from urbanbrain.web.console import capabilities, datasets, lang, overview, runs, sql, systems
+from urbanbrain.web.console import (
+    audit,
+    capabilities,
+    consumers,
+    datasets,
+    grants,
+    lang,
+    link,
+    login,
+    overview,
+    runs,
+    sharing,
+    sql,
+    systems,
+    usage,
+)
 from urbanbrain.web.console.errors import register_console_error_handlers
 from urbanbrain.web.console.jobs import SyncJobs
 
@@ -32,5 +47,6 @@ def mount_console(app: FastAPI) -> None:
     app.state.sync_jobs = SyncJobs()
     register_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (overview, systems, datasets, runs, sql, capabilities, lang):
+    for module in (login, overview, systems, datasets, runs, sql, capabilities, consumers, grants, sharing, link, usage,
+                   audit, lang):
         app.include_router(module.router, include_in_schema=False)

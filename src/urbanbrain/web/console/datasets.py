@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from urbanbrain.core.errors import UrbanBrainError
+from urbanbrain.govern.classification import get_classification
 from urbanbrain.lake.datasets import get_dataset, lineage, list_datasets, preview
 from urbanbrain.lake.engine import QueryResult
 from urbanbrain.meta.departments import list_departments
 from urbanbrain.web.console.render import is_htmx, page
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/datasets")
 PREVIEW_ROWS = 20
@@ -25,12 +27,14 @@ def datasets(request: Request, q: str | None = None, dept: str | None = None) ->
 
 
 @router.get("/{name}", response_class=HTMLResponse)
-def dataset_detail(request: Request, name: str) -> HTMLResponse:
+def dataset_detail(request: Request, name: str, principal: CurrentPrincipal) -> HTMLResponse:
     ds = get_dataset(name)
     rows: QueryResult | None = None
     problem: UrbanBrainError | None = None
     try:
-        rows = preview(name, PREVIEW_ROWS)
+        rows = preview(name, PREVIEW_ROWS, principal=principal)
     except UrbanBrainError as exc:  # the record exists but its table cannot be read: show the page anyway
         problem = exc
-    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name), "preview": rows, "problem": problem})
+    fields = {f.column: f for f in get_classification(name)[1]}
+    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name), "preview": rows, "problem": problem,
+                                          "fields": fields})

@@ -16,7 +16,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from urbanbrain.govern.principals import DEPT_ADMIN, STEWARD, Principal
 from urbanbrain.web.i18n import COOKIE, LANGUAGES, ago, compact, duration, negotiate, translator
+from urbanbrain.web.principal import optional_principal
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -32,6 +34,11 @@ def request_language(request: Request) -> str:
     return negotiate(request.cookies.get(COOKIE), request.headers.get("accept-language"))
 
 
+def can_audit(principal: Principal | None) -> bool:
+    """Admins and data stewards read the audit log (the nav shows the link only to them)."""
+    return principal is not None and (principal.has_role(STEWARD) or principal.has_role(DEPT_ADMIN))
+
+
 def is_htmx(request: Request) -> bool:
     """An HTMX swap wants a fragment; a history restore or a plain visit wants the whole page."""
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
@@ -42,10 +49,12 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     """Render a template with the console's common context (language, translator, formatting helpers)."""
     lang = request_language(request)
     t = translator(lang)
+    principal = optional_principal(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     common: dict[str, Any] = {
         "t": t, "lang": lang, "languages": LANGUAGES, "here": here, "section": request.url.path.split("/")[1],
         "ago": partial(ago, t), "compact": partial(compact, lang), "hx": is_htmx(request),
+        "principal": principal, "can_audit": can_audit(principal),
     }
     return templates.TemplateResponse(request, template, {**common, **(context or {})}, status_code=status_code)
 

@@ -16,6 +16,7 @@ from urbanbrain.lake.engine import QueryResult, run_query, stream_query
 from urbanbrain.web.api.results import csv_chunks
 from urbanbrain.web.console.render import FormFields, is_htmx, page
 from urbanbrain.web.errors import status_for
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/sql")
 SHOWN_ROWS = 1000
@@ -28,7 +29,7 @@ def workbench(request: Request, q: str | None = None) -> HTMLResponse:
 
 
 @router.post("", response_class=HTMLResponse)
-def run(request: Request, form: FormFields) -> HTMLResponse:
+def run(request: Request, form: FormFields, principal: CurrentPrincipal) -> HTMLResponse:
     sql = form.get("q", "").strip()
     result: QueryResult | None = None
     error: QueryError | ValidationError | None = None
@@ -36,7 +37,7 @@ def run(request: Request, form: FormFields) -> HTMLResponse:
     try:
         if not sql:
             raise ValidationError("write a query first", hint=f"for example: {EXAMPLE}")
-        result = run_query(sql, max_rows=SHOWN_ROWS)
+        result = run_query(sql, max_rows=SHOWN_ROWS, principal=principal)
     except (QueryError, ValidationError) as exc:
         error, status = exc, status_for(exc)
     context = {"q": sql, "result": result, "error": error}
@@ -44,11 +45,11 @@ def run(request: Request, form: FormFields) -> HTMLResponse:
 
 
 @router.get("/download")
-def download(q: str) -> Response:
+def download(q: str, principal: CurrentPrincipal) -> Response:
     """Every row as CSV, streamed batch by batch; the first batch is fetched first so errors get a status."""
-    batches = stream_query(q)
+    batches = stream_query(q, principal=principal)
     first = next(batches, None)
-    schema = first.schema if first is not None else run_query(q, max_rows=0).table.schema
+    schema = first.schema if first is not None else run_query(q, max_rows=0, principal=principal).table.schema
     rest = chain([first], batches) if first is not None else iter(())
     return StreamingResponse(csv_chunks(schema, rest), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="query.csv"'})
