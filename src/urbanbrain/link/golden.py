@@ -1,0 +1,105 @@
+"""Survivorship: the best value of each attribute of an entity, with the record it came from and its date.
+
+Rules, per kind and attribute, are a steward's choice (`urbanbrain link rule KIND ATTR RULE`), kept in
+`URBANBRAIN_HOME/link/survivorship.json`:
+
+* `most_frequent` -- the value most records agree on (ties: source priority, then most recent);
+* `most_recent`   -- the value of the most recently dated record (ties: source priority);
+* `source_priority` -- the value from the highest-priority source (the mapping's priority, lower first).
+
+ID numbers and credit codes that fail their check character never win over ones that pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from urbanbrain.core import duck
+from urbanbrain.core.errors import ValidationError
+from urbanbrain.core.settings import get_settings
+
+RULES = ("most_frequent", "most_recent", "source_priority")
+# attribute -> feature column holding its value
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "person": {"name": "name", "id_number": "id_number", "birth_date": "birth_date", "sex": "sex",
+               "phone": "phone", "address": "address_std"},
+    "organisation": {"name": "name", "credit_code": "credit_code", "phone": "phone", "address": "address_std"},
+    "address": {"address": "address_std", "district": "addr_district"},
+}
+DEFAULT_RULES: dict[str, dict[str, str]] = {
+    "person": {"name": "source_priority", "id_number": "source_priority", "birth_date": "most_frequent",
+               "sex": "most_frequent", "phone": "most_recent", "address": "source_priority"},
+    "organisation": {"name": "source_priority", "credit_code": "source_priority", "phone": "most_recent",
+                     "address": "source_priority"},
+    "address": {"address": "source_priority", "district": "most_frequent"},
+}
+VALIDITY = {"id_number": "id_valid", "credit_code": "credit_valid"}
+
+
+def rules_path() -> Path:
+    return get_settings().home_dir / "link" / "survivorship.json"
+
+
+def rules_for(kind: str) -> dict[str, str]:
+    path = rules_path()
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {**DEFAULT_RULES[kind], **stored.get(kind, {})}
+
+
+def set_rule(kind: str, attribute: str, rule: str) -> dict[str, str]:
+    """Change one attribute's rule; the next run's golden records follow it."""
+    if attribute not in ATTRIBUTES.get(kind, {}):
+        raise ValidationError(f"{kind} has no attribute {attribute!r}",
+                              hint=f"attributes: {', '.join(ATTRIBUTES.get(kind, {}))}")
+    if rule not in RULES:
+        raise ValidationError(f"unknown survivorship rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
+    path = rules_path()
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    stored.setdefault(kind, {})[attribute] = rule
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, ensure_ascii=False, indent=1), encoding="utf-8")
+    return rules_for(kind)
+
+
+def _order(rule: str, valid: str | None) -> str:
+    first = f'"{valid}" DESC NULLS LAST, ' if valid else ""
+    recent = "record_date DESC NULLS LAST"
+    return first + {"most_frequent": f"freq DESC, priority, {recent}",
+                    "most_recent": f"{recent}, priority, freq DESC",
+                    "source_priority": f"priority, freq DESC, {recent}"}[rule] + ", unique_id"
+
+
+def golden_records(kind: str, records: pa.Table, rules: dict[str, str] | None = None) -> pa.Table:
+    """One row per entity in `records` (features + entity_id): each attribute, its source and date."""
+    rules = rules or rules_for(kind)
+    con = duck.connect()
+    try:
+        con.register("ub_records", records)
+        selects = ["SELECT entity_id, count(*) AS record_count FROM ub_records GROUP BY entity_id"]
+        joins = []
+        for n, (attr, column) in enumerate(ATTRIBUTES[kind].items()):
+            valid = VALIDITY.get(attr) if VALIDITY.get(attr) in records.column_names else None
+            joins.append(f"""LEFT JOIN (
+                SELECT entity_id, "{column}" AS "{attr}", source_dataset || '|' || record_key AS "{attr}_source",
+                       record_date AS "{attr}_date"
+                FROM (SELECT *, count(*) OVER (PARTITION BY entity_id, "{column}") AS freq FROM ub_records
+                      WHERE "{column}" IS NOT NULL)
+                QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY {_order(rules[attr], valid)}) = 1
+            ) a{n} USING (entity_id)""")
+        cols = ", ".join(f'"{a}", "{a}_source", "{a}_date"' for a in ATTRIBUTES[kind])
+        sql = f"SELECT entity_id, record_count, {cols} FROM ({selects[0]}) base {' '.join(joins)} ORDER BY entity_id"
+        table = con.execute(sql).fetch_arrow_table()
+    finally:
+        con.close()
+    return table.cast(golden_schema(kind))
+
+
+def golden_schema(kind: str) -> pa.Schema:
+    fields = [pa.field("entity_id", pa.string()), pa.field("record_count", pa.int64())]
+    for attr in ATTRIBUTES[kind]:
+        fields += [pa.field(attr, pa.string()), pa.field(f"{attr}_source", pa.string()),
+                   pa.field(f"{attr}_date", pa.string())]
+    return pa.schema(fields)

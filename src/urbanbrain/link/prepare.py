@@ -1,0 +1,71 @@
+"""Read the datasets mapped to a kind out of the lake and turn them into one frame of features.
+
+Every source record becomes one row: `unique_id` (dataset|record key), where it came from, when it
+was dated, its mapping's priority, a hash of the mapped values (so an incremental run can tell new and
+changed records from unchanged ones) and the kind's features from `normalise`. The lake is read
+through the query engine as SYSTEM: linking is the platform's own work, and the registry it writes is
+governed like any other dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.lake.engine import quote_ident, stream_query
+from urbanbrain.link.mapping import Mapping
+from urbanbrain.link.normalise import FEATURES
+
+BASE = pa.schema([("unique_id", pa.string()), ("source_dataset", pa.string()), ("record_key", pa.string()),
+                  ("record_date", pa.string()), ("priority", pa.int32()), ("record_hash", pa.string())])
+BOOL_FEATURES = {"id_valid", "credit_valid"}
+
+
+def feature_schema(kind: str) -> pa.Schema:
+    names = list(FEATURES[kind](pa.table({"x": pa.array([], pa.string())})))
+    return pa.schema([*BASE, *[pa.field(n, pa.bool_() if n in BOOL_FEATURES else pa.string()) for n in names]])
+
+
+def _select(m: Mapping) -> str:
+    cols = [f"CAST({quote_ident(m.key_column)} AS VARCHAR) AS record_key"]
+    cols += [f"CAST({quote_ident(col)} AS VARCHAR) AS {quote_ident(fld)}" for fld, col in sorted(m.columns.items())]
+    date = f"CAST({quote_ident(m.date_column)} AS VARCHAR)" if m.date_column else "NULL"
+    cols.append(f"{date} AS record_date")
+    table = ".".join(quote_ident(p) for p in m.dataset.split("."))
+    return f"SELECT {', '.join(cols)} FROM {table} WHERE {quote_ident(m.key_column)} IS NOT NULL"
+
+
+def _hash(values: Iterable[object]) -> str:
+    return hashlib.blake2b("\x1f".join("" if v is None else str(v) for v in values).encode("utf-8"),
+                           digest_size=12).hexdigest()
+
+
+def features_frame(kind: str, raw: pa.Table, *, dataset: str, priority: int = 100) -> pa.Table:
+    """Features of raw records with columns record_key, record_date and the kind's field names."""
+    schema = feature_schema(kind)
+    n = raw.num_rows
+    fields = sorted(c for c in raw.column_names if c not in ("record_key", "record_date"))
+    keys = [str(k) for k in raw.column("record_key").to_pylist()]
+    columns = [raw.column(f).to_pylist() for f in fields]
+    hashes = [_hash(row) for row in zip(*columns, strict=True)] if columns else [_hash([]) for _ in range(n)]
+    dates = raw.column("record_date").to_pylist() if "record_date" in raw.column_names else [None] * n
+    base = {"unique_id": [f"{dataset}|{k}" for k in keys], "source_dataset": [dataset] * n, "record_key": keys,
+            "record_date": dates, "priority": [priority] * n, "record_hash": hashes}
+    return pa.table({**base, **FEATURES[kind](raw)}, schema=schema)
+
+
+def prepare(kind: str, mappings: list[Mapping]) -> pa.Table:
+    """One frame for all mapped datasets of `kind` (records with an empty mapped address are kept:
+    for people and firms other fields carry them; for the address kind they are dropped)."""
+    frames = [pa.table({n: pa.array([], f.type) for n, f in zip(feature_schema(kind).names, feature_schema(kind),
+                                                                 strict=True)})]
+    for m in mappings:
+        for batch in stream_query(_select(m), principal=SYSTEM):
+            frame = features_frame(kind, pa.Table.from_batches([batch]), dataset=m.dataset, priority=m.priority)
+            if kind == "address":
+                frame = frame.filter(pa.compute.is_valid(frame.column("addr_road")))
+            frames.append(frame)
+    return pa.concat_tables(frames).combine_chunks()
