@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from urbanbrain.connect.systems import list_systems
 from urbanbrain.lake.datasets import list_datasets
 
@@ -18,6 +20,7 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=900)
 
 
+@pytest.mark.timeout(1200)  # ~80 s on a quiet machine; the subprocess has its own 900 s cap
 def test_four_hundred_systems_sync_and_answer_sql(ub_home: Path) -> None:
     done = _cli("demo", "--no-serve", "--scale", "tiny", "--systems", "400", home=ub_home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

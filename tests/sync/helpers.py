@@ -7,6 +7,7 @@ from typing import Any
 
 from urbanbrain.connect.systems import add_system, discover_system
 from urbanbrain.core.errors import AlreadyExistsError
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.engine import run_query
 from urbanbrain.meta.departments import add_department
 
@@ -20,4 +21,4 @@ def register(system: str, kind: str, options: dict[str, Any], dept: str = "marke
 
 
 def scalar(sql: str) -> Any:
-    return run_query(sql).table.to_pylist()[0]
+    return run_query(sql, principal=SYSTEM).table.to_pylist()[0]

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from tests.sync.helpers import register, scalar
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.datasets import get_dataset
 from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
@@ -58,7 +59,8 @@ def test_broken_rows_go_to_quarantine_with_reasons_once(tmp_path: Path) -> None:
     assert first.status == "succeeded", first.error
     assert first.rows_read == 52 and first.rows_rejected >= 1
     assert first.rows_written + first.rows_rejected == 52
-    q = run_query("select _ub_reason, _ub_record from housing.permits.permits__quarantine").table.to_pylist()
+    q = run_query("select _ub_reason, _ub_record from housing.permits.permits__quarantine",
+                  principal=SYSTEM).table.to_pylist()
     assert len(q) == first.rows_rejected
     assert all(r["_ub_reason"] for r in q)
     run_sync("permits")  # a re-run replaces, never doubles, table and quarantine

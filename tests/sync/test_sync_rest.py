@@ -10,6 +10,7 @@ import pytest
 
 from tests.connect.rest_server import TOKEN, RestServer, serve
 from tests.sync.helpers import register, scalar
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
 
@@ -46,7 +47,8 @@ def test_unconvertible_values_are_quarantined_and_late_fields_kept(api: RestServ
     assert run.status == "succeeded", run.error
     mixed = next(o for o in run.objects if o.object_name == "mixed")
     assert (mixed.rows_read, mixed.rows_written, mixed.rows_rejected) == (4, 3, 1)
-    reasons = run_query("select _ub_reason, _ub_record from ecology.sensor_api.mixed__quarantine").table.to_pylist()
+    reasons = run_query("select _ub_reason, _ub_record from ecology.sensor_api.mixed__quarantine",
+                        principal=SYSTEM).table.to_pylist()
     assert len(reasons) == 1 and "abc" in reasons[0]["_ub_reason"] and '"abc"' in reasons[0]["_ub_record"]
     assert scalar("select count(*) c from ecology.sensor_api.grows")["c"] == 3
     extra = scalar("select max(_extra) e from ecology.sensor_api.grows")["e"]

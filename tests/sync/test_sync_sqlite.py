@@ -10,6 +10,7 @@ import pytest
 
 from tests.sync.helpers import register, scalar
 from urbanbrain.connect.systems import configure_object
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.lake.datasets import get_dataset, lineage, list_datasets
 from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
@@ -69,7 +70,8 @@ def test_full_then_incremental_merge_and_append(db: Path) -> None:
 def test_lineage_columns_and_dataset_metadata(db: Path) -> None:
     register("civil-registry", "sqlite", {"url": f"sqlite:///{db}"})
     run = run_sync("civil-registry")
-    rows = run_query("select distinct _ub_system, _ub_run_id from market.civil_registry.people").table.to_pylist()
+    rows = run_query("select distinct _ub_system, _ub_run_id from market.civil_registry.people",
+                     principal=SYSTEM).table.to_pylist()
     assert rows == [{"_ub_system": "civil-registry", "_ub_run_id": run.id}]
     ds = get_dataset("market.civil_registry.people")
     assert ds.row_count == 20 and ds.primary_key == ["id"] and ds.last_run_id == run.id

@@ -27,21 +27,36 @@ def demo_command(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after syncing (scripts and CI).")] = False,
     host: Annotated[str, typer.Option("--host", help="Interface for the console.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Console port.")] = 8080,
+    link: Annotated[bool | None, typer.Option(
+        "--link/--no-link", help="Build the base registries (One ID) after syncing; default: yes, except at large.")]
+    = None,
 ) -> None:
     """Build, connect and sync a simulated city modelled on Changsha, then serve its console."""
     from urbanbrain.demo.progress import RichDemoProgress
     from urbanbrain.demo.run import run_demo
 
     with RichDemoProgress(console=console) as progress:
-        summary = run_demo(scale=scale, systems=systems, fresh=fresh, progress=progress)
+        summary = run_demo(scale=scale, systems=systems, fresh=fresh, progress=progress,
+                           link=scale != "large" if link is None else link)
     table = Table(title=f"demo city ({summary.scale})", show_header=False)
     table.add_row("departments", str(summary.departments))
     table.add_row("systems", f"{summary.systems} ({', '.join(f'{k} {v}' for k, v in sorted(summary.kinds.items()))})")
     table.add_row("rows synced", f"{summary.rows_synced:,}")
+    table.add_row("capabilities",
+                  f"{summary.capabilities} published, {summary.capability_grants} cross-department grants")
     table.add_row("ground truth", ", ".join(f"{k} {v:,}" for k, v in summary.truth_links.items()) or "-")
+    table.add_row("one ID", ", ".join(f"{k} {v:,} entities" for k, v in summary.entities.items())
+                  or "not linked (`urbanbrain link run person|organisation|address`)")
     table.add_row("time", ", ".join(f"{k} {v:.0f}s" for k, v in summary.seconds.items()))
     table.add_row("state", str(summary.home))
     console.print(table)
+    if summary.users:
+        people = Table(title="console users (demo passwords — for the demo only)")
+        for column in ("user", "password", "roles"):
+            people.add_column(column)
+        for user in summary.users:
+            people.add_row(user.name, user.password, user.role_text)
+        console.print(people)
     for name, error in sorted(summary.failures.items()):
         console.print(f"[red]failed[/red] {name}: {error}")
     if no_serve:

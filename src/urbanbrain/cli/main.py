@@ -7,6 +7,7 @@ error ever shows a traceback.
 
 from __future__ import annotations
 
+import getpass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -16,10 +17,32 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from urbanbrain.cli import capability, consumer, dataset, demo, dept, grant, key, runs, serve, sql, sync, system, worker
+from urbanbrain.cli import (
+    audit,
+    capability,
+    classify,
+    consumer,
+    dataset,
+    demo,
+    dept,
+    grant,
+    key,
+    link,
+    runs,
+    serve,
+    share,
+    sql,
+    sync,
+    system,
+    token,
+    user,
+    worker,
+)
 from urbanbrain.cli.output import console, err_console
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import reset_settings
+from urbanbrain.govern import audit as audit_log
+from urbanbrain.govern.principals import Principal
 
 
 def report_error(exc: UrbanBrainError) -> None:
@@ -29,6 +52,13 @@ def report_error(exc: UrbanBrainError) -> None:
     err_console.print(f"[bold red]error:[/bold red] [red]{escape(text)}[/red]", soft_wrap=True)
     if exc.hint:
         err_console.print(f"[red]hint:[/red] {escape(exc.hint)}", soft_wrap=True)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown"
 
 
 class ErrorHandlingGroup(TyperGroup):
@@ -63,6 +93,8 @@ def root(
     """Global options; a bare `urbanbrain` prints help so the first thing a user types is useful."""
     if home is not None:
         reset_settings(home=home.expanduser().resolve())
+    # whoever runs the command at the machine's shell can read the store anyway; the audit log names them
+    audit_log.set_actor(Principal("system", f"shell:{_os_user()}"))
     if ctx.invoked_subcommand is None:
         console.print(ctx.get_help())
         raise typer.Exit(0)
@@ -91,6 +123,12 @@ app.add_typer(capability.app, name="capability", help="Capabilities: list, show,
 app.add_typer(consumer.app, name="consumer", help="Consumers: applications that call capabilities.")
 app.add_typer(key.app, name="key", help="API keys of consumers: create (shown once), list, revoke.")
 app.add_typer(grant.app, name="grant", help="Grants: request access to a capability; owners approve or refuse.")
+app.add_typer(user.app, name="user", help="Users: console logins, passwords, roles per department.")
+app.add_typer(token.app, name="token", help="Personal API tokens of users: create (shown once), list, revoke.")
+app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain, list and export entries.")
+app.add_typer(classify.app, name="classify", help="Classification: sharing levels, PII types and masks of fields.")
+app.add_typer(share.app, name="share", help="Sharing requests: ask for another department's fields; owners decide.")
+app.add_typer(link.app, name="link", help="One ID: link people, organisations and addresses into base registries.")
 
 
 def main() -> None:

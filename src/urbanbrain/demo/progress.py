@@ -61,7 +61,9 @@ class RichDemoProgress:
     """Rich bars: rows generated, systems registered, systems synced (with rows synced)."""
 
     LABELS: ClassVar[dict[str, str]] = {"generate": "生成 generate rows", "register": "登记 register systems",
-                                        "sync": "汇聚 sync systems"}
+                                        "sync": "汇聚 sync systems",
+                                        "publish": "赋能 publish capabilities",
+                                        "link": "一人一档 link registries"}
 
     def __init__(self, console: Console | None = None) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

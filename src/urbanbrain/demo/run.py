@@ -37,9 +37,11 @@ from urbanbrain.connect.systems import (
 from urbanbrain.core.errors import NotFoundError, UrbanBrainError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.demo import build as builder
+from urbanbrain.demo.capabilities import publish_city_capabilities
 from urbanbrain.demo.departments import DEPARTMENTS, SystemSpec, base_systems, branches
 from urbanbrain.demo.progress import DemoProgress, NoDemoProgress
 from urbanbrain.demo.simulator import Simulator, SimulatorConfig, rest_options
+from urbanbrain.demo.users import DemoUser, create_demo_users
 from urbanbrain.meta.departments import add_department, list_departments
 from urbanbrain.meta.schemas import SyncRunPublic
 from urbanbrain.sync.runner import run_sync
@@ -64,6 +66,10 @@ class DemoSummary:
     runs: dict[str, str] = field(default_factory=dict)  # system -> run status
     failures: dict[str, str] = field(default_factory=dict)  # system -> error
     seconds: dict[str, float] = field(default_factory=dict)
+    capabilities: int = 0
+    capability_grants: int = 0
+    users: list[DemoUser] = field(default_factory=list)  # with their demo passwords, printed by the CLI
+    entities: dict[str, int] = field(default_factory=dict)  # base registry kind -> entities (when linked)
 
     @property
     def ok(self) -> bool:
@@ -157,9 +163,32 @@ def _sync_all(names: list[str], full_refresh: bool, progress: DemoProgress, work
     return results
 
 
+def _link_registries(progress: DemoProgress) -> tuple[dict[str, int], dict[str, str]]:
+    """Build (or update, incrementally) the base registries of people, organisations and addresses."""
+    from urbanbrain.link.mapping import KINDS
+    from urbanbrain.link.run import run_link
+
+    progress.phase("link", len(KINDS))
+    entities: dict[str, int] = {}
+    failures: dict[str, str] = {}
+    for kind in KINDS:
+        try:
+            done = run_link(kind)
+        except UrbanBrainError as exc:  # the city still serves; the failure is reported, not hidden
+            failures[f"link {kind}"] = str(exc)
+            progress.advance("link", 1, f"{kind}: failed")
+            continue
+        entities[kind] = done.entities
+        progress.advance("link", 1, f"{kind}: {done.entities:,} entities from {done.records:,} records")
+    return entities, failures
+
+
 def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = False,
-             progress: DemoProgress | None = None, seed: int = DEFAULT_SEED, port: int = 0) -> DemoSummary:
-    """Build (or reuse) the demo city, register and sync every system, and return a summary."""
+             progress: DemoProgress | None = None, seed: int = DEFAULT_SEED, port: int = 0,
+             link: bool = False) -> DemoSummary:
+    """Build (or reuse) the demo city, register and sync every system, and return a summary.
+
+    `link` also builds the base registries (`urbanbrain.link`); the CLI does so except at `large`."""
     if scale not in builder.SCALES:
         raise UrbanBrainError(f"unknown demo scale {scale!r}", hint=f"use one of {', '.join(builder.SCALES)}")
     progress = progress or NoDemoProgress()
@@ -211,8 +240,19 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         runs = _sync_all(names, full_refresh=rebuild, progress=progress,
                          workers=max(1, get_settings().worker_concurrency))
         timings["sync"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        progress.phase("publish", None)
+        published = publish_city_capabilities(on_step=lambda label: progress.advance("publish", 1, label))
+        demo_users = create_demo_users()
+        timings["publish"] = time.monotonic() - t0
     finally:
         sim.stop()
+    entities: dict[str, int] = {}
+    link_failures: dict[str, str] = {}
+    if link:
+        t0 = time.monotonic()
+        entities, link_failures = _link_registries(progress)
+        timings["link"] = time.monotonic() - t0
     kinds: dict[str, int] = {}
     for p in placements:
         if p.spec.name in names:
@@ -222,7 +262,9 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         kinds=kinds, generated=bool(to_write), rows_generated=rows_generated,
         rows_synced=sum(r.rows_written for r in runs.values()), truth_links=truth,
         runs={n: r.status for n, r in runs.items()},
-        failures={n: r.error or r.status for n, r in runs.items() if r.status != "succeeded"}, seconds=timings)
+        failures={**{n: r.error or r.status for n, r in runs.items() if r.status != "succeeded"}, **link_failures},
+        seconds=timings, capabilities=published.published, capability_grants=published.grants, users=demo_users,
+        entities=entities)
 
 
 class LiveFeeds:

@@ -307,6 +307,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     result = writer.commit(properties=properties or None, summary=summary)
     outcome.bytes_written += q_result.bytes_written if q_result else 0
     _register_dataset(ident, system_id, plan, writer, result.total_rows, result.snapshot_id, run_id, "data")
+    _propose_pii(".".join(ident))
     if q_result is not None:
         _register_dataset(q_writer.identifier, system_id, plan, q_writer, q_result.total_rows,
                           q_result.snapshot_id, run_id, "quarantine")
@@ -321,6 +322,17 @@ def _beyond(value: Any, cursor: Cursor, column_type: pa.DataType) -> bool:
         return bool(value > old)
     except TypeError:
         return True
+
+
+def _propose_pii(name: str) -> None:
+    """Sample new columns for PII proposals. A failure here never fails the sync: unclassified
+    columns keep the dataset's default level (conditional unless a steward chose otherwise)."""
+    from urbanbrain.govern.classification import propose_new_columns
+
+    try:
+        propose_new_columns(name)
+    except Exception:
+        log.warning("PII proposals for %s failed; its new columns keep the default level", name, exc_info=True)
 
 
 def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, writer: TableWriter, rows: int,
