@@ -21,6 +21,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # name -> module file in bench/; each module has `main(argv) -> dict` with a "targets" entry.
 BENCHMARKS: dict[str, str] = {
     "ingest": "ingest.py",
+    "demo": "demo.py",
     "gateway": "gateway.py",
     "audit": "audit.py",
     "govern": "govern.py",
