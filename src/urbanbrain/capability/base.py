@@ -47,6 +47,11 @@ class CapabilityKind(Protocol):
 
     def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult: ...
 
+    def inline(self, definition: CapabilityDefinition) -> bool:
+        """True when a call only computes in memory for microseconds and never waits on I/O, so the HTTP
+        gateway may answer it on its event loop; everything else runs on the gateway's thread pool."""
+        ...
+
 
 KINDS: Registry[Any] = Registry("urbanbrain.capability_kinds", "capability kind")
 
@@ -72,6 +77,9 @@ class BuiltinSpec:
     version: int = 1
     owner: str = "bigdata"  # code of the department that owns it (the data bureau by default)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # True only for pure functions of the parameters that answer in microseconds (no lake, no network,
+    # no model loading): the gateway then skips the hop to a worker thread, which costs more than them.
+    inline: bool = False
 
 
 BUILTINS: Registry[Any] = Registry("urbanbrain.builtins", "built-in capability")

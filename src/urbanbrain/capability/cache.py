@@ -114,3 +114,11 @@ def _load_grant(consumer_id: str, capability_id: str) -> ResolvedGrant | None:
 
 def grant(consumer_id: str, capability_id: str) -> ResolvedGrant | None:
     return _GRANTS.get((consumer_id, capability_id), lambda: _load_grant(consumer_id, capability_id))
+
+
+def warm(name: str, version: int, key_hash: str) -> bool:
+    """Whether a call's capability, key and grant would all be answered from memory (no metadata read)."""
+    if not (_CAPABILITIES.fresh((name, version)) and _KEYS.fresh(key_hash)):
+        return False
+    cap, key = capability(name, version), api_key(key_hash)
+    return cap is None or key is None or _GRANTS.fresh((key.consumer_id, cap.id))

@@ -18,12 +18,12 @@ from typing import Any
 
 from urbanbrain.capability import cache
 from urbanbrain.capability.base import KINDS, CapabilityKind, InvokeResult
-from urbanbrain.capability.consumers import authenticate
+from urbanbrain.capability.consumers import authenticate, hash_key
 from urbanbrain.capability.grants import check_grant
 from urbanbrain.capability.kinds.data_api import jsonable
 from urbanbrain.capability.metering import Call, get_meter
 from urbanbrain.capability.params import validate_params
-from urbanbrain.capability.quota import enforce
+from urbanbrain.capability.quota import MemoryQuotaStore, enforce, get_quota_store
 from urbanbrain.core.errors import NotFoundError, UrbanBrainError
 from urbanbrain.govern import audit
 from urbanbrain.govern.context import acting_as
@@ -98,6 +98,26 @@ def invoke_encoded(name: str, version: int, params: Any, api_key: str | None, *,
         raise
     meter(200, len(body))
     return result, body
+
+
+def runs_inline(name: str, version: int, api_key: str | None) -> bool:
+    """Whether this call can be answered without blocking: every rule it needs is already in memory
+    (key, capability, grant; quota counters in this process) and its implementation is `inline`.
+
+    The HTTP front asks before choosing between its event loop and its thread pool; a miss costs
+    nothing but the hop, and the answer is the same either way, since both run `invoke_encoded`."""
+    if not api_key or not isinstance(get_quota_store(), MemoryQuotaStore):
+        return False
+    if not cache.warm(name, version, hash_key(api_key.strip())):
+        return False
+    cap = cache.capability(name, version)
+    if cap is None:
+        return True  # a cached "no such capability": the 401/404 answer needs no I/O either
+    try:
+        inline = getattr(_kind(cap.definition.kind), "inline", None)  # a plug-in kind may predate `inline`
+        return bool(inline is not None and inline(cap.definition))
+    except UrbanBrainError:
+        return False  # let the normal path report the broken plug-in
 
 
 def invoke(name: str, version: int, params: Any, api_key: str | None, *,

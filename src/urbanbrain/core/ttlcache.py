@@ -38,6 +38,12 @@ class TtlCache(Generic[V]):
             self._items[key] = (now + self.ttl, value)
         return value
 
+    def fresh(self, key: Hashable) -> bool:
+        """Whether `get(key, ...)` would answer from memory now, without running its loader."""
+        with self._lock:
+            hit = self._items.get(key)
+        return hit is not None and hit[0] > time.monotonic()
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

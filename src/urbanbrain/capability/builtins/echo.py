@@ -27,4 +27,5 @@ SPEC = BuiltinSpec(
     func=echo,
     owner="bigdata",
     examples=[{"params": {"message": "你好"}, "result": {"echo": {"message": "你好"}}}],
+    inline=True,
 )

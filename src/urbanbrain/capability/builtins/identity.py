@@ -210,6 +210,7 @@ ID_NUMBER = BuiltinSpec(
     func=validate_id_number,
     owner="police",
     examples=[{"params": {"id_number": "11010519491231002X"}}],
+    inline=True,
 )
 
 CREDIT_CODE = BuiltinSpec(
@@ -229,6 +230,7 @@ CREDIT_CODE = BuiltinSpec(
     func=validate_credit_code,
     owner="market",
     examples=[{"params": {"credit_code": "91350100M000100Y43"}}],
+    inline=True,
 )
 
 MOBILE = BuiltinSpec(
@@ -245,4 +247,5 @@ MOBILE = BuiltinSpec(
     func=validate_mobile,
     owner="bigdata",
     examples=[{"params": {"mobile": "+86 138-0731-1234"}}],
+    inline=True,
 )

@@ -33,6 +33,9 @@ class BuiltinKind:
     def validate(self, definition: CapabilityDefinition) -> None:
         builtin_spec(builtin_name(definition))
 
+    def inline(self, definition: CapabilityDefinition) -> bool:
+        return builtin_spec(builtin_name(definition)).inline
+
     def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult:
         data = builtin_spec(builtin_name(definition)).func(params)
         return InvokeResult(data=data, rows=len(data) if isinstance(data, list) else None)

@@ -130,6 +130,9 @@ class DataApiKind:
         bound: dict[str, Any] = {n: None for n in names}
         run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=SYSTEM)
 
+    def inline(self, definition: CapabilityDefinition) -> bool:
+        return False  # waits on SQL over the lake
+
     def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult:
         template = _template(definition)
         ceiling = _max_rows(definition)

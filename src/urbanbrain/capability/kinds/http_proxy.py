@@ -86,6 +86,9 @@ class HttpProxyKind:
     def validate(self, definition: CapabilityDefinition) -> None:
         _options(definition)
 
+    def inline(self, definition: CapabilityDefinition) -> bool:
+        return False  # waits on a department's service over the network
+
     def invoke(self, definition: CapabilityDefinition, params: dict[str, Any]) -> InvokeResult:
         url, method, timeout, retries = _options(definition)
         host = urlsplit(url).netloc  # context names the host only: URLs may carry tokens in their query
