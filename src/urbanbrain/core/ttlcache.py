@@ -2,7 +2,13 @@
 
 Hot paths (the gateway's keys and grants, the policy of a principal on a dataset) would otherwise read
 the metadata store on every call. Services that change the underlying rows clear their cache at once;
-a change made by another process is seen within `TTL_SECONDS`, a bound that is short on purpose.
+a change made by another process is seen within `TTL_SECONDS` plus the grace below, a bound that is
+short on purpose.
+
+Why single-flight with a grace period: when a hot entry expired, every request arriving until it was
+reloaded ran the loader itself -- at 1,700 calls/s that was a burst of metadata reads every two
+seconds, and bench/gateway's p99 went from 4 ms to 32 ms. Now the first caller after expiry reloads
+the entry and the others keep using the old value for at most `grace` seconds meanwhile.
 """
 
 from __future__ import annotations
@@ -17,37 +23,59 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[V]):
-    """A tiny thread-safe cache; loaders run outside the lock (two may race, both answers are fresh)."""
+    """A thread-safe cache; loaders run outside the lock, one per expired key at a time."""
 
-    def __init__(self, ttl: float = TTL_SECONDS, max_items: int = 50_000) -> None:
+    def __init__(self, ttl: float = TTL_SECONDS, max_items: int = 50_000, grace: float | None = None) -> None:
         self.ttl = ttl
+        self.grace = ttl if grace is None else grace
         self.max_items = max_items
         self._items: dict[Hashable, tuple[float, V]] = {}
+        self._refreshing: set[Hashable] = set()
+        self._generation = 0  # bumped by clear/forget: a load that began before must not store its answer
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, loader: Callable[[], V]) -> V:
         now = time.monotonic()
+        claimed = False
         with self._lock:
             hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = loader()
+            if hit is not None:
+                if hit[0] > now:
+                    return hit[1]
+                if hit[0] + self.grace > now:
+                    if key in self._refreshing:
+                        return hit[1]  # someone is reloading it; the old answer is at most `grace` late
+                    self._refreshing.add(key)
+                    claimed = True
+            generation = self._generation
+        try:
+            value = loader()
+        finally:
+            if claimed:
+                with self._lock:
+                    self._refreshing.discard(key)
         with self._lock:
-            if len(self._items) >= self.max_items:
-                self._items.clear()
-            self._items[key] = (now + self.ttl, value)
+            if generation == self._generation:
+                if len(self._items) >= self.max_items:
+                    self._items.clear()
+                self._items[key] = (time.monotonic() + self.ttl, value)
         return value
 
     def fresh(self, key: Hashable) -> bool:
         """Whether `get(key, ...)` would answer from memory now, without running its loader."""
+        now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
-        return hit is not None and hit[0] > time.monotonic()
+            if hit is None:
+                return False
+            return hit[0] > now or (key in self._refreshing and hit[0] + self.grace > now)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._generation += 1
 
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._items.pop(key, None)
+            self._generation += 1
