@@ -55,6 +55,8 @@ def validate_params(validator: Draft202012Validator, params: Any) -> dict[str, A
     if not isinstance(params, dict):
         raise ValidationError("parameters must be a JSON object", parameter="(body)",
                               hint='send e.g. {"code": "..."} as the request body')
+    if validator.is_valid(params):  # the common case, without collecting and sorting errors
+        return params
     error = next(iter(sorted(validator.iter_errors(params), key=lambda e: list(e.path))), None)
     if error is None:
         return params
