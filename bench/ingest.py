@@ -102,9 +102,9 @@ def ensure_table(url: str, rows: int, fresh: bool) -> dict[str, Any]:
 
     ensure_database(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        present = conn.execute("SELECT to_regclass(%s)", [TABLE]).fetchone()[0]
+        present = _one(conn, "SELECT to_regclass(%s)", [TABLE])[0]
         if present and not fresh:
-            count = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+            count = _one(conn, f"SELECT count(*) FROM {TABLE}")[0]
             if count == rows:
                 print(f"reusing {TABLE} ({rows:,} rows)")
                 return {"built": False, "seconds": 0.0}
@@ -122,23 +122,31 @@ def ensure_table(url: str, rows: int, fresh: bool) -> dict[str, Any]:
             print()
         conn.execute(f"VACUUM (FREEZE, ANALYZE) {TABLE}")  # set hint bits now, not during the first read
         seconds = time.perf_counter() - start
-        size = conn.execute("SELECT pg_total_relation_size(%s)", [TABLE]).fetchone()[0]
+        size = _one(conn, "SELECT pg_total_relation_size(%s)", [TABLE])[0]
         print(f"built {TABLE}: {rows:,} rows, {size / 1e6:.0f} MB in {seconds:.1f}s")
         return {"built": True, "seconds": seconds}
+
+
+def _one(conn: Any, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
+    """The single row an aggregate query returns."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise SystemExit(f"no row from {sql!r}")
+    return tuple(row)
 
 
 def pg_checksums(url: str) -> list[Any]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return list(conn.execute(CHECKSUM_PG).fetchone())
+        return list(_one(conn, CHECKSUM_PG))
 
 
 def table_bytes(url: str) -> int:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return int(conn.execute("SELECT pg_relation_size(%s)", [TABLE]).fetchone()[0])
+        return int(_one(conn, "SELECT pg_relation_size(%s)", [TABLE])[0])
 
 
 # -- the reference -----------------------------------------------------------------------------------
@@ -226,9 +234,10 @@ def lake_checksums(home: Path) -> list[Any]:
     from urbanbrain.core.settings import get_settings
 
     get_settings.cache_clear() if hasattr(get_settings, "cache_clear") else None
+    from urbanbrain.govern.principals import SYSTEM
     from urbanbrain.lake.engine import run_query
 
-    return list(run_query(CHECKSUM_LAKE).table.to_pylist()[0].values())
+    return list(run_query(CHECKSUM_LAKE, principal=SYSTEM).table.to_pylist()[0].values())
 
 
 def _same(a: Any, b: Any) -> bool:
