@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="Redis for gateway quota counters shared by several processes; in memory if unset.",
     )
     redis_prefix: str = Field(default="ub", description="Prefix of every Redis key urbanbrain writes.")
+    mask_cache_max_bytes: int = Field(
+        default=256 * 1024 ** 2, ge=0,
+        description="Datasets up to this many bytes of data files get materialised masked views (0: never).",
+    )
+    mask_cache_total_bytes: int = Field(
+        default=2 * 1024 ** 3, ge=0, description="Disk kept for materialised masked views, least recently used out.",
+    )
     telemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers). Off by "

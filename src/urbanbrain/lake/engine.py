@@ -30,9 +30,10 @@ from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import access
-from urbanbrain.govern.masking import mask_key, mask_sql
+from urbanbrain.govern.masking import HASH, PARTIAL, mask_key, mask_sql
 from urbanbrain.govern.policy import RAW, DatasetPolicy, policy_for
 from urbanbrain.govern.principals import Principal
+from urbanbrain.lake import maskcache
 from urbanbrain.lake.catalog import get_catalog
 from urbanbrain.lake.types import duckdb_type
 from urbanbrain.lake.writer import _plain
@@ -202,6 +203,9 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         )
 
 
+COMPUTED = (PARTIAL, HASH)  # masks computed per row, worth materialising (redaction is a constant NULL)
+
+
 def _masked_select(raw_sql: str, columns: Columns, policy: DatasetPolicy, key: str) -> str:
     types = {n: duckdb_type(t) for _, n, t in columns}
     exprs = []
@@ -257,8 +261,12 @@ def open_query_connection(sql: str, principal: Principal, *, capability_grant: b
             if policy.masked and not key:
                 key = mask_key()
             hidden = f"ub_view_{n}"
-            setup.append(f"CREATE VIEW memory.main.{hidden} AS "
-                         f"{_masked_select(_view_sql(files, columns), columns, policy, key)}")
+            view = _masked_select(_view_sql(files, columns), columns, policy, key)
+            if any(c.method in COMPUTED for c in policy.columns) and maskcache.worth_materialising(files):
+                cached = maskcache.materialised(con, view)
+                allowed.append(cached)
+                view = f"SELECT * FROM read_parquet({_literal(cached)})"
+            setup.append(f"CREATE VIEW memory.main.{hidden} AS {view}")
             setup.append(f"CREATE VIEW {'.'.join(quote_ident(p) for p in ident)} AS SELECT * FROM memory.main.{hidden}")
             con.execute(";\n".join(setup))
         listing = ", ".join(_literal(f) for f in allowed)

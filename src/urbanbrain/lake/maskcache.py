@@ -1,0 +1,105 @@
+"""Materialised masked views: a dataset's masked form written once per snapshot and policy, then read.
+
+Masking at query time costs a hash or a string rebuild per row on every query: bench/govern measured
+the masked path at 1.58x raw DuckDB (a keyed-hash join 3.1x), against a target of 1.2x. Analysts ask
+many questions of the same snapshot, so the masked view's result is worth keeping: the first query of
+a principal's masked view of a snapshot writes it as one Parquet file (what the view would compute,
+nothing more -- no raw value of a masked column is in it), and later queries read that file instead.
+
+The file's name is a digest of the masked view's SQL, which names the snapshot's data files, every
+column's expression (the mask key included) and the row filter: new data, a changed classification
+or a new grant all give a new SQL, hence a new file; the old one ages out. Datasets larger than
+`mask_cache_max_bytes` are masked at query time as before (materialising them would make the first
+query pay for the whole table), and the cache as a whole is kept under `mask_cache_total_bytes`,
+least recently used first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from urbanbrain.core.settings import get_settings
+
+SUFFIX = ".parquet"
+_LOCK = threading.Lock()
+
+
+def cache_dir() -> Path:
+    path = get_settings().home_dir / "cache" / "masked"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def worth_materialising(files: list[str]) -> bool:
+    """Small enough that writing the masked copy costs the first query about one more scan."""
+    limit = get_settings().mask_cache_max_bytes
+    if limit <= 0 or not files:
+        return False
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f)
+        except OSError:
+            return False
+        if total > limit:
+            return False
+    return True
+
+
+def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
+    """Path of a Parquet file holding `masked_sql`'s result, written now unless it already exists.
+
+    Must run before `con` is locked down (it writes a file). Concurrent writers of the same view each
+    write a private temp file and rename it into place: the last rename wins, both contents are equal.
+    """
+    digest = hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
+    path = cache_dir() / f"{digest}{SUFFIX}"
+    if path.exists():
+        try:
+            os.utime(path)  # least recently used is what eviction removes
+            return str(path)
+        except FileNotFoundError:  # evicted between the check and the touch
+            pass
+    tmp = path.with_name(f"{digest}.{uuid.uuid4().hex}.tmp")
+    try:
+        con.execute(f"COPY ({masked_sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _evict(keep=path)
+    return str(path)
+
+
+def _evict(keep: Path) -> None:
+    limit = get_settings().mask_cache_total_bytes
+    with _LOCK:
+        entries = []
+        for p in cache_dir().glob(f"*{SUFFIX}"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime, st.st_size, p))
+        total = sum(size for _, size, _ in entries)
+        for _, size, p in sorted(entries):
+            if total <= limit:
+                break
+            if p == keep:
+                continue
+            p.unlink(missing_ok=True)
+            total -= size
+
+
+def clear() -> int:
+    """Remove every materialised view (they are rebuilt on demand); returns how many were removed."""
+    removed = 0
+    for p in cache_dir().glob(f"*{SUFFIX}"):
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
