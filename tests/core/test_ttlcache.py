@@ -52,3 +52,49 @@ def test_a_clear_during_a_load_keeps_the_loaded_value_out() -> None:
     assert not cache.fresh("k")
     assert cache.get("k", lambda: "new") == "new"
     assert cache.fresh("k")
+
+
+def test_a_cold_key_is_loaded_once_however_many_ask_at_once() -> None:
+    cache: TtlCache[int] = TtlCache(ttl=60)
+    release = threading.Event()
+    loads: list[int] = []
+
+    def slow() -> int:
+        loads.append(1)
+        release.wait(5)
+        return 7
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert results == [7] * 8 and loads == [1]
+
+
+def test_a_failed_load_lets_the_waiters_load_for_themselves() -> None:
+    cache: TtlCache[int] = TtlCache(ttl=60)
+    started = threading.Event()
+
+    def failing() -> int:
+        started.set()
+        time.sleep(0.1)
+        raise RuntimeError("store unreachable")
+
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            cache.get("k", failing)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert started.wait(5)
+    assert cache.get("k", lambda: 3) == 3  # waited for the failed load, then loaded itself
+    t.join(5)
+    assert len(errors) == 1

@@ -8,6 +8,8 @@ a schema costs far more than checking a small object against it.
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -20,8 +22,16 @@ OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
 def compile_schema(schema: dict[str, Any], what: str = "input schema") -> Draft202012Validator:
-    """A reusable validator; a malformed schema is refused when the capability is published."""
-    schema = schema or OBJECT_SCHEMA
+    """A reusable validator; a malformed schema is refused when the capability is published.
+
+    Memoised by the schema's text: the gateway's capability cache reloads every few seconds, and checking
+    a schema against the meta-schema each time cost milliseconds of the serving process's GIL."""
+    return _compiled(json.dumps(schema or OBJECT_SCHEMA, sort_keys=True), what)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str, what: str) -> Draft202012Validator:
+    schema = json.loads(text)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
