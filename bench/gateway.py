@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     key = _prepare_city(home)
-    env = {**os.environ, "URBANBRAIN_HOME": str(home), "PYTHONPATH": str(BENCH_DIR)}
+    # (b) runs as `urbanbrain serve` runs it: metering and audit written by a child process (cli/serve.py)
+    env = {"URBANBRAIN_WRITER_PROCESS": "true", **os.environ, "URBANBRAIN_HOME": str(home),
+           "PYTHONPATH": str(BENCH_DIR)}
     ports = {"a": _free_port(), "b": _free_port()}
     servers = {
         "a": _start(["--factory", "gateway:bare_app"], env, ports["a"]),

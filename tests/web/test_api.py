@@ -216,7 +216,7 @@ def test_status_mapping_covers_every_error_class() -> None:
         e.SchemaChangeError: 409, e.SyncInProgressError: 409, e.CommitConflictError: 409, e.TransientError: 503,
         e.LakeError: 500, e.SyncError: 500, e.SecretError: 500, e.UrbanBrainError: 500,
         e.AuthenticationRequiredError: 401, e.PermissionDeniedError: 403, e.QuotaExceededError: 429,
-        e.UpstreamTimeoutError: 504,
+        e.UpstreamTimeoutError: 504, e.WriterError: 500,
     }
     for klass, status in expected.items():
         assert status_for(klass("x")) == status, klass.__name__

@@ -70,9 +70,11 @@ def demo_command(
 def _serve(host: str, port: int) -> None:
     import uvicorn
 
+    from urbanbrain.cli.serve import serving_defaults
     from urbanbrain.demo.run import start_live_feeds
     from urbanbrain.sync.worker import run_worker
 
+    serving_defaults()
     feeds = start_live_feeds()
     stop = threading.Event()
 

@@ -131,6 +131,10 @@ class SecretError(UrbanBrainError):
     """A stored secret cannot be decrypted with the configured key."""
 
 
+class WriterError(UrbanBrainError):
+    """The writer process could not write a metering or audit batch (the batch is kept and retried)."""
+
+
 # --- the capability gateway ------------------------------------------------------------------
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     mask_cache_total_bytes: int = Field(
         default=2 * 1024 ** 3, ge=0, description="Disk kept for materialised masked views, least recently used out.",
     )
+    writer_process: bool = Field(
+        default=False,
+        description="Write metering and audit batches from a child process, off the serving process's GIL "
+                    "(`urbanbrain serve` turns it on).",
+    )
     telemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers). Off by "

@@ -44,6 +44,7 @@ from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.meta.db import driver_time, get_engine, insert_many
 from urbanbrain.meta.models import AuditEntry, AuditHead
 from urbanbrain.meta.schemas import UTCDateTime
+from urbanbrain.meta.writer import write
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -163,6 +164,12 @@ def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows
     record(principal, "data.read", dataset, detail, buffered=buffered)
 
 
+def write_entries(url: str, entries: list[Pending]) -> int:
+    """Chain and commit `entries` in one transaction on store `url` (a writer job)."""
+    with get_engine(url).begin() as conn:
+        return append(conn, entries)
+
+
 # --- buffered appends ------------------------------------------------------------------------------
 
 
@@ -203,8 +210,7 @@ class AuditBuffer:
             if not entries:
                 return 0
             try:
-                with get_engine(self.url).begin() as conn:
-                    return append(conn, entries)
+                return write("audit", self.url, entries, in_process=write_entries)
             except Exception:
                 with self._lock:
                     self._queue[:0] = entries
