@@ -138,7 +138,7 @@ def register_capability(spec: CapabilitySpec, *, status: str = "draft", approver
             cap.published_at, cap.approved_by = utcnow(), approver
         s.flush()
         s.refresh(cap)
-        invalidate()
+        invalidate(s)
         return capability_public(cap)
 
 
@@ -224,7 +224,7 @@ def set_status(name: str, version: int | None, status: str, *, approver: str | N
         if status == "published":
             cap.approved_by = approver
             cap.published_at = utcnow()
-        invalidate()
+        invalidate(s)
         return capability_public(cap)
 
 

@@ -139,7 +139,7 @@ def revoke_key(key_id_or_prefix: str) -> ApiKeyPublic:
             s.flush()
             audit.record(None, "key.revoke", f"consumer:{row.consumer.name}", {"key": row.id, "prefix": row.prefix},
                          session=s)
-        cache.invalidate()
+        cache.invalidate(s)
         return _key_public(row)
 
 

@@ -83,7 +83,7 @@ def request_grant(consumer: str, capability: str, *, version: int | None = None,
         audit.record(None, "grant.request", f"grant:{grant.id}",
                      {"consumer": consumer, "capability": f"{cap.name} v{cap.version}", "per_minute": per_minute,
                       "per_day": per_day, "purpose": purpose}, session=s)
-        cache.invalidate()
+        cache.invalidate(s)
         return public
 
 
@@ -116,7 +116,7 @@ def _decide(grant_id: str, status: str, decided_by: str, department: str | None,
                      {"consumer": public.consumer, "capability": f"{public.capability} v{public.version}",
                       "decided_by": decided_by, "reason": reason, "expires_at": public.expires_at,
                       "per_minute": grant.per_minute, "per_day": grant.per_day}, session=s)
-        cache.invalidate()
+        cache.invalidate(s)
         return public
 
 

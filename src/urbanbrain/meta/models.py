@@ -204,6 +204,16 @@ class Consumer(Base):
     department: Mapped[Department] = relationship()
 
 
+class CacheStamp(Base):
+    """A counter per in-process cache, bumped with every change to what it caches, so that other
+    processes can tell with one tiny read whether their cached rows are still current."""
+
+    __tablename__ = "cache_stamps"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ApiKey(Base):
     """A consumer's key: shown once, stored as a SHA-256 hash (keys are 256-bit random), revocable."""
 
