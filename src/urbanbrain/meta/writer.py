@@ -18,8 +18,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import multiprocessing as mp
 import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -70,15 +72,20 @@ class WriterProcess:
         self._pid = os.getpid()
 
     def _ensure(self) -> Connection:
-        if self._conn is not None and self._proc is not None and self._proc.is_alive() and self._pid == os.getpid():
+        if self._conn is not None and self._proc is not None and self._proc.poll() is None \
+                and self._pid == os.getpid():
             return self._conn
-        ctx = mp.get_context("spawn")  # no fork of a threaded server; the child imports only what jobs need
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child,), name="ub-writer", daemon=True)
-        proc.start()
-        child.close()
-        self._conn, self._proc, self._pid = parent, proc, os.getpid()
-        return parent
+        self._reset()  # a child that died: close its end and reap it before starting another
+        # A plain `python -m` child over a socket pair, not multiprocessing's spawn: spawn re-runs the
+        # parent's main module in the child, which fails for `python - < script` and surprises embedders.
+        ours, theirs = socket.socketpair()
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "urbanbrain.meta.writer", str(theirs.fileno())],
+                                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self._conn, self._proc, self._pid = Connection(ours.detach()), proc, os.getpid()
+        return self._conn
 
     def run(self, name: str, url: str, batch: list[Any]) -> int:
         """Write `batch` with job `name` in the child; returns rows written, or raises WriterError."""
@@ -103,13 +110,14 @@ class WriterProcess:
         if proc is not None:
             with contextlib.suppress(Exception):
                 proc.kill()
+                proc.wait(timeout=5)
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._proc is not None:
                 with contextlib.suppress(Exception):
                     self._conn.send(None)
-                    self._proc.join(timeout=10)
+                    self._proc.wait(timeout=10)
             self._reset()
 
 
@@ -135,3 +143,7 @@ def write(name: str, url: str, batch: list[Any], *, in_process: Job) -> int:
 
 
 atexit.register(_WRITER.close)  # after the buffers' own atexit flushes, which were registered later
+
+
+if __name__ == "__main__":  # the child: `python -m urbanbrain.meta.writer FD`
+    _serve(Connection(int(sys.argv[1])))
