@@ -11,6 +11,8 @@ import pytest
 from urbanbrain.core.settings import get_settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Test runs from two checkouts at once must not share the demo's PostgreSQL/MariaDB databases.
+DB_SUFFIX = os.environ.get("UB_TEST_DB_SUFFIX", "")
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +21,7 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("URBANBRAIN_HOME", str(home))
     monkeypatch.delenv("URBANBRAIN_DATABASE_URL", raising=False)
     monkeypatch.setenv("URBANBRAIN_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_demotest")  # never clobber a developer's demo
+    monkeypatch.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_demotest" + DB_SUFFIX)  # never clobber a developer's demo
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()

@@ -8,6 +8,7 @@ the registry.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("link") / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("URBANBRAIN_HOME", str(home))
-        mp.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_linktest")
+        mp.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_linktest" + os.environ.get("UB_TEST_DB_SUFFIX", ""))
         mp.delenv("URBANBRAIN_DATABASE_URL", raising=False)
         get_settings.cache_clear()
         demo = run_demo(scale="tiny", link=True)  # the demo builds the registries itself

@@ -4,6 +4,7 @@ are located through the address registry, and the air stations' 999 spikes are f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("demo") / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("URBANBRAIN_HOME", str(home))
-        mp.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_bltntest")
+        mp.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_bltntest" + os.environ.get("UB_TEST_DB_SUFFIX", ""))
         mp.delenv("URBANBRAIN_DATABASE_URL", raising=False)
         get_settings.cache_clear()
         summary = run_demo(scale="tiny")
