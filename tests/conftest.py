@@ -15,6 +15,22 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DB_SUFFIX = os.environ.get("UB_TEST_DB_SUFFIX", "")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def source_guards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests read files they write under pytest's temp folder and the shared data, and connect to the
+    loopback services: say so explicitly, as an operator would (urbanbrain/connect/guards.py)."""
+    saved = {k: os.environ.get(k) for k in ("URBANBRAIN_FILE_ROOTS", "URBANBRAIN_SOURCE_HOSTS")}
+    os.environ["URBANBRAIN_FILE_ROOTS"] = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(SHARED_DATA)])
+    os.environ["URBANBRAIN_SOURCE_HOSTS"] = "*,127.0.0.1,localhost,::1"
+    get_settings.cache_clear()
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(autouse=True)
 def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "ubhome"

@@ -22,6 +22,8 @@ from urbanbrain.capability.params import OBJECT_SCHEMA, compile_schema
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.secrets import encrypt
+from urbanbrain.govern.authz import acting, authorize, check_claimed_department, record
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import Capability, Department
@@ -115,8 +117,17 @@ def validate_spec(spec: CapabilitySpec) -> CapabilityDefinition:
 
 
 def register_capability(spec: CapabilitySpec, *, status: str = "draft", approver: str | None = None,
-                        replace: bool = False) -> CapabilityPublic:
-    """Validate and store a capability; drafts wait for `approve_capability` by the owning department."""
+                        replace: bool = False, by: Principal | None = None) -> CapabilityPublic:
+    """Validate and store a capability; drafts wait for `approve_capability` by the owning department.
+
+    The owner named in the spec is where the caller must hold a role; registering straight into
+    `published` also needs the right to approve there, and replacing needs the rights of the old owner."""
+    by = acting(by)
+    with session_scope() as s:
+        owner = get_department_row(s, spec.owner).code
+    authorize("capability.register", by, owner)
+    if status == "published":
+        authorize("capability.approve", by, owner)
     definition = validate_spec(spec)
     with session_scope() as s:
         dept = get_department_row(s, spec.owner)
@@ -124,6 +135,8 @@ def register_capability(spec: CapabilitySpec, *, status: str = "draft", approver
         if cap is not None and not replace:
             raise AlreadyExistsError(f"capability {spec.name} v{spec.version} already exists",
                                      hint="publish a new --version, or deprecate the old one")
+        if cap is not None:
+            authorize("capability.register", by, cap.department.code)
         if cap is None:
             cap = Capability(name=spec.name, version=spec.version)
             s.add(cap)
@@ -135,11 +148,20 @@ def register_capability(spec: CapabilitySpec, *, status: str = "draft", approver
         cap.implementation_secret = encrypt(spec.secrets) if spec.secrets else None
         cap.status = status
         if status == "published":
-            cap.published_at, cap.approved_by = utcnow(), approver
+            cap.published_at, cap.approved_by = utcnow(), _approver(by, approver)
         s.flush()
         s.refresh(cap)
         invalidate(s)
-        return capability_public(cap)
+        public = capability_public(cap)
+    record(by, "capability.register", f"capability:{public.name} v{public.version}",
+           {"owner": public.owner, "kind": public.kind, "status": public.status, "replace": replace})
+    return public
+
+
+def _approver(by: Principal, text: str | None) -> str:
+    """Who approved, as recorded: the acting user, never a name the request made up (urbanbrain's own
+    work may say more, e.g. "urbanbrain (shipped built-in)")."""
+    return (text or by.label) if by.kind == "system" else by.label
 
 
 def ensure_bigdata_department(session: Session) -> Department:
@@ -161,7 +183,7 @@ def builtin_capability_spec(spec: BuiltinSpec, registry_name: str) -> Capability
     )
 
 
-def publish_builtins(names: list[str] | None = None) -> dict[str, list[str]]:
+def publish_builtins(names: list[str] | None = None, *, by: Principal | None = None) -> dict[str, list[str]]:
     """Publish every registered built-in (or `names`), owned by its department; idempotent.
 
     Returns `{"published": [...], "reassigned": [...], "skipped": ["name: reason", ...]}`. A built-in
@@ -171,6 +193,8 @@ def publish_builtins(names: list[str] | None = None) -> dict[str, list[str]]:
     after the department is added hands it over. A plugin that fails to load is skipped with the reason
     rather than failing the others.
     """
+    by = acting(by)
+    authorize("capability.publish_builtins", by)
     with session_scope() as s:
         ensure_bigdata_department(s)
         departments = set(s.scalars(select(Department.code)))
@@ -186,7 +210,8 @@ def publish_builtins(names: list[str] | None = None) -> dict[str, list[str]]:
             if cap_spec.owner not in departments:
                 reassigned.append(f"{spec.name}: owned by {BIGDATA[0]} (no department '{cap_spec.owner}' yet)")
                 cap_spec = cap_spec.model_copy(update={"owner": BIGDATA[0]})
-            register_capability(cap_spec, status="published", approver="urbanbrain (shipped built-in)", replace=True)
+            register_capability(cap_spec, status="published", approver="urbanbrain (shipped built-in)", replace=True,
+                                by=by)
             published.append(spec.name)
         except UrbanBrainError as exc:
             skipped.append(f"{reg_name}: {exc.message}")
@@ -211,32 +236,36 @@ def get_capability(name: str, version: int | None = None) -> CapabilityPublic:
 
 
 def set_status(name: str, version: int | None, status: str, *, approver: str | None = None,
-               department: str | None = None) -> CapabilityPublic:
-    """Publish (approve) or deprecate; `department`, when given, must be the owner — only it may decide."""
-    from urbanbrain.core.errors import PermissionDeniedError
-
+               department: str | None = None, by: Principal | None = None) -> CapabilityPublic:
+    """Publish (approve) or deprecate, as a steward or admin of the owning department (derived from the
+    capability); `department`, when a request names one, must be that owner."""
+    by = acting(by)
+    action = "capability.approve" if status == "published" else "capability.deprecate"
     with session_scope() as s:
         cap = _row(s, name, version)
-        if department is not None and department.lower() != cap.department.code:
-            raise PermissionDeniedError(f"only the owning department ({cap.department.code}) can change "
-                                        f"the status of {cap.name}", capability=cap.name)
+        owner = cap.department.code
+        authorize(action, by, owner)
+        check_claimed_department(by, department, owner)
         cap.status = status
         if status == "published":
-            cap.approved_by = approver
+            cap.approved_by = _approver(by, approver)
             cap.published_at = utcnow()
         invalidate(s)
-        return capability_public(cap)
+        public = capability_public(cap)
+    record(by, action, f"capability:{public.name} v{public.version}", {"owner": owner, "status": status})
+    return public
 
 
 def approve_capability(name: str, version: int | None = None, approver: str = "owner",
-                       department: str | None = None) -> CapabilityPublic:
+                       department: str | None = None, *, by: Principal | None = None) -> CapabilityPublic:
     """The owning department releases a draft: from now on it is in the OpenAPI and grants can be asked."""
-    return set_status(name, version, "published", approver=approver, department=department)
+    return set_status(name, version, "published", approver=approver, department=department, by=by)
 
 
-def deprecate_capability(name: str, version: int | None = None, department: str | None = None) -> CapabilityPublic:
+def deprecate_capability(name: str, version: int | None = None, department: str | None = None, *,
+                         by: Principal | None = None) -> CapabilityPublic:
     """Deprecated capabilities stay callable by existing grants but leave the OpenAPI and take no new grants."""
-    return set_status(name, version, "deprecated", department=department)
+    return set_status(name, version, "deprecated", department=department, by=by)
 
 
 def list_capabilities(category: str | None = None, department: str | None = None, status: str | None = None,

@@ -20,6 +20,8 @@ from urbanbrain.core.errors import AlreadyExistsError, AuthenticationRequiredErr
 from urbanbrain.core.naming import validate_code
 from urbanbrain.core.tokens import hash_token, new_token, shown_prefix
 from urbanbrain.govern import audit
+from urbanbrain.govern.authz import acting, authorize
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import ApiKey, Consumer
@@ -75,18 +77,21 @@ def consumer_row(s: Session, name: str) -> Consumer:
     return consumer
 
 
-def add_consumer(name: str, department: str, description: str | None = None) -> ConsumerPublic:
-    """Register an application of `department` that will call capabilities."""
+def add_consumer(name: str, department: str, description: str | None = None, *,
+                 by: Principal | None = None) -> ConsumerPublic:
+    """Register an application of `department` that will call capabilities (as one of its developers)."""
+    by = acting(by)
     validate_code(name, "consumer name")
     with session_scope() as s:
         dept = get_department_row(s, department)
+        authorize("consumer.add", by, dept.code)
         if s.scalar(select(Consumer).where(Consumer.name == name)) is not None:
             raise AlreadyExistsError(f"consumer {name!r} already exists", hint="choose another name")
         consumer = Consumer(name=name, department_id=dept.id, description=description)
         s.add(consumer)
         s.flush()
         s.refresh(consumer)
-        audit.record(None, "consumer.add", f"consumer:{name}", {"department": dept.code}, session=s)
+        audit.record(by, "consumer.add", f"consumer:{name}", {"department": dept.code}, session=s)
         return _consumer_public(consumer)
 
 
@@ -101,18 +106,22 @@ def get_consumer(name: str) -> ConsumerPublic:
         return _consumer_public(consumer_row(s, name))
 
 
-def create_key(consumer: str, *, expires_days: int | None = None, label: str | None = None) -> NewApiKey:
+def create_key(consumer: str, *, expires_days: int | None = None, label: str | None = None,
+               by: Principal | None = None) -> NewApiKey:
     """A new key for `consumer`; the plaintext is in the result and nowhere else, ever."""
+    by = acting(by)
     if expires_days is not None and expires_days <= 0:
         raise ValidationError("--expires-days must be a positive number of days")
     key = new_token(KEY_PREFIX)
     with session_scope() as s:
-        row = ApiKey(consumer_id=consumer_row(s, consumer).id, prefix=shown_prefix(key), key_hash=hash_key(key),
+        owner = consumer_row(s, consumer)
+        authorize("key.create", by, owner.department.code)
+        row = ApiKey(consumer_id=owner.id, prefix=shown_prefix(key), key_hash=hash_key(key),
                      label=label, expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None)
         s.add(row)
         s.flush()
         s.refresh(row)
-        audit.record(None, "key.create", f"consumer:{consumer}", {"key": row.id, "prefix": row.prefix,
+        audit.record(by, "key.create", f"consumer:{consumer}", {"key": row.id, "prefix": row.prefix,
                                                                  "expires_days": expires_days}, session=s)
         return NewApiKey(**_key_public(row).model_dump(), key=key)
 
@@ -124,8 +133,10 @@ def list_keys(consumer: str) -> list[ApiKeyPublic]:
                                                  .order_by(ApiKey.created_at))]
 
 
-def revoke_key(key_id_or_prefix: str) -> ApiKeyPublic:
-    """Revoke by key id or by its shown prefix; takes effect at once here, within seconds elsewhere."""
+def revoke_key(key_id_or_prefix: str, *, consumer: str | None = None, by: Principal | None = None) -> ApiKeyPublic:
+    """Revoke by key id or by its shown prefix; takes effect at once here, within seconds elsewhere.
+    `consumer`, when given (the console's page of one consumer), must be the key's holder."""
+    by = acting(by)
     with session_scope() as s:
         rows = list(s.scalars(select(ApiKey).where(
             (ApiKey.id == key_id_or_prefix) | (ApiKey.prefix == key_id_or_prefix))))
@@ -134,10 +145,13 @@ def revoke_key(key_id_or_prefix: str) -> ApiKeyPublic:
         if len(rows) > 1:
             raise ValidationError(f"{key_id_or_prefix!r} matches {len(rows)} keys", hint="revoke by key id")
         row = rows[0]
+        if consumer is not None and row.consumer.name != consumer:
+            raise NotFoundError(f"consumer {consumer!r} has no API key {key_id_or_prefix!r}")
+        authorize("key.revoke", by, row.consumer.department.code)
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             s.flush()
-            audit.record(None, "key.revoke", f"consumer:{row.consumer.name}", {"key": row.id, "prefix": row.prefix},
+            audit.record(by, "key.revoke", f"consumer:{row.consumer.name}", {"key": row.id, "prefix": row.prefix},
                          session=s)
         cache.invalidate(s)
         return _key_public(row)

@@ -19,6 +19,8 @@ from urbanbrain.capability.consumers import consumer_row
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from urbanbrain.govern import audit
+from urbanbrain.govern.authz import acting, authorize, check_claimed_department
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Capability, Department, Grant
 from urbanbrain.meta.schemas import UTCDateTime
@@ -65,22 +67,26 @@ def _capability(s: Session, name: str, version: int | None) -> Capability:
 
 
 def request_grant(consumer: str, capability: str, *, version: int | None = None, per_minute: int = 60,
-                  per_day: int = 10_000, purpose: str | None = None) -> GrantPublic:
-    """Ask the owning department for access; only published capabilities take new requests."""
+                  per_day: int = 10_000, purpose: str | None = None, by: Principal | None = None) -> GrantPublic:
+    """Ask the owning department for access, for a consumer of one's own department; only published
+    capabilities take new requests."""
+    by = acting(by)
     if per_minute < 1 or per_day < 1:
         raise ValidationError("quotas must be at least 1 call per minute and per day")
     with session_scope() as s:
+        holder = consumer_row(s, consumer)
+        authorize("capability_grant.request", by, holder.department.code)
         cap = _capability(s, capability, version)
         if cap.status != "published":
             raise ValidationError(f"capability {cap.name} v{cap.version} is {cap.status}, not published",
                                   hint="grants can be requested for published capabilities only")
-        grant = Grant(consumer_id=consumer_row(s, consumer).id, capability_id=cap.id, per_minute=per_minute,
+        grant = Grant(consumer_id=holder.id, capability_id=cap.id, per_minute=per_minute,
                       per_day=per_day, purpose=purpose)
         s.add(grant)
         s.flush()
         s.refresh(grant)
         public = _public(grant)
-        audit.record(None, "grant.request", f"grant:{grant.id}",
+        audit.record(by, "grant.request", f"grant:{grant.id}",
                      {"consumer": consumer, "capability": f"{cap.name} v{cap.version}", "per_minute": per_minute,
                       "per_day": per_day, "purpose": purpose}, session=s)
         cache.invalidate(s)
@@ -96,13 +102,15 @@ def _grant(s: Session, grant_id: str) -> Grant:
 
 def _decide(grant_id: str, status: str, decided_by: str, department: str | None, reason: str | None,
             expires_days: int | None = None, per_minute: int | None = None,
-            per_day: int | None = None) -> GrantPublic:
+            per_day: int | None = None, by: Principal | None = None) -> GrantPublic:
+    by = acting(by)
     with session_scope() as s:
         grant = _grant(s, grant_id)
         owner = grant.capability.department.code
-        if department is not None and department.lower() != owner:
-            raise PermissionDeniedError(f"only the owning department ({owner}) can decide this grant",
-                                        grant=grant_id)
+        authorize(f"capability_grant.{_VERBS[status]}", by, owner)
+        check_claimed_department(by, department, owner)
+        if by.kind != "system":
+            decided_by = by.label  # who decided is the acting user, not a name the request made up
         if status == "approved" and grant.status == "revoked":
             raise ValidationError("a revoked grant cannot be approved again", hint="request a new grant")
         grant.status, grant.decided_by, grant.reason, grant.decided_at = status, decided_by, reason, utcnow()
@@ -112,7 +120,7 @@ def _decide(grant_id: str, status: str, decided_by: str, department: str | None,
         grant.per_day = per_day or grant.per_day
         s.flush()
         public = _public(grant)
-        audit.record(None, f"grant.{_VERBS[status]}", f"grant:{grant.id}",
+        audit.record(by, f"grant.{_VERBS[status]}", f"grant:{grant.id}",
                      {"consumer": public.consumer, "capability": f"{public.capability} v{public.version}",
                       "decided_by": decided_by, "reason": reason, "expires_at": public.expires_at,
                       "per_minute": grant.per_minute, "per_day": grant.per_day}, session=s)
@@ -125,19 +133,19 @@ _VERBS = {"approved": "approve", "refused": "refuse", "revoked": "revoke"}
 
 def approve_grant(grant_id: str, *, approver: str = "owner", department: str | None = None,
                   expires_days: int | None = None, per_minute: int | None = None,
-                  per_day: int | None = None) -> GrantPublic:
+                  per_day: int | None = None, by: Principal | None = None) -> GrantPublic:
     """Approve (optionally adjusting the quota and setting an expiry); `department` must be the owner."""
-    return _decide(grant_id, "approved", approver, department, None, expires_days, per_minute, per_day)
+    return _decide(grant_id, "approved", approver, department, None, expires_days, per_minute, per_day, by=by)
 
 
 def refuse_grant(grant_id: str, *, reason: str | None = None, approver: str = "owner",
-                 department: str | None = None) -> GrantPublic:
-    return _decide(grant_id, "refused", approver, department, reason)
+                 department: str | None = None, by: Principal | None = None) -> GrantPublic:
+    return _decide(grant_id, "refused", approver, department, reason, by=by)
 
 
 def revoke_grant(grant_id: str, *, reason: str | None = None, approver: str = "owner",
-                 department: str | None = None) -> GrantPublic:
-    return _decide(grant_id, "revoked", approver, department, reason)
+                 department: str | None = None, by: Principal | None = None) -> GrantPublic:
+    return _decide(grant_id, "revoked", approver, department, reason, by=by)
 
 
 def get_grant(grant_id: str) -> GrantPublic:

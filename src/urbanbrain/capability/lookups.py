@@ -13,6 +13,8 @@ from typing import Any
 
 from urbanbrain.capability.catalog import CapabilityPublic, CapabilitySpec, register_capability
 from urbanbrain.core.errors import ValidationError
+from urbanbrain.govern.authz import acting, authorize
+from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.datasets import get_dataset
 from urbanbrain.lake.engine import quote_ident
 
@@ -45,13 +47,16 @@ def _name_for(dataset: str, key_column: str) -> str:
 
 def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = None, owner: str | None = None,
                         title_zh: str | None = None, title_en: str | None = None,
-                        columns: list[str] | None = None, max_rows: int = 100, version: int = 1) -> CapabilityPublic:
+                        columns: list[str] | None = None, max_rows: int = 100, version: int = 1,
+                        by: Principal | None = None) -> CapabilityPublic:
     """Register a draft data API returning the records of `dataset` whose `key_column` equals `$key`.
 
     >>> generate_lookup_api("market.registry.enterprises", "credit_code", name="enterprise_by_credit_code")
     ... # then the market department approves it: approve_capability("enterprise_by_credit_code")
     """
+    by = acting(by)
     ds = get_dataset(dataset)
+    authorize("capability.register", by, ds.department)  # releasing a dataset is its department's decision
     types = {str(c["name"]): str(c.get("type", "string")) for c in ds.columns}
     if key_column not in types:
         raise ValidationError(f"dataset {ds.name} has no column {key_column!r}",
@@ -80,4 +85,4 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
         output_schema={"type": "array", "items": row_schema},
         implementation={"sql": sql, "max_rows": max_rows, "dataset": ds.name, "key_column": key_column},
     )
-    return register_capability(spec, status="draft")
+    return register_capability(spec, status="draft", by=by)

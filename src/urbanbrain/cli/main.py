@@ -38,6 +38,7 @@ from urbanbrain.cli import (
     user,
     worker,
 )
+from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import console, err_console
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import reset_settings
@@ -89,12 +90,15 @@ def root(
         Path | None,
         typer.Option("--home", help="Where embedded state lives (sets URBANBRAIN_HOME).", file_okay=False),
     ] = None,
+    as_: AsOption = None,
 ) -> None:
     """Global options; a bare `urbanbrain` prints help so the first thing a user types is useful."""
     if home is not None:
         reset_settings(home=home.expanduser().resolve())
     # whoever runs the command at the machine's shell can read the store anyway; the audit log names them
     audit_log.set_actor(Principal("system", f"shell:{_os_user()}"))
+    if as_:  # every command then acts, and is checked, as that principal (cli/acting.py)
+        audit_log.set_actor(acting_principal(as_))
     if ctx.invoked_subcommand is None:
         console.print(ctx.get_help())
         raise typer.Exit(0)

@@ -1,6 +1,6 @@
 """`urbanbrain sync NAME`: run one sync now, with a progress bar per object and a summary table.
 
-The sync itself is `urbanbrain.sync.runner.run_sync`; this module only draws its progress callbacks
+The sync itself is `urbanbrain.sync.service.sync_system`; this module only draws its progress callbacks
 and maps the run's status to an exit code (0 succeeded, 1 partial or failed) for scripts and CI.
 """
 
@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from urbanbrain.cli.output import Format, FormatOption, console, emit_rows, err_console
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
-from urbanbrain.sync.runner import run_sync
+from urbanbrain.sync.service import sync_system
 
 SUMMARY_COLUMNS = ["object", "mode", "status", "rows_read", "rows_written", "rows_rejected", "error"]
 STATUS_STYLE = {"succeeded": "green", "partial": "yellow", "failed": "red"}
@@ -63,7 +63,7 @@ def sync_command(
     """Sync a system into the lake now. Exit code 0 succeeded, 1 partial or failed."""
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err_console, transient=False) as progress:
-        run = run_sync(name, objects=object_ or None, full_refresh=full_refresh, progress=RichProgress(progress))
+        run = sync_system(name, objects=object_ or None, full_refresh=full_refresh, progress=RichProgress(progress))
     style = STATUS_STYLE.get(run.status, "white")
     emit_rows(summary_rows(run), fmt, columns=SUMMARY_COLUMNS,
               title=f"sync {run.system} — run {run.id} — [{style}]{run.status}[/{style}]")

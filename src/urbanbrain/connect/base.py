@@ -107,7 +107,11 @@ SOURCES: Registry[Any] = Registry("urbanbrain.sources", "connector kind")
 
 
 def open_source(kind: str, options: dict[str, Any]) -> Source:
-    """Instantiate the connector registered under `kind` with its options."""
+    """Instantiate the connector registered under `kind` with its options (after `guards.check_source`:
+    no source is ever opened on the platform's own files or on an internal address it was not allowed)."""
+    from urbanbrain.connect.guards import check_source
+
     factory = SOURCES.get(kind)
+    check_source(kind, options)
     source: Source = factory(options)
     return source

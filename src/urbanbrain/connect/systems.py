@@ -14,11 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from urbanbrain.connect.base import SOURCES, Source, SourceObject, open_source
+from urbanbrain.connect.guards import check_source
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.naming import sql_identifier, validate_code
 from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.core.secrets import decrypt, encrypt, redact_text, redact_url, secret_values
+from urbanbrain.govern.authz import acting, authorize, record
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import SourceObjectRecord, System
@@ -54,11 +57,16 @@ def add_system(
     schedule: str | None = None,
     owner: str | None = None,
     description: str | None = None,
+    by: Principal | None = None,
 ) -> SystemPublic:
     """Register a system; validates kind, options and schedule now, so mistakes surface at once."""
+    by = acting(by)
+    with session_scope() as s:
+        authorize("system.add", by, get_department_row(s, dept).code)
     validate_code(name, "system name")
     SOURCES.get(kind)  # unknown kinds fail here, listing the known ones
     sched = parse_schedule(schedule)
+    check_source(kind, options, by)
     source = open_source(kind, options)  # constructors validate their options without connecting
     source.close()
     with session_scope() as s:
@@ -79,18 +87,30 @@ def add_system(
         s.add(system)
         s.flush()
         s.refresh(system)
-        return system_public(s, system)
+        public = system_public(s, system)
+    record(by, "system.add", f"system:{name}", {"department": public.department, "kind": kind,
+                                                "display_url": public.display_url, "schedule": public.schedule})
+    return public
 
 
 def update_system(name: str, *, options: dict[str, Any] | None = None, schedule: str | None = None,
-                  owner: str | None = None, replace_options: bool = False) -> SystemPublic:
+                  owner: str | None = None, replace_options: bool = False,
+                  by: Principal | None = None) -> SystemPublic:
     """Change a system. New options are merged over the stored ones (so changing the URL keeps the
-    table list) unless `replace_options`."""
+    table list) unless `replace_options`. Options and owner are the department admin's; the schedule
+    is also its operators'."""
+    by = acting(by)
     with session_scope() as s:
         system = get_system_row(s, name)
+        dept = system.department.code
+        if options is not None or owner is not None:
+            authorize("system.update", by, dept)
+        if schedule is not None:
+            authorize("system.schedule", by, dept)
         if options is not None:
             if not replace_options:
                 options = {**decrypt(system.options_secret), **options}
+            check_source(system.kind, options, by)
             open_source(system.kind, options).close()
             system.options_secret = encrypt(options)
             system.display_url = _display(options)
@@ -100,7 +120,18 @@ def update_system(name: str, *, options: dict[str, Any] | None = None, schedule:
             system.next_run_at = sched.next_after(utcnow())
         if owner is not None:
             system.owner = owner
-        return system_public(s, system)
+        public = system_public(s, system)
+    record(by, "system.update", f"system:{name}", {"options": options is not None, "display_url": public.display_url,
+                                                   "schedule": schedule, "owner": owner})
+    return public
+
+
+def authorize_on_system(action: str, name: str, by: Principal | None = None) -> Principal:
+    """Check `action` against the department owning system `name`; returns the acting principal."""
+    by = acting(by)
+    with session_scope() as s:
+        authorize(action, by, get_system_row(s, name).department.code)
+    return by
 
 
 def get_system_row(session: Session, name: str) -> System:
@@ -157,8 +188,9 @@ def record_health(name: str, healthy: bool, reason: str | None = None) -> None:
         system.health_checked_at = utcnow()
 
 
-def test_system(name: str) -> SystemPublic:
+def test_system(name: str, *, by: Principal | None = None) -> SystemPublic:
     """Reachable? Credentials accepted? Records the answer as the system's health."""
+    by = authorize_on_system("system.test", name, by)
     try:
         with opened_source(name) as source:
             source.test()
@@ -168,11 +200,13 @@ def test_system(name: str) -> SystemPublic:
         err.context.setdefault("system", name)
         raise err from None
     record_health(name, True, None)
+    record(by, "system.test", f"system:{name}", {"health": "healthy"})
     return get_system(name)
 
 
-def discover_system(name: str) -> list[SourceObjectPublic]:
+def discover_system(name: str, *, by: Principal | None = None) -> list[SourceObjectPublic]:
     """List what the system holds and remember it; objects that vanished are disabled, not deleted."""
+    by = authorize_on_system("system.discover", name, by)
     try:
         with opened_source(name) as source:
             found: list[SourceObject] = source.discover()
@@ -205,6 +239,7 @@ def discover_system(name: str) -> list[SourceObjectPublic]:
         system.health = "healthy"
         system.health_reason = None
         system.health_checked_at = now
+    record(by, "system.discover", f"system:{name}", {"objects": [o.name for o in found]})
     return list_objects(name)
 
 
@@ -215,8 +250,10 @@ def list_objects(name: str) -> list[SourceObjectPublic]:
 
 
 def configure_object(system: str, object_name: str, *, cursor_column: str | None = None,
-                     enabled: bool | None = None, clear_cursor: bool = False) -> SourceObjectPublic:
+                     enabled: bool | None = None, clear_cursor: bool = False,
+                     by: Principal | None = None) -> SourceObjectPublic:
     """Choose how a discovered object syncs: its cursor column (incremental) or full refresh."""
+    by = authorize_on_system("system.configure_object", system, by)
     with session_scope() as s:
         row = s.scalar(select(SourceObjectRecord).where(
             SourceObjectRecord.system_id == get_system_row(s, system).id,
@@ -232,14 +269,18 @@ def configure_object(system: str, object_name: str, *, cursor_column: str | None
             row.cursor_column = None
         if enabled is not None:
             row.enabled = enabled
-        return SourceObjectPublic.model_validate(row)
+        public = SourceObjectPublic.model_validate(row)
+    record(by, "system.configure_object", f"system:{system}/{object_name}",
+           {"cursor_column": public.cursor_column, "enabled": public.enabled})
+    return public
 
 
-def remove_system(name: str, *, purge: bool = False) -> None:
+def remove_system(name: str, *, purge: bool = False, by: Principal | None = None) -> None:
     """Remove a system. Its lake tables and run history go too, but only when `purge` says so:
     removing a system must never silently delete aggregated data."""
     from urbanbrain.meta.models import Dataset, SyncRun
 
+    by = authorize_on_system("system.remove", name, by)
     with session_scope() as s:
         system = get_system_row(s, name)
         datasets = list(s.scalars(select(Dataset).where(Dataset.system_id == system.id)))
@@ -254,6 +295,7 @@ def remove_system(name: str, *, purge: bool = False) -> None:
         for run in s.scalars(select(SyncRun).where(SyncRun.system_id == system.id)):
             s.delete(run)
         s.delete(system)
+    record(by, "system.remove", f"system:{name}", {"purge": purge, "datasets": [".".join(d) for d in dropped]})
     if dropped:
         _drop_tables(dropped)
 

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
         description="Write metering and audit batches from a child process, off the serving process's GIL "
                     "(`urbanbrain serve` turns it on).",
     )
+    file_roots: str | None = Field(
+        default=None,
+        description="Folders `files` and `sqlite` systems may read, separated by os.pathsep; <cwd>/data if unset. "
+                    "Nothing under home, the warehouse, the metadata database or the key file is ever readable.",
+    )
+    source_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated hosts, addresses or CIDR networks database and REST systems may connect to; "
+                    "any public host if unset. Loopback and link-local addresses only when listed here.",
+    )
     telemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers). Off by "

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from urbanbrain.connect.guards import allow_demo_hosts
 from urbanbrain.connect.systems import (
     add_system,
     configure_object,
@@ -44,7 +45,7 @@ from urbanbrain.demo.simulator import Simulator, SimulatorConfig, rest_options
 from urbanbrain.demo.users import DemoUser, create_demo_users
 from urbanbrain.meta.departments import add_department, list_departments
 from urbanbrain.meta.schemas import SyncRunPublic
-from urbanbrain.sync.runner import run_sync
+from urbanbrain.sync.service import sync_system
 
 DEFAULT_SEED = 20_240_601
 
@@ -117,6 +118,7 @@ def _point_rest_systems(sim: Simulator, specs: list[SystemSpec]) -> None:
 
 def _register(placements: list[builder.Placement], sim: Simulator, progress: DemoProgress) -> None:
     progress.phase("register", len(placements))
+    allow_demo_hosts(["127.0.0.1"])  # its own PostgreSQL, MariaDB and REST simulator (connect/guards.py)
     known_depts = {d.code for d in list_departments()}
     for dept in DEPARTMENTS:
         if dept.code not in known_depts:
@@ -143,7 +145,7 @@ def _sync_all(names: list[str], full_refresh: bool, progress: DemoProgress, work
     results: dict[str, SyncRunPublic] = {}
 
     def one(name: str) -> tuple[str, SyncRunPublic]:
-        return name, run_sync(name, trigger="demo", full_refresh=full_refresh, progress=progress.sync_progress(name))
+        return name, sync_system(name, trigger="demo", full_refresh=full_refresh, progress=progress.sync_progress(name))
 
     # The first sync of a department creates its lake namespace; two at once race on it (reported
     # upstream), so one system per department goes first, alone, and the rest run in parallel.

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from urbanbrain.core.clock import utcnow
-from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from urbanbrain.core.errors import NotFoundError, ValidationError
 from urbanbrain.govern import access
+from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.masking import check_method, default_mask
 from urbanbrain.govern.pii import PII_TYPES, Proposal, propose_table
-from urbanbrain.govern.principals import DEPT_ADMIN, STEWARD, SYSTEM, Principal
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, DatasetClassification, FieldClassification, RowFilter, System
 
@@ -85,12 +86,9 @@ def owner_of(ds: Dataset) -> str:
     return ds.system.department.code
 
 
-def _require_steward(principal: Principal, ds: Dataset) -> None:
-    owner = owner_of(ds)
-    if principal.has_role_in(owner, STEWARD, DEPT_ADMIN):
-        return
-    raise PermissionDeniedError(f"only {owner}'s data stewards classify {ds.name}",
-                                hint="ask a steward of the owning department")
+def _require_steward(principal: Principal, ds: Dataset, action: str) -> None:
+    """The owning department's stewards and admins classify its data (the rule is `RULES[action]`)."""
+    authorize(action, principal, owner_of(ds))
 
 
 def get_classification(name: str) -> tuple[str, list[FieldInfo]]:
@@ -100,11 +98,12 @@ def get_classification(name: str) -> tuple[str, list[FieldInfo]]:
         return default_level(s, ds), field_table(s, ds)
 
 
-def set_default_level(name: str, level: str, by: Principal = SYSTEM) -> None:
+def set_default_level(name: str, level: str, by: Principal | None = None) -> None:
+    by = acting(by)
     check_level(level)
     with session_scope() as s:
         ds = dataset_row(s, name)
-        _require_steward(by, ds)
+        _require_steward(by, ds, "classification.default")
         row = s.get(DatasetClassification, ds.id)
         old = row.default_level if row else DEFAULT_LEVEL
         if row is None:
@@ -115,17 +114,18 @@ def set_default_level(name: str, level: str, by: Principal = SYSTEM) -> None:
 
 
 def set_field(name: str, column: str, *, level: str | None = None, pii_type: str | None = None,
-              mask: str | None = None, clear_pii: bool = False, by: Principal = SYSTEM) -> FieldInfo:
+              mask: str | None = None, clear_pii: bool = False, by: Principal | None = None) -> FieldInfo:
     """A steward's decision on one field; it is `confirmed` from then on, so syncs leave it alone.
 
     `pii_type="proposed"` accepts the pending proposal."""
+    by = acting(by)
     if level is not None:
         check_level(level)
     if mask is not None:
         check_method(mask)
     with session_scope() as s:
         ds = dataset_row(s, name)
-        _require_steward(by, ds)
+        _require_steward(by, ds, "classification.field")
         columns = [str(c["name"]) for c in ds.schema_json]
         if column not in columns:
             raise NotFoundError(f"{name} has no column {column!r}", hint=f"its columns: {', '.join(columns)}")
@@ -230,11 +230,12 @@ def _check_predicate(predicate: str) -> str:
     return predicate
 
 
-def set_row_filter(name: str, department: str, predicate: str | None, by: Principal = SYSTEM) -> None:
+def set_row_filter(name: str, department: str, predicate: str | None, by: Principal | None = None) -> None:
     """Limit which rows `department` sees of `name` (None removes the filter)."""
+    by = acting(by)
     with session_scope() as s:
         ds = dataset_row(s, name)
-        _require_steward(by, ds)
+        _require_steward(by, ds, "classification.row_filter")
         row = s.scalar(select(RowFilter).where(RowFilter.dataset_id == ds.id, RowFilter.department == department))
         if predicate is None:
             if row is not None:

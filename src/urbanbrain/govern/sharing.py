@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
 from urbanbrain.govern import access
+from urbanbrain.govern.authz import authorize
 from urbanbrain.govern.classification import CLOSED, dataset_row, field_table, owner_of
-from urbanbrain.govern.principals import DEPT_ADMIN, STEWARD, Principal
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import DataGrant
 
@@ -60,14 +61,19 @@ def _public(g: DataGrant) -> GrantPublic:
 
 
 def _grantee(by: Principal, department: str | None) -> str:
+    """The requesting department: named, or the caller's only one; either way checked against the
+    caller's roles (`share.request`), never taken on trust."""
     if department:
         dept = department.lower()
         if not by.in_department(dept):
             raise PermissionDeniedError(f"you do not belong to {dept}", hint="request for your own department")
+        authorize("share.request", by, dept)
         return dept
     if len(by.departments) != 1:
         raise ValidationError("say which department the request is for", hint="pass --dept")
-    return next(iter(by.departments))
+    dept = next(iter(by.departments))
+    authorize("share.request", by, dept)
+    return dept
 
 
 def request_fields(dataset: str, fields: list[str], purpose: str, days: int, *, by: Principal,
@@ -102,13 +108,11 @@ def request_fields(dataset: str, fields: list[str], purpose: str, days: int, *, 
     return out
 
 
-def _decidable(s: Session, grant_id: str, by: Principal) -> DataGrant:
+def _decidable(s: Session, grant_id: str, by: Principal, action: str) -> DataGrant:
     g = s.get(DataGrant, grant_id)
     if g is None:
         raise NotFoundError(f"no sharing request {grant_id!r}", hint="list them with `urbanbrain share list`")
-    owner = owner_of(g.dataset)
-    if not by.has_role_in(owner, STEWARD, DEPT_ADMIN):
-        raise PermissionDeniedError(f"only {owner}'s data stewards decide on {g.dataset.name}")
+    authorize(action, by, owner_of(g.dataset))  # the owner's stewards decide on its data
     return g
 
 
@@ -116,7 +120,7 @@ def approve(grant_id: str, *, by: Principal, fields: list[str] | None = None, da
             ) -> GrantPublic:
     """Approve all requested fields or fewer (never more), for the requested days or fewer."""
     with session_scope() as s:
-        g = _decidable(s, grant_id, by)
+        g = _decidable(s, grant_id, by, "share.approve")
         if g.status != "requested":
             raise ValidationError(f"request {grant_id} is already {g.status}")
         chosen = list(dict.fromkeys(fields)) if fields else list(g.requested_fields)
@@ -149,7 +153,7 @@ def _close(grant_id: str, reason: str, by: Principal, from_status: str, to_statu
     if not reason.strip():
         raise ValidationError(f"say why the request is {to_status}", hint="the requester sees the reason")
     with session_scope() as s:
-        g = _decidable(s, grant_id, by)
+        g = _decidable(s, grant_id, by, "share.refuse" if to_status == "refused" else "share.revoke")
         if g.status != from_status:
             raise ValidationError(f"request {grant_id} is {g.status}, not {from_status}")
         g.status, g.reason, g.decided_by, g.decided_at = to_status, reason.strip(), by.label, utcnow()

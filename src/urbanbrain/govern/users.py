@@ -29,7 +29,8 @@ from urbanbrain.core.errors import AlreadyExistsError, AuthenticationRequiredErr
 from urbanbrain.core.settings import get_settings
 from urbanbrain.core.tokens import hash_token, new_token, shown_prefix
 from urbanbrain.govern import audit
-from urbanbrain.govern.principals import PLATFORM_ADMIN, ROLES, Principal
+from urbanbrain.govern.authz import acting, authorize
+from urbanbrain.govern.principals import PLATFORM_ADMIN, ROLES, SYSTEM, Principal
 from urbanbrain.meta.db import get_engine, session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import ConsoleSession, PersonalToken, User, UserRole
@@ -147,8 +148,10 @@ def _role_rows(s: Session, roles: Iterable[RoleKey]) -> list[tuple[RoleKey, User
 
 
 def add_user(name: str, password: str, *, roles: Iterable[RoleKey] = (),
-             display_name: str | None = None) -> UserPublic:
+             display_name: str | None = None, by: Principal | None = None) -> UserPublic:
     """Create a user with roles such as `[("steward", "market")]` or `[("platform_admin", None)]`."""
+    by = acting(by)
+    authorize("user.add", by)
     if not USER_NAME.fullmatch(name):
         raise ValidationError(f"invalid user name {name!r}",
                               hint="use letters, digits, '.', '_', '-' or '@', starting with a letter (e.g. li.na)")
@@ -162,7 +165,7 @@ def add_user(name: str, password: str, *, roles: Iterable[RoleKey] = (),
         s.flush()
         s.refresh(user)
         public = _public(user)
-        audit.record(None, "user.add", f"user:{name}",
+        audit.record(by, "user.add", f"user:{name}",
                      {"roles": [r.model_dump() for r in public.roles]}, session=s)
         return public
 
@@ -177,8 +180,10 @@ def get_user(name: str) -> UserPublic:
         return _public(user_row(s, name))
 
 
-def set_password(name: str, password: str) -> UserPublic:
+def set_password(name: str, password: str, *, by: Principal | None = None) -> UserPublic:
     """A new password; the user's console sessions end, so a stolen session dies with the old password."""
+    by = acting(by)
+    authorize("user.passwd", by)
     check_password_strength(password, name)
     with session_scope() as s:
         user = user_row(s, name)
@@ -186,21 +191,26 @@ def set_password(name: str, password: str) -> UserPublic:
         for session in s.scalars(select(ConsoleSession).where(ConsoleSession.user_id == user.id)):
             s.delete(session)
         s.flush()
-        audit.record(None, "user.passwd", f"user:{name}", session=s)
+        audit.record(by, "user.passwd", f"user:{name}", session=s)
         return _public(user)
 
 
-def set_enabled(name: str, enabled: bool) -> UserPublic:
+def set_enabled(name: str, enabled: bool, *, by: Principal | None = None) -> UserPublic:
     """Disable (or enable again) a user: a disabled user's sessions and tokens stop working at once."""
+    by = acting(by)
+    authorize("user.enable", by)
     with session_scope() as s:
         user = user_row(s, name)
         user.enabled = enabled
         s.flush()
-        audit.record(None, "user.enable" if enabled else "user.disable", f"user:{name}", session=s)
+        audit.record(by, "user.enable" if enabled else "user.disable", f"user:{name}", session=s)
         return _public(user)
 
 
-def change_roles(name: str, *, add: Iterable[RoleKey] = (), remove: Iterable[RoleKey] = ()) -> UserPublic:
+def change_roles(name: str, *, add: Iterable[RoleKey] = (), remove: Iterable[RoleKey] = (),
+                 by: Principal | None = None) -> UserPublic:
+    by = acting(by)
+    authorize("user.role", by)
     with session_scope() as s:
         user = user_row(s, name)
         held = {(r.role, r.department.code if r.department else None): r for r in user.roles}
@@ -218,7 +228,7 @@ def change_roles(name: str, *, add: Iterable[RoleKey] = (), remove: Iterable[Rol
                 added.append(key)
         s.flush()
         s.refresh(user)
-        audit.record(None, "user.role", f"user:{name}",
+        audit.record(by, "user.role", f"user:{name}",
                      {"added": [list(k) for k in added], "removed": [list(k) for k in removed]}, session=s)
         return _public(user)
 
@@ -265,14 +275,22 @@ def ensure_first_admin() -> UserPublic | None:
     password = os.environ.get(ADMIN_PASSWORD_ENV)
     if not password or auth_enabled():
         return None
-    return add_user(os.environ.get(ADMIN_USER_ENV) or "admin", password, roles=[(PLATFORM_ADMIN, None)])
+    return add_user(os.environ.get(ADMIN_USER_ENV) or "admin", password, roles=[(PLATFORM_ADMIN, None)], by=SYSTEM)
 
 
 # --- personal tokens -------------------------------------------------------------------------------
 
 
-def create_token(user: str, *, label: str | None = None, expires_days: int | None = 90) -> NewToken:
-    """A personal API token for `user` (`Authorization: Bearer ubt_...`), shown once."""
+def _own(by: Principal, user: str | None) -> bool:
+    return by.kind == "user" and user is not None and user == by.name
+
+
+def create_token(user: str, *, label: str | None = None, expires_days: int | None = 90,
+                 by: Principal | None = None) -> NewToken:
+    """A personal API token for `user` (`Authorization: Bearer ubt_...`), shown once: one's own, or
+    anyone's for a platform admin."""
+    by = acting(by)
+    authorize("token.create" if _own(by, user) else "token.manage", by)
     if expires_days is not None and expires_days <= 0:
         raise ValidationError("--expires-days must be a positive number of days")
     token = new_token(TOKEN_PREFIX)
@@ -282,7 +300,7 @@ def create_token(user: str, *, label: str | None = None, expires_days: int | Non
         s.add(row)
         s.flush()
         s.refresh(row)
-        audit.record(None, "token.create", f"user:{user}", {"token": row.id, "prefix": row.prefix,
+        audit.record(by, "token.create", f"user:{user}", {"token": row.id, "prefix": row.prefix,
                                                            "expires_days": expires_days}, session=s)
         return NewToken(**_token_public(row).model_dump(), token=token)
 
@@ -295,8 +313,9 @@ def list_tokens(user: str | None = None) -> list[TokenPublic]:
         return [_token_public(t) for t in s.scalars(query)]
 
 
-def revoke_token(token_id_or_prefix: str, *, owner: str | None = None) -> TokenPublic:
+def revoke_token(token_id_or_prefix: str, *, owner: str | None = None, by: Principal | None = None) -> TokenPublic:
     """Revoke by id or shown prefix; `owner` limits it to that user's tokens (the console's own-token page)."""
+    by = acting(by)
     with session_scope() as s:
         query = select(PersonalToken).where((PersonalToken.id == token_id_or_prefix)
                                             | (PersonalToken.prefix == token_id_or_prefix))
@@ -308,10 +327,11 @@ def revoke_token(token_id_or_prefix: str, *, owner: str | None = None) -> TokenP
         if len(rows) > 1:
             raise ValidationError(f"{token_id_or_prefix!r} matches {len(rows)} tokens", hint="revoke by token id")
         row = rows[0]
+        authorize("token.revoke" if _own(by, row.user.name) else "token.manage", by)
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             s.flush()
-            audit.record(None, "token.revoke", f"user:{row.user.name}", {"token": row.id, "prefix": row.prefix},
+            audit.record(by, "token.revoke", f"user:{row.user.name}", {"token": row.id, "prefix": row.prefix},
                          session=s)
         return _token_public(row)
 

@@ -81,12 +81,18 @@ def lineage(name: str) -> LineagePublic:
         )
 
 
-def drop_dataset(name: str) -> None:
-    """Drop a lake table and its record (e.g. to re-ingest after an incompatible schema change)."""
+def drop_dataset(name: str, *, by: Principal | None = None) -> None:
+    """Drop a lake table and its record (e.g. to re-ingest after an incompatible schema change); the
+    owning department's admin decides (`dataset.drop`)."""
+    from urbanbrain.govern.authz import acting, authorize, record  # the lake sits below govern
+
+    by = acting(by)
     with session_scope() as s:
         ds = _get(s, name)
+        authorize("dataset.drop", by, ds.system.department.code)
         ident = tuple(ds.table_identifier.split("."))
         catalog = get_catalog()
         if catalog.table_exists(ident):
             catalog.purge_table(ident)
         s.delete(ds)
+    record(by, "dataset.drop", f"dataset:{name}", {"table": ".".join(ident)})

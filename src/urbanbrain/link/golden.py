@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -39,6 +40,10 @@ DEFAULT_RULES: dict[str, dict[str, str]] = {
 VALIDITY = {"id_number": "id_valid", "credit_code": "credit_valid"}
 
 
+if TYPE_CHECKING:
+    from urbanbrain.govern.principals import Principal
+
+
 def rules_path() -> Path:
     return get_settings().home_dir / "link" / "survivorship.json"
 
@@ -49,8 +54,12 @@ def rules_for(kind: str) -> dict[str, str]:
     return {**DEFAULT_RULES[kind], **stored.get(kind, {})}
 
 
-def set_rule(kind: str, attribute: str, rule: str) -> dict[str, str]:
-    """Change one attribute's rule; the next run's golden records follow it."""
+def set_rule(kind: str, attribute: str, rule: str, *, by: Principal | None = None) -> dict[str, str]:
+    """Change one attribute's rule (a registry steward's decision); the next run's golden records follow it."""
+    from urbanbrain.govern.authz import acting, authorize, record
+
+    by = acting(by)
+    authorize("link.golden_rule", by, "registry")
     if attribute not in ATTRIBUTES.get(kind, {}):
         raise ValidationError(f"{kind} has no attribute {attribute!r}",
                               hint=f"attributes: {', '.join(ATTRIBUTES.get(kind, {}))}")
@@ -61,6 +70,7 @@ def set_rule(kind: str, attribute: str, rule: str) -> dict[str, str]:
     stored.setdefault(kind, {})[attribute] = rule
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, ensure_ascii=False, indent=1), encoding="utf-8")
+    record(by, "link.golden_rule", f"{kind}.{attribute}", {"rule": rule})
     return rules_for(kind)
 
 

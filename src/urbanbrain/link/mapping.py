@@ -16,6 +16,10 @@ from typing import Any
 
 from urbanbrain.core.errors import NotFoundError, ValidationError
 from urbanbrain.core.settings import get_settings
+from urbanbrain.govern.authz import acting, authorize, record
+from urbanbrain.govern.principals import Principal
+
+REGISTRY = "registry"  # the base registries' department (link.store.DEPARTMENT); its stewards map datasets
 
 KINDS = ("person", "organisation", "address")
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -83,8 +87,10 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def set_mapping(mapping: Mapping) -> None:
-    """Add or replace the mapping of (kind, dataset)."""
+def set_mapping(mapping: Mapping, *, by: Principal | None = None) -> None:
+    """Add or replace the mapping of (kind, dataset), as a steward of the registry."""
+    by = acting(by)
+    authorize("link.mapping", by, REGISTRY)
     check_kind(mapping.kind)
     unknown = sorted(set(mapping.columns) - set(FIELDS[mapping.kind]))
     if unknown:
@@ -92,14 +98,19 @@ def set_mapping(mapping: Mapping) -> None:
                               hint=f"fields of {mapping.kind}: {', '.join(FIELDS[mapping.kind])}")
     rest = [m for m in load_mappings() if (m.kind, m.dataset) != (mapping.kind, mapping.dataset)]
     save_mappings([*rest, mapping])
+    record(by, "link.mapping", f"{mapping.kind}:{mapping.dataset}", {"set": True, "key": mapping.key_column,
+                                                                     "columns": dict(mapping.columns)})
 
 
-def remove_mapping(kind: str, dataset: str) -> None:
+def remove_mapping(kind: str, dataset: str, *, by: Principal | None = None) -> None:
+    by = acting(by)
+    authorize("link.mapping", by, REGISTRY)
     rows = load_mappings()
     rest = [m for m in rows if (m.kind, m.dataset) != (kind, dataset)]
     if len(rest) == len(rows):
         raise NotFoundError(f"no {kind} mapping for {dataset}", hint="list them with `urbanbrain link map --show`")
     save_mappings(rest)
+    record(by, "link.mapping", f"{kind}:{dataset}", {"set": False})
 
 
 def _find(columns: list[str], names: tuple[str, ...]) -> str | None:

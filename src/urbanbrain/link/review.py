@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from urbanbrain.core.clock import utcnow
-from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
-from urbanbrain.govern.principals import DEPT_ADMIN, STEWARD, Principal
+from urbanbrain.core.errors import NotFoundError, ValidationError
+from urbanbrain.govern.authz import authorize, record
+from urbanbrain.govern.principals import Principal
 from urbanbrain.link import store
 
 DECISIONS = ("approved", "rejected")
@@ -74,10 +75,7 @@ def decide(kind: str, pair: str, decision: str, *, by: Principal) -> dict[str, o
     """Record a steward's decision on a queued pair; the next run applies it."""
     if decision not in DECISIONS:
         raise ValidationError(f"unknown decision {decision!r}", hint="use approved or rejected")
-    if not (by.is_platform_admin or (store.DEPARTMENT[0] in by.departments
-                                     and (STEWARD in by.roles or DEPT_ADMIN in by.roles))):
-        raise PermissionDeniedError("only the registry's data stewards decide review pairs",
-                                    hint="ask a platform admin to give you the steward role in 'registry'")
+    authorize("link.decide", by, store.DEPARTMENT[0])  # the base registries' own stewards
     review = store.read(kind, "review")
     match = review.filter(pc.equal(review.column("pair_id"), pair)) if review is not None else None
     if match is None or not match.num_rows:
@@ -85,6 +83,7 @@ def decide(kind: str, pair: str, decision: str, *, by: Principal) -> dict[str, o
     row = match.slice(0, 1).to_pylist()[0]
     row.update(status=decision, decided_by=by.label, decided_at=utcnow().isoformat())
     store.write(kind, "review", pa.Table.from_pylist([row], schema=store.REVIEW), replace_keys={pair})
+    record(by, "link.decide", f"{kind}:{pair}", {"decision": decision})
     return row
 
 

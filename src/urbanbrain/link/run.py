@@ -28,6 +28,8 @@ import pyarrow.compute as pc
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import ValidationError
 from urbanbrain.core.ids import new_id
+from urbanbrain.govern.authz import acting, authorize, record
+from urbanbrain.govern.principals import Principal
 from urbanbrain.link import model, store
 from urbanbrain.link.golden import golden_records
 from urbanbrain.link.ids import Assignment, Event, IdCounter, assign_batch, assign_full, moves
@@ -77,8 +79,9 @@ def ensure_mappings(kind: str) -> list[Any]:
     return mappings
 
 
-def train_kind(kind: str, records: pa.Table | None = None) -> dict[str, Any]:
+def train_kind(kind: str, records: pa.Table | None = None, *, by: Principal | None = None) -> dict[str, Any]:
     """Fit and save the kind's model on the current source records."""
+    authorize("link.run", acting(by), store.DEPARTMENT[0])
     records = records if records is not None else prepare(kind, ensure_mappings(kind))
     if records.num_rows < 2:
         raise ValidationError(f"only {records.num_rows} {kind} record(s) to learn from",
@@ -154,14 +157,16 @@ def _filter(table: pa.Table, column: str, values: set[str], keep: bool) -> pa.Ta
     return table.filter(mask if keep else pc.invert(mask))
 
 
-def run_link(kind: str, *, full: bool = False) -> RunSummary:
+def run_link(kind: str, *, full: bool = False, by: Principal | None = None) -> RunSummary:
     """Link `kind`'s mapped records into its base registry; see the module docstring."""
+    by = acting(by)
+    authorize("link.run", by, store.DEPARTMENT[0])
     clock = time.perf_counter()
     spec = SPECS[check_kind(kind)]
     summary = RunSummary(kind, "full", new_id("link"))
     current = prepare(kind, ensure_mappings(kind))
     summary.seconds["prepare"] = round(time.perf_counter() - clock, 2)
-    fitted = store.load_model(kind) or train_kind(kind, current)
+    fitted = store.load_model(kind) or train_kind(kind, current, by=by)
     existing = store.read(kind, "records")
     review = store.read(kind, "review")
     decisions = decided_pairs(review)
@@ -177,6 +182,8 @@ def run_link(kind: str, *, full: bool = False) -> RunSummary:
     _persist(kind, spec, out, pairs, assignment, replaced, review, existing, summary)
     store.save_state(kind, {"next_id": counter.next_number, "last_run": summary.run_id, "mode": summary.mode})
     summary.seconds["total"] = round(time.perf_counter() - clock, 2)
+    record(by, "link.run", f"registry:{kind}", {"run": summary.run_id, "mode": summary.mode,
+                                                "records": summary.records})
     return summary
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +13,9 @@ from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Department, System
 from urbanbrain.meta.schemas import DepartmentPublic
 
+if TYPE_CHECKING:
+    from urbanbrain.govern.principals import Principal
+
 
 def _public(session: Session, dept: Department) -> DepartmentPublic:
     count = session.scalar(select(func.count()).select_from(System).where(System.department_id == dept.id))
@@ -18,8 +23,12 @@ def _public(session: Session, dept: Department) -> DepartmentPublic:
                             systems=int(count or 0))
 
 
-def add_department(name: str, code: str) -> DepartmentPublic:
+def add_department(name: str, code: str, *, by: Principal | None = None) -> DepartmentPublic:
     """Register a department; its code becomes the first part of every dataset name it owns."""
+    from urbanbrain.govern.authz import acting, authorize, record  # meta sits below govern
+
+    by = acting(by)
+    authorize("department.create", by)
     validate_code(code, "department code")
     if not name.strip():
         raise ValidationError("department name must not be empty")
@@ -34,7 +43,9 @@ def add_department(name: str, code: str) -> DepartmentPublic:
         dept = Department(code=ident, name=name.strip())
         s.add(dept)
         s.flush()
-        return _public(s, dept)
+        public = _public(s, dept)
+    record(by, "department.create", f"department:{public.code}", {"name": public.name})
+    return public
 
 
 def get_department_row(session: Session, code: str) -> Department:

@@ -19,10 +19,11 @@ from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import SyncInProgressError, UrbanBrainError
 from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.core.settings import get_settings
+from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import System
 from urbanbrain.meta.schemas import SyncRunPublic
-from urbanbrain.sync.runner import run_sync
+from urbanbrain.sync.service import sync_system
 
 log = logging.getLogger("urbanbrain.worker")
 
@@ -57,7 +58,7 @@ def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: f
     run: SyncRunPublic | None = None
     for attempt in range(1, attempts + 2):
         try:
-            run = run_sync(name, trigger=trigger, attempt=attempt)
+            run = sync_system(name, by=SYSTEM, trigger=trigger, attempt=attempt)
         except SyncInProgressError:
             log.info("skipping %s: another sync holds its lock", name)
             return None

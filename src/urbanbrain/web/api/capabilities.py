@@ -16,6 +16,7 @@ from urbanbrain.capability.catalog import CapabilityPublic, CapabilitySpec
 from urbanbrain.capability.lookups import generate_lookup_api
 from urbanbrain.capability.openapi import openapi_document
 from urbanbrain.web.api.health import installed_version
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
@@ -54,19 +55,19 @@ def list_capabilities(category: str | None = None, department: str | None = None
 
 
 @router.post("", status_code=201)
-def register_capability(spec: CapabilitySpec) -> CapabilityPublic:
+def register_capability(spec: CapabilitySpec, principal: CurrentPrincipal) -> CapabilityPublic:
     """Register a draft; the owning department publishes it with `.../approve`."""
-    return catalog.register_capability(spec)
+    return catalog.register_capability(spec, by=principal)
 
 
 @router.post("/builtins", status_code=201)
-def publish_builtins() -> dict[str, list[str]]:
-    return catalog.publish_builtins()
+def publish_builtins(principal: CurrentPrincipal) -> dict[str, list[str]]:
+    return catalog.publish_builtins(by=principal)
 
 
 @router.post("/lookups", status_code=201)
-def create_lookup(body: LookupCreate) -> CapabilityPublic:
-    return generate_lookup_api(**body.model_dump())
+def create_lookup(body: LookupCreate, principal: CurrentPrincipal) -> CapabilityPublic:
+    return generate_lookup_api(**body.model_dump(), by=principal)
 
 
 @router.get("/{name}")
@@ -75,10 +76,12 @@ def show_capability(name: str, version: int | None = None) -> CapabilityPublic:
 
 
 @router.post("/{name}/approve")
-def approve_capability(name: str, body: Decision, version: int | None = None) -> CapabilityPublic:
-    return catalog.approve_capability(name, version, body.approver, body.department)
+def approve_capability(name: str, body: Decision, principal: CurrentPrincipal,
+                       version: int | None = None) -> CapabilityPublic:
+    return catalog.approve_capability(name, version, body.approver, body.department, by=principal)
 
 
 @router.post("/{name}/deprecate")
-def deprecate_capability(name: str, body: Decision, version: int | None = None) -> CapabilityPublic:
-    return catalog.deprecate_capability(name, version, body.department)
+def deprecate_capability(name: str, body: Decision, principal: CurrentPrincipal,
+                         version: int | None = None) -> CapabilityPublic:
+    return catalog.deprecate_capability(name, version, body.department, by=principal)

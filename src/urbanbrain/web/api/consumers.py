@@ -15,6 +15,7 @@ from urbanbrain.capability import grants
 from urbanbrain.capability.consumers import ApiKeyPublic, ConsumerPublic, NewApiKey
 from urbanbrain.capability.grants import GrantPublic
 from urbanbrain.capability.metering import UsageStats, usage_stats
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(tags=["consumers"])
 
@@ -54,8 +55,8 @@ def list_consumers(department: str | None = None) -> list[ConsumerPublic]:
 
 
 @router.post("/consumers", status_code=201)
-def add_consumer(body: ConsumerCreate) -> ConsumerPublic:
-    return svc.add_consumer(body.name, body.department, body.description)
+def add_consumer(body: ConsumerCreate, principal: CurrentPrincipal) -> ConsumerPublic:
+    return svc.add_consumer(body.name, body.department, body.description, by=principal)
 
 
 @router.get("/consumers/{name}")
@@ -69,13 +70,13 @@ def list_keys(name: str) -> list[ApiKeyPublic]:
 
 
 @router.post("/consumers/{name}/keys", status_code=201)
-def create_key(name: str, body: KeyCreate) -> NewApiKey:
-    return svc.create_key(name, expires_days=body.expires_days, label=body.label)
+def create_key(name: str, body: KeyCreate, principal: CurrentPrincipal) -> NewApiKey:
+    return svc.create_key(name, expires_days=body.expires_days, label=body.label, by=principal)
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: str) -> ApiKeyPublic:
-    return svc.revoke_key(key_id)
+def revoke_key(key_id: str, principal: CurrentPrincipal) -> ApiKeyPublic:
+    return svc.revoke_key(key_id, by=principal)
 
 
 @router.get("/grants")
@@ -85,9 +86,9 @@ def list_grants(consumer: str | None = None, capability: str | None = None, stat
 
 
 @router.post("/grants", status_code=201)
-def request_grant(body: GrantCreate) -> GrantPublic:
+def request_grant(body: GrantCreate, principal: CurrentPrincipal) -> GrantPublic:
     return grants.request_grant(body.consumer, body.capability, version=body.version, per_minute=body.per_minute,
-                                per_day=body.per_day, purpose=body.purpose)
+                                per_day=body.per_day, purpose=body.purpose, by=principal)
 
 
 @router.get("/grants/{grant_id}")
@@ -96,14 +97,16 @@ def get_grant(grant_id: str) -> GrantPublic:
 
 
 @router.post("/grants/{grant_id}/approve")
-def approve_grant(grant_id: str, body: GrantDecision) -> GrantPublic:
+def approve_grant(grant_id: str, body: GrantDecision, principal: CurrentPrincipal) -> GrantPublic:
     return grants.approve_grant(grant_id, approver=body.approver, department=body.department,
-                                expires_days=body.expires_days, per_minute=body.per_minute, per_day=body.per_day)
+                                expires_days=body.expires_days, per_minute=body.per_minute, per_day=body.per_day,
+                                by=principal)
 
 
 @router.post("/grants/{grant_id}/refuse")
-def refuse_grant(grant_id: str, body: GrantDecision) -> GrantPublic:
-    return grants.refuse_grant(grant_id, reason=body.reason, approver=body.approver, department=body.department)
+def refuse_grant(grant_id: str, body: GrantDecision, principal: CurrentPrincipal) -> GrantPublic:
+    return grants.refuse_grant(grant_id, reason=body.reason, approver=body.approver, department=body.department,
+                               by=principal)
 
 
 @router.get("/usage")

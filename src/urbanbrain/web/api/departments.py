@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from urbanbrain.meta import departments as svc
 from urbanbrain.meta.schemas import DepartmentPublic
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/departments", tags=["departments"])
 
@@ -22,8 +23,8 @@ def list_departments() -> list[DepartmentPublic]:
 
 
 @router.post("", status_code=201)
-def create_department(body: DepartmentCreate) -> DepartmentPublic:
-    return svc.add_department(body.name, body.code)
+def create_department(body: DepartmentCreate, principal: CurrentPrincipal) -> DepartmentPublic:
+    return svc.add_department(body.name, body.code, by=principal)
 
 
 @router.get("/{code}")

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from urbanbrain.connect import systems as svc
 from urbanbrain.meta.schemas import SourceObjectPublic, SyncRunPublic, SystemPublic
-from urbanbrain.sync.runner import run_sync
+from urbanbrain.sync import service as sync_service
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/systems", tags=["systems"])
 
@@ -53,9 +54,9 @@ def list_systems(dept: str | None = None) -> list[SystemPublic]:
 
 
 @router.post("", status_code=201)
-def create_system(body: SystemCreate) -> SystemPublic:
+def create_system(body: SystemCreate, principal: CurrentPrincipal) -> SystemPublic:
     return svc.add_system(body.name, body.department, body.kind, body.options, schedule=body.schedule,
-                          owner=body.owner, description=body.description)
+                          owner=body.owner, description=body.description, by=principal)
 
 
 @router.get("/{name}")
@@ -64,19 +65,19 @@ def get_system(name: str) -> SystemPublic:
 
 
 @router.patch("/{name}")
-def update_system(name: str, body: SystemUpdate) -> SystemPublic:
-    return svc.update_system(name, options=body.options, schedule=body.schedule, owner=body.owner)
+def update_system(name: str, body: SystemUpdate, principal: CurrentPrincipal) -> SystemPublic:
+    return svc.update_system(name, options=body.options, schedule=body.schedule, owner=body.owner, by=principal)
 
 
 @router.post("/{name}/test")
-def test_system(name: str) -> SystemPublic:
+def test_system(name: str, principal: CurrentPrincipal) -> SystemPublic:
     """Connect and log in; 200 with the healthy system, else the source's error (424 for bad credentials)."""
-    return svc.test_system(name)
+    return svc.test_system(name, by=principal)
 
 
 @router.post("/{name}/discover")
-def discover_system(name: str) -> list[SourceObjectPublic]:
-    return svc.discover_system(name)
+def discover_system(name: str, principal: CurrentPrincipal) -> list[SourceObjectPublic]:
+    return svc.discover_system(name, by=principal)
 
 
 @router.get("/{name}/objects")
@@ -85,13 +86,15 @@ def list_objects(name: str) -> list[SourceObjectPublic]:
 
 
 @router.patch("/{name}/objects/{object_name}")
-def configure_object(name: str, object_name: str, body: ObjectUpdate) -> SourceObjectPublic:
+def configure_object(name: str, object_name: str, body: ObjectUpdate, principal: CurrentPrincipal
+                     ) -> SourceObjectPublic:
     return svc.configure_object(name, object_name, cursor_column=body.cursor_column, enabled=body.enabled,
-                                clear_cursor=body.clear_cursor)
+                                clear_cursor=body.clear_cursor, by=principal)
 
 
 @router.post("/{name}/sync")
-def sync_system(name: str, body: SyncRequest | None = None) -> SyncRunPublic:
+def sync_system(name: str, principal: CurrentPrincipal, body: SyncRequest | None = None) -> SyncRunPublic:
     """Run a sync now and return the finished run; a failed run is still 200 (see its `status`)."""
     request = body or SyncRequest()
-    return run_sync(name, objects=request.objects, trigger="api", full_refresh=request.full_refresh)
+    return sync_service.sync_system(name, by=principal, objects=request.objects, trigger="api",
+                                    full_refresh=request.full_refresh)

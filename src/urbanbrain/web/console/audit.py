@@ -16,20 +16,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from urbanbrain.core.clock import parse_utc
-from urbanbrain.core.errors import PermissionDeniedError, ValidationError
+from urbanbrain.core.errors import ValidationError
 from urbanbrain.govern import audit
+from urbanbrain.govern.authz import authorize
 from urbanbrain.govern.principals import Principal
-from urbanbrain.web.console.render import can_audit, page
+from urbanbrain.web.console.render import page
 from urbanbrain.web.principal import current_principal
 
 router = APIRouter(prefix="/audit")
 COLUMNS = ["seq", "at", "principal", "action", "target", "detail", "hash"]
 
 
-def _auditor(request: Request) -> Principal:
+def _auditor(request: Request, action: str = "audit.read") -> Principal:
     principal = current_principal(request)
-    if not can_audit(principal):
-        raise PermissionDeniedError("only admins and data stewards may read the audit log")
+    authorize(action, principal)  # admins and data stewards of any department (RULES)
     return principal
 
 
@@ -58,7 +58,7 @@ def audit_page(request: Request, principal: str = "", action: str = "", since: s
 @router.get("/export.csv")
 def export(request: Request, principal: str = "", action: str = "", since: str = "",
            until: str = "") -> StreamingResponse:
-    who = _auditor(request)
+    who = _auditor(request, "audit.export")
     filters = _filters(principal, action, since, until)
     audit.record(who, "audit.export", "audit_log", {k: v for k, v in filters.items() if v is not None})
 

@@ -27,6 +27,7 @@ from urbanbrain.capability.grants import list_grants, request_grant
 from urbanbrain.core.errors import ValidationError
 from urbanbrain.meta.departments import list_departments
 from urbanbrain.web.console.render import FormFields, page
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/consumers")
 
@@ -57,9 +58,9 @@ def consumers(request: Request) -> HTMLResponse:
 
 
 @router.post("")
-def add(form: FormFields) -> RedirectResponse:
+def add(form: FormFields, principal: CurrentPrincipal) -> RedirectResponse:
     consumer = add_consumer(form.get("name", "").strip(), form.get("department", "").strip(),
-                            form.get("description", "").strip() or None)
+                            form.get("description", "").strip() or None, by=principal)
     return RedirectResponse(f"/consumers/{consumer.name}", status_code=303)
 
 
@@ -69,20 +70,22 @@ def consumer_detail(request: Request, name: str) -> HTMLResponse:
 
 
 @router.post("/{name}/keys", response_class=HTMLResponse)
-def new_key(request: Request, name: str, form: FormFields) -> HTMLResponse:
+def new_key(request: Request, name: str, form: FormFields, principal: CurrentPrincipal) -> HTMLResponse:
     """Answer with the page itself (not a redirect): this response is the only place the key appears."""
-    key = create_key(name, expires_days=_count(form, "expires_days", None), label=form.get("label", "").strip() or None)
+    key = create_key(name, expires_days=_count(form, "expires_days", None), label=form.get("label", "").strip() or None,
+                     by=principal)
     return _detail(request, name, key)
 
 
 @router.post("/{name}/keys/{key_id}/revoke")
-def revoke(name: str, key_id: str) -> RedirectResponse:
-    revoke_key(key_id)
+def revoke(name: str, key_id: str, principal: CurrentPrincipal) -> RedirectResponse:
+    revoke_key(key_id, consumer=name, by=principal)
     return RedirectResponse(f"/consumers/{name}", status_code=303)
 
 
 @router.post("/{name}/grants")
-def request_access(name: str, form: FormFields) -> RedirectResponse:
+def request_access(name: str, form: FormFields, principal: CurrentPrincipal) -> RedirectResponse:
     request_grant(name, form.get("capability", ""), per_minute=_count(form, "per_minute", 60) or 60,
-                  per_day=_count(form, "per_day", 10_000) or 10_000, purpose=form.get("purpose", "").strip() or None)
+                  per_day=_count(form, "per_day", 10_000) or 10_000, purpose=form.get("purpose", "").strip() or None,
+                  by=principal)
     return RedirectResponse(f"/consumers/{name}", status_code=303)

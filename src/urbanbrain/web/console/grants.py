@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from urbanbrain.capability.grants import GrantPublic, approve_grant, list_grants, refuse_grant
 from urbanbrain.web.console.render import FormFields, is_htmx, page
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/grants")
 APPROVER = "console"
@@ -30,10 +31,11 @@ def grants(request: Request) -> HTMLResponse:
 
 
 @router.post("/{grant_id}/approve")
-def approve(request: Request, grant_id: str) -> Response:
-    return _answer(request, approve_grant(grant_id, approver=APPROVER))
+def approve(request: Request, grant_id: str, principal: CurrentPrincipal) -> Response:
+    return _answer(request, approve_grant(grant_id, approver=APPROVER, by=principal))
 
 
 @router.post("/{grant_id}/refuse")
-def refuse(request: Request, grant_id: str, form: FormFields) -> Response:
-    return _answer(request, refuse_grant(grant_id, reason=form.get("reason", "").strip() or None, approver=APPROVER))
+def refuse(request: Request, grant_id: str, form: FormFields, principal: CurrentPrincipal) -> Response:
+    return _answer(request, refuse_grant(grant_id, reason=form.get("reason", "").strip() or None, approver=APPROVER,
+                                         by=principal))

@@ -4,7 +4,7 @@ A sync can take minutes, so the request that starts one only submits it here and
 system's row then polls until the job is done. The pool is bounded (two workers by default) so a row of
 impatient clicks cannot start forty syncs on a two-core machine; a second click on a system whose job is
 still queued or running returns that job instead of queueing another. The sync itself — locking,
-recording the run, health — is `run_sync`'s business, exactly as for the API, CLI and scheduler.
+recording the run, health — is `sync_system`'s business, exactly as for the API, CLI and scheduler.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from datetime import datetime
 
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import UrbanBrainError
+from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.meta.schemas import SyncRunPublic
-from urbanbrain.sync.runner import run_sync
+from urbanbrain.sync.service import sync_system
 
 CONSOLE_SYNC_WORKERS = 2
 
@@ -64,12 +65,12 @@ class SyncJobs:
         self._jobs: dict[str, SyncJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, system: str) -> SyncJob:
+    def start(self, system: str, *, by: Principal = SYSTEM) -> SyncJob:
         with self._lock:
             job = self._jobs.get(system)
             if job is not None and job.active:
                 return job
-            job = SyncJob(system, self._pool.submit(run_sync, system, trigger="console"))
+            job = SyncJob(system, self._pool.submit(sync_system, system, by=by, trigger="console"))
             self._jobs[system] = job
             return job
 

@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from urbanbrain.govern.principals import DEPT_ADMIN, STEWARD, Principal
+from urbanbrain.govern.principals import Principal
 from urbanbrain.web.i18n import COOKIE, LANGUAGES, ago, compact, duration, negotiate, translator
 from urbanbrain.web.principal import optional_principal
 
@@ -36,7 +36,9 @@ def request_language(request: Request) -> str:
 
 def can_audit(principal: Principal | None) -> bool:
     """Admins and data stewards read the audit log (the nav shows the link only to them)."""
-    return principal is not None and (principal.has_role(STEWARD) or principal.has_role(DEPT_ADMIN))
+    from urbanbrain.govern.authz import allowed
+
+    return principal is not None and allowed("audit.read", principal)
 
 
 def is_htmx(request: Request) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from urbanbrain.connect.systems import get_system, list_objects, list_systems
+from urbanbrain.connect.systems import authorize_on_system, get_system, list_objects, list_systems
 from urbanbrain.lake.datasets import list_datasets
 from urbanbrain.meta.departments import list_departments
 from urbanbrain.sync.runs import list_runs
 from urbanbrain.web.console.jobs import SyncJobs
 from urbanbrain.web.console.render import is_htmx, page
+from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/systems")
 
@@ -44,10 +45,12 @@ def system_row(request: Request, name: str) -> HTMLResponse:
 
 
 @router.post("/{name}/sync")
-def sync_now(request: Request, name: str) -> Response:
-    """Queue a sync and answer at once; HTMX gets the (polling) row, a plain form post goes back to the page."""
+def sync_now(request: Request, name: str, principal: CurrentPrincipal) -> Response:
+    """Queue a sync and answer at once; HTMX gets the (polling) row, a plain form post goes back to the page.
+    The right to sync is checked here, before queueing, and again by the job as the same principal."""
     system = get_system(name)
-    job = _jobs(request).start(name)
+    authorize_on_system("sync.run", name, principal)
+    job = _jobs(request).start(name, by=principal)
     if is_htmx(request):
         return page(request, "_system_row.html", {"s": system, "job": job})
     back = request.headers.get("referer") or ""
