@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from urbanbrain.govern import audit, sessions, users
-from urbanbrain.govern.principals import ANALYST, STEWARD
+from urbanbrain.govern.principals import ANALYST, DEVELOPER, STEWARD
 from urbanbrain.meta.departments import add_department
 from urbanbrain.web.app import create_app
 
@@ -31,7 +31,7 @@ def city() -> None:
 
 @pytest.fixture
 def staff(city: None) -> None:
-    users.add_user("li.na", PASSWORD, roles=[(STEWARD, "market")])
+    users.add_user("li.na", PASSWORD, roles=[(STEWARD, "market"), (DEVELOPER, "market")])  # developers add consumers
     users.add_user("wang.wei", PASSWORD, roles=[(ANALYST, "police")])
 
 

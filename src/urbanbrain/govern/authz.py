@@ -185,7 +185,7 @@ def rules_markdown() -> str:
             who, where = "any signed-in user", "own account"
         else:
             who = ", ".join(rule.roles) + ", platform admin"
-            where = "owning department" if rule.scope == "department" else "any department"
+            where = "the target's department" if rule.scope == "department" else "any department"
         lines.append(f"| `{action}` | {who} | {where} | {rule.doc} |")
     return head + "\n".join(lines) + "\n"
 
