@@ -63,7 +63,8 @@ def test_files_on_the_warehouse_or_home_are_refused_even_to_a_platform_admin(cli
     _refused(client, "files", {"path": str(police_files)})
     _refused(client, "files", {"path": str(settings.warehouse_path / "**" / "*.parquet")})
     _refused(client, "files", {"path": str(lake / ".." / "ubhome" / "warehouse")})  # `..` out of a root
-    _refused(client, "files", {"path": str(lake.parent)})  # a folder that holds the home
+    (lake / "key.csv").symlink_to(settings.home_dir / "secret.key")
+    _refused(client, "files", {"path": str(lake)})  # a folder is judged file by file, links resolved
     _refused(client, "files", {"path": str(settings.home_dir / "secret.key")})
     _refused(client, "files", {"path": "/etc/passwd"})  # outside every root
     assert client.get("/api/systems/probe").status_code == 404

@@ -83,7 +83,11 @@ def _resolved(raw: str) -> list[Path]:
     if not os.path.isabs(text):
         text = os.path.join(os.getcwd(), text)
     if not glob.has_magic(text):
-        return [Path(text).resolve()]
+        path = Path(text)
+        found = [path.resolve()]
+        if path.is_dir():  # a folder is read file by file (not recursively): judge each file too
+            found += [child.resolve() for child in path.iterdir()]
+        return found
     prefix = Path(text.split("*")[0].split("?")[0].split("[")[0])
     found = [prefix.resolve() if prefix.exists() else prefix.parent.resolve()]
     found += [Path(p).resolve() for p in glob.glob(text, recursive=True)]
@@ -102,7 +106,7 @@ def check_path(raw: str, *, by: Principal | None = None, kind: str = "files") ->
         in_demo = _under(path, demo)
         if not (in_demo and admin):
             for bad in forbidden_paths():
-                if _under(path, bad) or _under(bad, path):
+                if _under(path, bad):
                     raise _refuse(f"a {kind} system may not read {path}: it holds urbanbrain's own state",
                                   "point it at the department's own files under URBANBRAIN_FILE_ROOTS")
         if in_demo and admin:
