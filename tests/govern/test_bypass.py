@@ -17,7 +17,8 @@ from tests.govern.city import ANALYST_TRANSPORT, BENEFITS, RESIDENTS, City
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query, stream_query, table_files
+from urbanbrain.govern.query import run_query, stream_query
+from urbanbrain.lake.engine import table_files
 
 R = RESIDENTS
 B = BENEFITS

@@ -17,7 +17,7 @@ from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import TABLE_MAX_ROWS, Format, FormatOption, OutputOption, emit_batches, emit_table
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import Principal
-from urbanbrain.lake.engine import run_query, stream_query
+from urbanbrain.govern.query import run_query, stream_query
 
 
 def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

@@ -50,6 +50,7 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 BATCH_SIZE = 200
 FLUSH_SECONDS = 0.2
+STATEMENT_MAX = 20_000  # characters of a read's SQL kept in its audit entry
 
 _ACTOR: ContextVar[Principal | None] = ContextVar("urbanbrain_audit_actor", default=None)
 
@@ -154,13 +155,17 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
 
 
 def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows: int,
-                masked: bool | Sequence[str], grant_id: str | None, *, buffered: bool = True) -> None:
-    """Audit a read of data: who read which dataset's fields, how many rows, masked or not, under which grant.
+                masked: bool | Sequence[str], grant_id: str | None, *, buffered: bool = True,
+                statement: str | None = None) -> None:
+    """Audit a read of data: who read which dataset's fields, how many rows, masked or not, under which grant,
+    and with which SQL statement (so an auditor sees what was asked, not only what was touched).
 
     The hook the read paths' policy check (`govern.access.on_read`) is connected to.
     """
-    detail = {"columns": list(columns), "rows": int(rows),
-              "masked": masked if isinstance(masked, bool) else list(masked), "grant": grant_id}
+    detail: dict[str, Any] = {"columns": list(columns), "rows": int(rows),
+                              "masked": masked if isinstance(masked, bool) else list(masked), "grant": grant_id}
+    if statement is not None:
+        detail["sql"] = statement[:STATEMENT_MAX]
     record(principal, "data.read", dataset, detail, buffered=buffered)
 
 

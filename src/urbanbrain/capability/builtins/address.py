@@ -209,7 +209,8 @@ def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict
     """Best registry row for the parsed parts: filtered by road core (and house number) in SQL."""
     from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_literal
     from urbanbrain.govern.principals import SYSTEM
-    from urbanbrain.lake.engine import quote_ident, run_query
+    from urbanbrain.govern.query import run_query
+    from urbanbrain.lake.engine import quote_ident
 
     ds = find_dataset(registry, "address", (".addresses", ".address_registry", ".address"), "address registry")
     require_columns(ds, *REGISTRY_COLUMNS)

@@ -124,8 +124,8 @@ def _top(model: Any, text: str, fallback: str) -> list[dict[str, Any]]:
 def _load_rows(ds_name: str, text_col: str, dept_col: str, cat_col: str) -> tuple[list[str], list[str], list[str]]:
     from urbanbrain.capability.builtins._lake import sql_dataset
     from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     cols = ", ".join(f"CAST({q(c)} AS VARCHAR) AS c{i}" for i, c in enumerate((text_col, dept_col, cat_col)))
     table = run_query(f"SELECT {cols} FROM {sql_dataset(ds_name)} WHERE {q(text_col)} IS NOT NULL AND "

@@ -23,7 +23,8 @@ from urbanbrain.capability.builtins._lake import sql_dataset, sql_literal
 from urbanbrain.core.errors import NotFoundError, QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import quote_ident, run_query
+from urbanbrain.govern.query import run_query
+from urbanbrain.lake.engine import quote_ident
 from urbanbrain.link import model, store
 from urbanbrain.link.golden import ATTRIBUTES
 from urbanbrain.link.mapping import FIELDS, load_mappings

@@ -78,8 +78,8 @@ def _facility(params: dict[str, Any]) -> Facility:
 def nearest(params: dict[str, Any]) -> dict[str, Any]:
     from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_number
     from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     lon, lat = float(params["lon"]), float(params["lat"])
     k, radius = int(params.get("k", 5)), float(params.get("radius_m", 5000))

@@ -35,8 +35,8 @@ def load_series(params: dict[str, Any], bucket_minutes: int | None = None) -> tu
     """
     from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_literal
     from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     ds = find_dataset(str(params["dataset"]), "", (), "the sensor series")
     t_col, v_col = str(params.get("time_column", "ts")), str(params["value_column"])

@@ -25,7 +25,8 @@ from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import check_read_only, run_query
+from urbanbrain.govern.query import run_query
+from urbanbrain.lake.engine import check_read_only
 
 MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more
 DEFAULT_ROWS = 100

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from urbanbrain.lake.engine import QueryResult
+from urbanbrain.govern.query import QueryResult
 
 
 class QueryResponse(BaseModel):
