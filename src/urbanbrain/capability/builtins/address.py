@@ -207,14 +207,20 @@ OPTIONAL_COLUMNS = ("district_code", "street", "building", "unit", "room", "stan
 
 def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict[str, Any]:
     """Best registry row for the parsed parts: filtered by road core (and house number) in SQL."""
-    from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_literal
-    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.capability.builtins._lake import (
+        caller,
+        find_dataset,
+        require_columns,
+        sql_dataset,
+        sql_literal,
+        visible_columns,
+    )
     from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident
 
     ds = find_dataset(registry, "address", (".addresses", ".address_registry", ".address"), "address registry")
     require_columns(ds, *REGISTRY_COLUMNS)
-    have = {str(c.get("name")) for c in ds.columns}
+    have = set(visible_columns(ds.name))
     cols = [c for c in REGISTRY_COLUMNS + OPTIONAL_COLUMNS if c in have]
     out: dict[str, Any] = {"registry": ds.name, "address_id": None, "score": 0.0, "candidates": 0, "ties": 0}
     if not parts.get("road"):
@@ -225,10 +231,10 @@ def match(parts: dict[str, Any], registry: str | None, min_score: float) -> dict
     rows: list[dict[str, Any]] = []
     if parts.get("number") is not None:
         rows = run_query(f"{base} AND TRY_CAST({quote_ident('number')} AS BIGINT) = {int(parts['number'])} "
-                         f"ORDER BY {quote_ident('address_id')}", max_rows=2000, principal=SYSTEM).table.to_pylist()
+                         f"ORDER BY {quote_ident('address_id')}", max_rows=2000, principal=caller()).table.to_pylist()
     if not rows:
         rows = run_query(f"{base} ORDER BY {quote_ident('address_id')}", max_rows=500,
-                         principal=SYSTEM).table.to_pylist()
+                         principal=caller()).table.to_pylist()
     if not rows:
         return out
     scored = sorted(((_score(parts, r), str(r["address_id"]), r) for r in rows), key=lambda x: (-x[0], x[1]))
