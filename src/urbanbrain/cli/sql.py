@@ -26,7 +26,13 @@ def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.Reco
     first = next(batches, None)
     if first is None:
         return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
-    return first.schema, chain([first], batches)
+    def rest() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from chain([first], batches)
+        finally:
+            batches.close()
+
+    return first.schema, rest()
 
 
 def sql_command(
@@ -42,7 +48,12 @@ def sql_command(
     principal = acting_principal(as_)
     if fmt in (Format.csv, Format.parquet) and max_rows is None:
         schema, batches = _stream(query, principal)
-        emit_batches(schema, batches, fmt, output=output)
+        try:
+            emit_batches(schema, batches, fmt, output=output)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:  # the query's connection closes now, even when writing failed
+                close()
         return
     limit = max_rows if max_rows is not None else (
         TABLE_MAX_ROWS if fmt is Format.table else get_settings().query_max_rows)
