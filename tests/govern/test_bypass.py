@@ -151,8 +151,7 @@ def test_the_analyst_sees_open_fields_and_masked_pii(in_city: City) -> None:
     assert "mobile" not in table.column_names
     first = table.to_pylist()[0]
     assert first["district"] == "岳麓区" and first["age"] == 20
-    assert first["address"].startswith("湖南省长沙市") and "*" in first["address"]
-    assert len(first["address"]) == len(in_city.addresses[0])
+    assert first["address"] == "湖南省长沙市岳麓区****"  # province, city, district; no length (issue 11)
 
 
 @pytest.mark.parametrize("sql", [f"SELECT length(id_number) FROM {R}", f"SELECT substr(id_number, 1, 1) FROM {R}",

@@ -6,7 +6,7 @@ without `--max-rows` they stream every row batch by batch instead of holding the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import chain
 from typing import Annotated
 
@@ -26,7 +26,8 @@ def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.Reco
     first = next(batches, None)
     if first is None:
         return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
-    def rest() -> Iterator[pa.RecordBatch]:
+
+    def rest() -> Generator[pa.RecordBatch, None, None]:
         try:
             yield from chain([first], batches)
         finally:

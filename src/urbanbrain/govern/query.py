@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +264,8 @@ def run_query(sql: str, max_rows: int | None = None, params: dict[str, Any] | No
         sealed.close()
 
 
-def stream_query(sql: str, batch_rows: int = 50_000, *, principal: Principal) -> Iterator[pa.RecordBatch]:
+def stream_query(sql: str, batch_rows: int = 50_000, *, principal: Principal
+                 ) -> Generator[pa.RecordBatch, None, None]:
     """All rows, batch by batch, for exports (CSV/Parquet downloads of any size)."""
     sealed = open_sealed(sql, principal)
     rows = 0
