@@ -249,6 +249,11 @@ def test_the_lake_imports_nothing_of_governance() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith(("urbanbrain.govern", "urbanbrain.capability")), path
+    for layer in ("govern", "link", "reference"):  # check digits and divisions live below them (issue 11)
+        for path in (SRC / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    assert not node.module.startswith("urbanbrain.capability"), path
     classification = (SRC / "govern" / "classification.py").read_text()
     assert not re.search(r"lake\.engine import .*\b_\w+", classification)
 
