@@ -143,14 +143,20 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                 source = raw_select(files, columns)
                 allowed.extend(files)
             else:
-                if platform is None:
-                    platform = duck.connect(memory_limit=settings.query_memory_limit,
-                                            config={"temp_directory": str(tmp)})
                 key = key or (mask_key() if policy.masked else "")
                 view = masked_select(raw_select(files, columns), columns, policy, key)
-                if maskcache.worth_materialising(files):
+                keep = maskcache.worth_materialising(files)
+                found = maskcache.lookup(view) if keep else None
+                if found is None and platform is None:  # opened only when something must be written
+                    platform = duck.connect(memory_limit=settings.query_memory_limit,
+                                            config={"temp_directory": str(tmp)})
+                if found is not None:
+                    path = found
+                elif keep:
+                    assert platform is not None
                     path = maskcache.materialised(platform, view)
                 else:
+                    assert platform is not None
                     path = maskcache.scratch(platform, view)
                     sealed.scratch.append(path)
                 allowed.append(path)

@@ -56,13 +56,27 @@ def worth_materialising(files: list[str]) -> bool:
     return True
 
 
+def lookup(masked_sql: str) -> str | None:
+    """Path of the file already holding `masked_sql`'s result (touched: recently used), or None."""
+    path = cache_dir() / f"{_digest(masked_sql)}{SUFFIX}"
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return None
+    return str(path)
+
+
+def _digest(masked_sql: str) -> str:
+    return hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
+
+
 def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
     """Path of a Parquet file holding `masked_sql`'s result, written now unless it already exists.
 
     Must run before `con` is locked down (it writes a file). Concurrent writers of the same view each
     write a private temp file and rename it into place: the last rename wins, both contents are equal.
     """
-    digest = hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
+    digest = _digest(masked_sql)
     path = cache_dir() / f"{digest}{SUFFIX}"
     if path.exists():
         try:
