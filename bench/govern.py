@@ -129,7 +129,7 @@ def _raw(name: str) -> Callable[[str], int]:
 
 
 def _engine(principal: Any) -> Callable[[str], int]:
-    from urbanbrain.lake.engine import run_query
+    from urbanbrain.govern.query import run_query
 
     return lambda sql: run_query(sql, principal=principal).table.num_rows
 

@@ -235,7 +235,7 @@ def lake_checksums(home: Path) -> list[Any]:
 
     get_settings.cache_clear() if hasattr(get_settings, "cache_clear") else None
     from urbanbrain.govern.principals import SYSTEM
-    from urbanbrain.lake.engine import run_query
+    from urbanbrain.govern.query import run_query
 
     return list(run_query(CHECKSUM_LAKE, principal=SYSTEM).table.to_pylist()[0].values())
 

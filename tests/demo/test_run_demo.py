@@ -18,7 +18,7 @@ from urbanbrain.core.settings import get_settings
 from urbanbrain.demo.run import DemoSummary, run_demo, start_live_feeds
 from urbanbrain.demo.writers import reachable
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.meta.departments import list_departments
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.sync.helpers import register
-from urbanbrain.capability.builtins.identity import id_check_char
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern.principals import ANALYST, STEWARD, Principal
+from urbanbrain.reference.identifiers import id_check_char
 from urbanbrain.sync.runner import run_sync
 
 RESIDENTS = "police.hukou.residents"

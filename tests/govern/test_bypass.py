@@ -9,6 +9,7 @@ address. The raw Parquet files' paths are taken from the catalog, as an attacker
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from tests.govern.city import ANALYST_TRANSPORT, BENEFITS, RESIDENTS, City
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query, stream_query, table_files
+from urbanbrain.govern.query import run_query, stream_query
+from urbanbrain.lake.engine import table_files
 
 R = RESIDENTS
 B = BENEFITS
@@ -150,8 +152,7 @@ def test_the_analyst_sees_open_fields_and_masked_pii(in_city: City) -> None:
     assert "mobile" not in table.column_names
     first = table.to_pylist()[0]
     assert first["district"] == "岳麓区" and first["age"] == 20
-    assert first["address"].startswith("湖南省长沙市") and "*" in first["address"]
-    assert len(first["address"]) == len(in_city.addresses[0])
+    assert first["address"] == "湖南省长沙市岳麓区****"  # province, city, district; no length (issue 11)
 
 
 @pytest.mark.parametrize("sql", [f"SELECT length(id_number) FROM {R}", f"SELECT substr(id_number, 1, 1) FROM {R}",
@@ -183,3 +184,51 @@ def test_streamed_exports_are_masked_too(in_city: City) -> None:
     batches = list(stream_query(f"SELECT * FROM {R}", principal=ANALYST_TRANSPORT))
     cells = [str(v) for b in batches for row in b.to_pylist() for v in row.values()]
     assert cells and not any(v in c for v in in_city.ids + in_city.addresses for c in cells)
+
+
+# --- capabilities: every built-in reads as its caller (issue 11) -----------------------------------
+
+CAPABILITY_TRICKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "nearest over residents, closed id": ("nearest", {"lon": 50.0, "lat": 50.0, "radius_m": 2.0e7, "dataset": R,
+                                                      "id_column": "id_number", "name_column": "name",
+                                                      "lon_column": "age", "lat_column": "age"}),
+    "nearest over residents, open ids": ("nearest", {"lon": 50.0, "lat": 50.0, "radius_m": 2.0e7, "k": 50,
+                                                     "dataset": R, "id_column": "id", "name_column": "address",
+                                                     "lon_column": "age", "lat_column": "age"}),
+    "sensor series of a closed column": ("anomalies", {"dataset": R, "time_column": "id", "value_column": "mobile"}),
+    "address registry = residents": ("standardise", {"address": "湖南省长沙市岳麓区麓山南路100号", "registry": R}),
+    "complaints over residents": ("classify", {"text": "噪音", "dataset": R, "text_column": "name",
+                                               "department_column": "mobile", "category_column": "id_number"}),
+    "data API of another department": ("data_api", {}),
+}
+
+
+def _capability(name: str) -> Any:
+    from urbanbrain.capability.base import CapabilityDefinition
+    from urbanbrain.capability.builtins import address, complaints, nearest, timeseries
+    from urbanbrain.capability.kinds.data_api import DataApiKind
+
+    if name == "data_api":
+        api = CapabilityDefinition("r", 1, "data_api", {"type": "object", "properties": {}}, {},
+                                   {"sql": f"SELECT * FROM {R}"}, {}, "transport")
+        return lambda params: DataApiKind().invoke(api, params).data
+    return {"nearest": nearest.nearest, "anomalies": timeseries.anomalies, "standardise": address.standardise,
+            "classify": complaints.classify}[name]
+
+
+@pytest.mark.parametrize("case", list(CAPABILITY_TRICKS), ids=list(CAPABILITY_TRICKS))
+def test_no_capability_call_reaches_a_protected_value(in_city: City, case: str) -> None:
+    from urbanbrain.govern.context import acting_as
+    from urbanbrain.govern.principals import consumer_principal
+
+    name, params = CAPABILITY_TRICKS[case]
+    with acting_as(consumer_principal("bus-app", "transport"), capability_grant=True):
+        try:
+            out: Any = _capability(name)(params)
+        except UrbanBrainError as exc:
+            out = {"error": str(exc)}
+    text = json.dumps(out, ensure_ascii=False, default=str)
+    leaked = [v for v in in_city.protected if v in text]
+    assert not leaked, f"{case} leaked {leaked[:3]}"
+    listed = text.split("you may see are:")[-1] if "you may see are:" in text else ""
+    assert "id_number" not in listed and "mobile" not in listed  # an error lists only columns the caller sees

@@ -13,7 +13,7 @@ from urbanbrain.core.errors import PermissionDeniedError, UrbanBrainError, Valid
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern.pii import Proposal
 from urbanbrain.govern.policy import policy_for
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from tests.govern.city import ANALYST_TRANSPORT, BENEFITS, RESIDENTS, City
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern import sharing
 from urbanbrain.govern.pii import Proposal
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.web.app import create_app
 
 

@@ -14,8 +14,8 @@ from urbanbrain.core.errors import QueryError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import sharing
 from urbanbrain.govern.principals import ANALYST, Principal
+from urbanbrain.govern.query import run_query
 from urbanbrain.lake import maskcache
-from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
 
 Q = f"SELECT * FROM {RESIDENTS} ORDER BY id"

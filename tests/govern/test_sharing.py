@@ -15,7 +15,7 @@ from urbanbrain.govern import access, sharing
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern.policy import policy_for
 from urbanbrain.govern.principals import ANALYST, STEWARD, Principal
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import DataGrant
 

@@ -10,7 +10,7 @@ import pytest
 from tests.sync.helpers import register
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query, stream_query
+from urbanbrain.govern.query import run_query, stream_query
 from urbanbrain.sync.runner import run_sync
 
 

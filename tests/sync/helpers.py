@@ -8,7 +8,7 @@ from typing import Any
 from urbanbrain.connect.systems import add_system, discover_system
 from urbanbrain.core.errors import AlreadyExistsError
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.meta.departments import add_department
 
 

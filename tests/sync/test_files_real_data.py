@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.sync.helpers import register, scalar
 from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.govern.query import run_query
 from urbanbrain.lake.datasets import get_dataset
-from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
 
 

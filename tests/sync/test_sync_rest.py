@@ -11,7 +11,7 @@ import pytest
 from tests.connect.rest_server import TOKEN, RestServer, serve
 from tests.sync.helpers import register, scalar
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.sync.runner import run_sync
 
 

@@ -11,8 +11,8 @@ import pytest
 from tests.sync.helpers import register, scalar
 from urbanbrain.connect.systems import configure_object
 from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.govern.query import run_query
 from urbanbrain.lake.datasets import get_dataset, lineage, list_datasets
-from urbanbrain.lake.engine import run_query
 from urbanbrain.sync.runner import run_sync
 
 

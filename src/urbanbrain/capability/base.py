@@ -25,6 +25,7 @@ class CapabilityDefinition:
     output_schema: dict[str, Any]
     implementation: dict[str, Any]
     secrets: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""  # code of the owning department (a data API exposes at most what it may share)
 
 
 @dataclass

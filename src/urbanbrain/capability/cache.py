@@ -141,7 +141,8 @@ def _load_capability(name: str, version: int) -> ResolvedCapability | None:
             return None
         secrets: dict[str, Any] = decrypt(cap.implementation_secret) if cap.implementation_secret else {}
         definition = CapabilityDefinition(cap.name, cap.version, cap.kind, dict(cap.input_schema),
-                                          dict(cap.output_schema), dict(cap.implementation), secrets)
+                                          dict(cap.output_schema), dict(cap.implementation), secrets,
+                                          cap.department.code)
         return ResolvedCapability(cap.id, cap.name, cap.version, cap.status, cap.department_id, definition,
                                   compile_schema(definition.input_schema))
 

@@ -111,7 +111,7 @@ def validate_spec(spec: CapabilitySpec) -> CapabilityDefinition:
     compile_schema(spec.output_schema or {}, "output schema")
     kind = KINDS.get(spec.kind)()
     definition = CapabilityDefinition(spec.name, spec.version, spec.kind, _with_paging(spec), spec.output_schema,
-                                      spec.implementation, spec.secrets or {})
+                                      spec.implementation, spec.secrets or {}, spec.owner.lower())
     kind.validate(definition)
     return definition
 

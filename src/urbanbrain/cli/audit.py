@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -35,14 +36,36 @@ def _rows(entries: Any) -> list[dict[str, Any]]:
 
 
 @app.command("verify")
-def verify() -> None:
+def verify(anchor: Annotated[Path | None, typer.Option(
+        "--anchor", help="A head saved by `urbanbrain audit anchor`: it must still be in the chain.")] = None) -> None:
     """Check the whole chain; exits 1 naming the first edited, deleted or moved entry."""
-    result = svc.verify()
+    pin = None
+    if anchor is not None:
+        try:
+            pin = svc.Anchor.model_validate_json(anchor.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValidationError(f"cannot read the anchor {anchor}: {exc}",
+                                  hint="pass a file written by `urbanbrain audit anchor`") from None
+    result = svc.verify(anchor=pin)
     if not result.ok:
         err_console.print(f"[bold red]audit log tampered:[/bold red] [red]{result.problem}[/red]", soft_wrap=True)
         err_console.print(f"first bad entry: seq {result.bad_seq} ({result.entries} entries before it are intact)")
         raise typer.Exit(1)
-    console.print(f"audit log intact: {result.entries} entries; head {result.head_seq} {result.head_hash}")
+    console.print(f"audit log intact: {result.entries} entries; head {result.head_seq} {result.head_hash}"
+                  + (f"; anchor {pin.seq} matches" if pin is not None else ""))
+
+
+@app.command("anchor")
+def anchor(output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the anchor to this file (keep it off this machine); stdout otherwise.")] = None
+           ) -> None:
+    """Export the verified head of the chain, to check the log against later (`verify --anchor FILE`)."""
+    text = svc.anchor().model_dump_json(indent=2)
+    if output is None:
+        console.print(text, highlight=False, soft_wrap=True)
+    else:
+        output.write_text(text + "\n")
+        console.print(f"anchor written to {output}")
 
 
 @app.command("list")

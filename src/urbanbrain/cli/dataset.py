@@ -70,7 +70,9 @@ def preview(
     as_: AsOption = None,
 ) -> None:
     """Show the first rows of a dataset (as another department sees them with --as)."""
-    emit_table(svc.preview(name, limit, principal=acting_principal(as_)).table, fmt, title=name, output=output)
+    from urbanbrain.govern.query import preview as governed_preview
+
+    emit_table(governed_preview(name, limit, principal=acting_principal(as_)).table, fmt, title=name, output=output)
 
 
 @app.command("drop")

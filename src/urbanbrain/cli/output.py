@@ -151,15 +151,17 @@ def emit_batches(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Form
     """Stream batches out without holding them all (CSV, Parquet); returns the rows written."""
     rows = 0
     if fmt is Format.csv:
+        from urbanbrain.lake.types import csv_ready
+
         with _binary_sink(output) as sink:
             first = True
             for batch in batches:
-                pacsv.write_csv(pa.Table.from_batches([batch], schema), sink,
+                pacsv.write_csv(csv_ready(pa.Table.from_batches([batch], schema)), sink,
                                 pacsv.WriteOptions(include_header=first))
                 first = False
                 rows += batch.num_rows
             if first:
-                pacsv.write_csv(schema.empty_table(), sink, pacsv.WriteOptions(include_header=True))
+                pacsv.write_csv(csv_ready(schema.empty_table()), sink, pacsv.WriteOptions(include_header=True))
     elif fmt is Format.parquet:
         if output is None and sys.stdout.isatty():
             raise ValidationError("refusing to write binary Parquet to a terminal",

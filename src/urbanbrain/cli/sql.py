@@ -6,7 +6,7 @@ without `--max-rows` they stream every row batch by batch instead of holding the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import chain
 from typing import Annotated
 
@@ -17,7 +17,7 @@ from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import TABLE_MAX_ROWS, Format, FormatOption, OutputOption, emit_batches, emit_table
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import Principal
-from urbanbrain.lake.engine import run_query, stream_query
+from urbanbrain.govern.query import run_query, stream_query
 
 
 def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
@@ -26,7 +26,14 @@ def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.Reco
     first = next(batches, None)
     if first is None:
         return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
-    return first.schema, chain([first], batches)
+
+    def rest() -> Generator[pa.RecordBatch, None, None]:
+        try:
+            yield from chain([first], batches)
+        finally:
+            batches.close()
+
+    return first.schema, rest()
 
 
 def sql_command(
@@ -42,7 +49,12 @@ def sql_command(
     principal = acting_principal(as_)
     if fmt in (Format.csv, Format.parquet) and max_rows is None:
         schema, batches = _stream(query, principal)
-        emit_batches(schema, batches, fmt, output=output)
+        try:
+            emit_batches(schema, batches, fmt, output=output)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:  # the query's connection closes now, even when writing failed
+                close()
         return
     limit = max_rows if max_rows is not None else (
         TABLE_MAX_ROWS if fmt is Format.table else get_settings().query_max_rows)

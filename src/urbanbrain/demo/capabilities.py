@@ -29,8 +29,9 @@ from urbanbrain.capability.lookups import generate_lookup_api, json_type
 from urbanbrain.capability.metering import flush_all
 from urbanbrain.core.errors import AlreadyExistsError, UrbanBrainError
 from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.govern.query import run_query
 from urbanbrain.lake.datasets import list_datasets
-from urbanbrain.lake.engine import quote_ident, run_query
+from urbanbrain.lake.engine import quote_ident
 from urbanbrain.meta.schemas import DatasetPublic
 
 KEY = re.compile(r"(^id$|_id$|id_number|credit_code|plate|mobile|phone|_no$|^name$|_name$)")

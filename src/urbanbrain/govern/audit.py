@@ -1,7 +1,11 @@
-"""The audit log: append-only and hash-chained, so an edited, deleted or reordered entry is detected.
+"""The audit log: append-only and chained under a key, so an edited, deleted or reordered entry is detected.
 
-Every audited action calls `record(...)` (reads of data call `record_read(...)`). Each entry gets the next
-sequence number and `hash = sha256(seq, time, principal, action, target, detail, previous hash)`;
+Every audited action calls `record(...)` (reads of data call `record_read(...)`, with the SQL statement).
+Each entry gets the next sequence number and
+`hash = HMAC-SHA256(audit key, seq, time, principal, action, target, detail, previous hash)`. The audit key
+is derived from the installation's secret key (`URBANBRAIN_SECRET_KEY` or home/secret.key), which the
+database does not hold: someone who can write the database but not read that key cannot recompute the
+chain after editing it. `verify()` walks the chain and names the first entry that does not fit.
 `verify()` walks the chain and names the first entry that does not fit. The chain's head (last seq and
 hash) lives in one row that every appender locks first — `UPDATE` then `SELECT ... FOR UPDATE` on
 PostgreSQL, and on SQLite the `UPDATE` takes the database's write lock before anything is read — so
@@ -16,9 +20,13 @@ Two ways in, one chain:
   short (see `urbanbrain.capability.metering`). A crash loses at most the last 0.2 s of queued
   entries; a clean stop (app shutdown, interpreter exit) flushes them.
 
-What the chain proves: that nobody changed the log without also recomputing every later hash and the
-head. Someone with write access to the database can do that, so `urbanbrain audit verify` prints the
-head hash: copy it somewhere else now and then, and a rewritten history no longer matches it.
+What the chain proves: that nobody without the key changed the log. Against someone who also holds the
+key (or who deletes the newest entries and moves the head back), `anchor()` exports the head (seq and
+hash) to a file kept elsewhere (`urbanbrain audit anchor`), and `verify(anchor=...)` (`urbanbrain audit
+verify --anchor FILE`) checks that the anchored entry is still there with the same hash.
+
+Logs written before the chain was keyed (unkeyed SHA-256) are re-keyed by migration 0007 after their
+unkeyed chain verified; a log that did not verify is left as it was, and `verify` reports it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +48,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.meta.db import driver_time, get_engine, insert_many
@@ -50,6 +60,7 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 BATCH_SIZE = 200
 FLUSH_SECONDS = 0.2
+STATEMENT_MAX = 20_000  # characters of a read's SQL kept in its audit entry
 
 _ACTOR: ContextVar[Principal | None] = ContextVar("urbanbrain_audit_actor", default=None)
 
@@ -99,13 +110,32 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def entry_hash(seq: int, at: datetime, principal: str, action: str, target: str, detail: str,
-               prev_hash: str) -> str:
-    """SHA-256 over the fields, each length-prefixed so no two different entries hash the same text."""
+def audit_key() -> bytes:
+    """The chain's key: derived from (never equal to) the installation's secret key, not in the database."""
+    from urbanbrain.core.secrets import _key
+
+    return hashlib.sha256(b"urbanbrain/audit-key/v1|" + _key()).digest()
+
+
+def _entry_text(seq: int, at: datetime, principal: str, action: str, target: str, detail: str,
+                prev_hash: str) -> bytes:
+    """The fields, each length-prefixed so no two different entries give the same text."""
     moment = as_utc(at).isoformat(timespec="microseconds")
-    text = (f"{seq};{moment};{len(principal)}:{principal};{len(action)}:{action};{len(target)}:{target};"
-            f"{len(detail)}:{detail};{prev_hash}")
-    return hashlib.sha256(text.encode()).hexdigest()
+    return (f"{seq};{moment};{len(principal)}:{principal};{len(action)}:{action};{len(target)}:{target};"
+            f"{len(detail)}:{detail};{prev_hash}").encode()
+
+
+def entry_hash(seq: int, at: datetime, principal: str, action: str, target: str, detail: str,
+               prev_hash: str, *, key: bytes | None = None) -> str:
+    """HMAC-SHA256 of the entry under the audit key (`audit_key()` unless given)."""
+    text = _entry_text(seq, at, principal, action, target, detail, prev_hash)
+    return hmac.new(key if key is not None else audit_key(), text, hashlib.sha256).hexdigest()
+
+
+def legacy_hash(seq: int, at: datetime, principal: str, action: str, target: str, detail: str,
+                prev_hash: str) -> str:
+    """The unkeyed SHA-256 of logs written before the chain was keyed (read by migration 0007 only)."""
+    return hashlib.sha256(_entry_text(seq, at, principal, action, target, detail, prev_hash)).hexdigest()
 
 
 def _pending(principal: Principal | None, action: str, target: str, detail: Mapping[str, Any] | None) -> Pending:
@@ -114,10 +144,11 @@ def _pending(principal: Principal | None, action: str, target: str, detail: Mapp
     return Pending(at=utcnow(), principal=who.label, action=action, target=target, detail=canonical(dict(detail or {})))
 
 
-def append(conn: Connection, entries: Sequence[Pending]) -> int:
+def append(conn: Connection, entries: Sequence[Pending], *, key: bytes | None = None) -> int:
     """Chain `entries`, in order, after the current head, inside the caller's transaction."""
     if not entries:
         return 0
+    key = key if key is not None else audit_key()
     # The UPDATE comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite) before the head
     # is read, so no other appender can read the same head and fork the chain.
     conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq))
@@ -126,7 +157,7 @@ def append(conn: Connection, entries: Sequence[Pending]) -> int:
     rows = []
     for e in entries:
         seq += 1
-        digest = entry_hash(seq, e.at, e.principal, e.action, e.target, e.detail, prev)
+        digest = entry_hash(seq, e.at, e.principal, e.action, e.target, e.detail, prev, key=key)
         rows.append((seq, driver_time(conn, e.at), e.principal, e.action, e.target, e.detail, prev, digest))
         prev = digest
     insert_many(conn, "audit_log", ("seq", "at", "principal", "action", "target", "detail", "prev_hash", "hash"), rows)
@@ -154,20 +185,40 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
 
 
 def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows: int,
-                masked: bool | Sequence[str], grant_id: str | None, *, buffered: bool = True) -> None:
-    """Audit a read of data: who read which dataset's fields, how many rows, masked or not, under which grant.
+                masked: bool | Sequence[str], grant_id: str | None, *, buffered: bool = True,
+                statement: str | None = None) -> None:
+    """Audit a read of data: who read which dataset's fields, how many rows, masked or not, under which grant,
+    and with which SQL statement (so an auditor sees what was asked, not only what was touched).
 
     The hook the read paths' policy check (`govern.access.on_read`) is connected to.
     """
-    detail = {"columns": list(columns), "rows": int(rows),
-              "masked": masked if isinstance(masked, bool) else list(masked), "grant": grant_id}
+    detail: dict[str, Any] = {"columns": list(columns), "rows": int(rows),
+                              "masked": masked if isinstance(masked, bool) else list(masked), "grant": grant_id}
+    if statement is not None:
+        detail["sql"] = statement[:STATEMENT_MAX]
     record(principal, "data.read", dataset, detail, buffered=buffered)
 
 
-def write_entries(url: str, entries: list[Pending]) -> int:
-    """Chain and commit `entries` in one transaction on store `url` (a writer job)."""
+@dataclass(frozen=True)
+class KeyedBatch:
+    """Entries with the key to chain them under: the writer child may not share the parent's home."""
+
+    key: bytes
+    entries: list[Pending]
+
+
+def write_entries(url: str, batch: Sequence[Pending | KeyedBatch]) -> int:
+    """Chain and commit `batch` in one transaction on store `url` (a writer job)."""
+    key: bytes | None = None
+    entries: list[Pending] = []
+    for item in batch:
+        if isinstance(item, KeyedBatch):
+            key = item.key
+            entries.extend(item.entries)
+        else:
+            entries.append(item)
     with get_engine(url).begin() as conn:
-        return append(conn, entries)
+        return append(conn, entries, key=key)
 
 
 # --- buffered appends ------------------------------------------------------------------------------
@@ -210,7 +261,8 @@ class AuditBuffer:
             if not entries:
                 return 0
             try:
-                return write("audit", self.url, entries, in_process=write_entries)
+                batch: list[Any] = [KeyedBatch(audit_key(), entries)]
+                return write("audit", self.url, batch, in_process=write_entries)
             except Exception:
                 with self._lock:
                     self._queue[:0] = entries
@@ -275,9 +327,30 @@ class Verification(BaseModel):
     problem: str | None = None
 
 
-def verify() -> Verification:
-    """Walk the whole chain; the first entry that was edited, deleted or moved is named in `problem`."""
+class Anchor(BaseModel):
+    """A head of the chain, exported to be checked later (`urbanbrain audit anchor`)."""
+
+    seq: int
+    hash: str
+    at: UTCDateTime | None = None
+
+
+def anchor() -> Anchor:
+    """The current head, after verifying the chain up to it (an anchor of a broken chain proves nothing)."""
+    result = verify()
+    if not result.ok:
+        raise UrbanBrainError(f"the audit log does not verify: {result.problem}",
+                             hint="investigate before anchoring; `urbanbrain audit verify` names the entry")
+    return Anchor(seq=result.head_seq, hash=result.head_hash, at=utcnow())
+
+
+def verify(anchor: Anchor | Mapping[str, Any] | None = None) -> Verification:
+    """Walk the whole chain; the first entry that was edited, deleted or moved is named in `problem`.
+
+    With `anchor` (an earlier head), the anchored entry must still be in the chain with the same hash:
+    a log rewritten or cut back since, even by someone holding the key, no longer matches it."""
     flush()
+    pin = anchor if isinstance(anchor, Anchor) or anchor is None else Anchor.model_validate(dict(anchor))
     with get_engine().connect() as conn:
         head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)).one()
         expected, prev, count = 1, GENESIS, 0
@@ -286,10 +359,11 @@ def verify() -> Verification:
             return Verification(ok=False, entries=count, head_seq=head.seq, head_hash=head.hash, bad_seq=seq,
                                 problem=problem)
 
+        key = audit_key()
         rows = conn.execution_options(yield_per=2000).execute(select(AuditEntry).order_by(AuditEntry.seq))
         for row in rows:
-            if entry_hash(row.seq, row.at, row.principal, row.action, row.target, row.detail, row.prev_hash) \
-                    != row.hash:
+            if entry_hash(row.seq, row.at, row.principal, row.action, row.target, row.detail, row.prev_hash,
+                          key=key) != row.hash:
                 return bad(row.seq, f"entry {row.seq} ({row.action} by {row.principal}) does not match its hash: "
                                     "it was edited or moved")
             if row.seq != expected:
@@ -298,10 +372,16 @@ def verify() -> Verification:
             if row.prev_hash != prev:
                 return bad(row.seq, f"entry {row.seq} does not follow entry {row.seq - 1}: "
                                     "the entry before it was replaced")
+            if pin is not None and row.seq == pin.seq and row.hash != pin.hash:
+                return bad(row.seq, f"entry {row.seq} is not the entry anchored at {pin.at}: "
+                                    "the log was rewritten since the anchor")
             prev, expected, count = row.hash, expected + 1, count + 1
         if head.seq != expected - 1 or head.hash != prev:
             return bad(expected, f"the log ends at entry {expected - 1} but its head says {head.seq}: "
                                  "entries at the end were deleted")
+        if pin is not None and pin.seq > head.seq:
+            return bad(head.seq + 1, f"the anchor names entry {pin.seq} but the log ends at {head.seq}: "
+                                     "entries were deleted since the anchor")
     return Verification(ok=True, entries=count, head_seq=head.seq, head_hash=head.hash)
 
 

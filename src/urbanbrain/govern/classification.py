@@ -219,13 +219,13 @@ def propose_new_columns(name: str, sample_rows: int = 500) -> list[str]:
 
 def _check_predicate(predicate: str) -> str:
     """A row filter is one boolean expression over the dataset's columns: no sub-queries, no tables."""
-    from urbanbrain.lake.engine import _nodes, _parse_tree
+    from urbanbrain.lake.engine import nodes, parse_tree
 
-    tree = _parse_tree(f"SELECT 1 FROM ub_rows WHERE ({predicate})")
+    tree = parse_tree(f"SELECT 1 FROM ub_rows WHERE ({predicate})")
     statements = tree.get("statements", [])
-    tables = [n for n in _nodes(tree) if "sample" in n and n.get("type") != "SELECT_NODE"]
+    tables = [n for n in nodes(tree) if "sample" in n and n.get("type") != "SELECT_NODE"]
     if len(statements) != 1 or len(tables) != 1 or tables[0].get("table_name") != "ub_rows" \
-            or any(n.get("type") == "SUBQUERY" or n.get("class") == "SUBQUERY" for n in _nodes(tree)):
+            or any(n.get("type") == "SUBQUERY" or n.get("class") == "SUBQUERY" for n in nodes(tree)):
         raise ValidationError("a row filter is one condition over the dataset's columns, e.g. district = '岳麓区'")
     return predicate
 

@@ -46,21 +46,29 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# Province (省/自治区), city (市/州/地区/盟) and district (区/县/旗/县级市), each optional and short: what
+# analysis by area needs, and nothing of the street, number or length of the rest.
+ADDRESS_DIVISIONS = "^(.{0,10}?(省|自治区))?(.{0,10}?(市|自治州|州|地区|盟))?(.{0,10}?(区|县|旗|市))?"
+MASK_TAIL = "****"  # a fixed tail: how much was masked is not shown either
+
+
 def partial_sql(value: str, pii_type: str | None = None) -> str:
     """`430102199001011234` -> `430***********1234`, `13812345678` -> `138****5678`, `张三丰` -> `张**`.
 
-    Addresses keep their first six characters (city and district), which is what analysis needs."""
+    Addresses keep their province, city and district and nothing else: `湖南省长沙市岳麓区麓山南路100号`
+    -> `湖南省长沙市岳麓区****`. Identifiers of a fixed length (ID numbers, mobiles) keep their shape;
+    everything else gets a fixed number of stars, so a mask does not tell how long the value was."""
     v = f"CAST({value} AS VARCHAR)"
     if pii_type == "address":
-        return (f"CASE WHEN {v} IS NULL THEN NULL ELSE left({v}, 6) || "
-                f"repeat('*', greatest(length({v}) - 6, 1)) END")
+        return (f"CASE WHEN {v} IS NULL THEN NULL ELSE "
+                f"regexp_extract({v}, {_lit(ADDRESS_DIVISIONS)}, 0) || {_lit(MASK_TAIL)} END")
     if pii_type == "email":
         return (f"CASE WHEN {v} IS NULL THEN NULL WHEN position('@' IN {v}) > 1 THEN left({v}, 1) || '***' || "
-                f"substr({v}, position('@' IN {v})) ELSE repeat('*', length({v})) END")
+                f"substr({v}, position('@' IN {v})) ELSE '***' END")
     return (f"CASE WHEN {v} IS NULL THEN NULL "
-            f"WHEN length({v}) >= 11 THEN left({v}, 3) || repeat('*', length({v}) - 7) || right({v}, 4) "
-            f"WHEN length({v}) >= 5 THEN left({v}, 1) || repeat('*', length({v}) - 2) || right({v}, 1) "
-            f"ELSE left({v}, 1) || repeat('*', greatest(length({v}) - 1, 1)) END")
+            f"WHEN length({v}) IN (11, 15, 18) THEN left({v}, 3) || repeat('*', length({v}) - 7) || right({v}, 4) "
+            f"WHEN length({v}) >= 5 THEN left({v}, 1) || '***' || right({v}, 1) "
+            f"ELSE left({v}, 1) || '**' END")
 
 
 def hash_sql(value: str, key: str) -> str:

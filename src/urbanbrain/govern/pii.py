@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from urbanbrain.capability.builtins.identity import (
+from urbanbrain.reference.identifiers import (
     USCC_AUTHORITIES,
     USCC_CHARS,
     credit_check_char,

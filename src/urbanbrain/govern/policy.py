@@ -123,3 +123,15 @@ def _decide(principal: Principal, dataset: str, capability_grant: bool) -> Datas
     expiries = [as_utc(g.expires_at) for g in used if g.expires_at is not None]
     return DatasetPolicy(ds.name, owner, tuple(visible), tuple(hidden), row_filter, tuple(g.id for g in used),
                          min(expiries) if expiries else None)
+
+
+def holds_unmasking_grant(department: str, dataset: str) -> bool:
+    """`department` holds an approved, unexpired grant to see fields of `dataset` in clear (what a data
+    API of that department needs to republish another department's data)."""
+    now = utcnow()
+    with session_scope() as s:
+        ds = dataset_row(s, dataset)
+        grants = s.scalars(select(DataGrant).where(
+            DataGrant.dataset_id == ds.id, DataGrant.status == "approved", DataGrant.unmasked.is_(True),
+            DataGrant.grantee_department == department.lower()))
+        return any(g.expires_at is not None and as_utc(g.expires_at) > now for g in grants)

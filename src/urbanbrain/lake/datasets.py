@@ -1,7 +1,7 @@
-"""Service functions for datasets: list, search, schema, preview, lineage, drop.
+"""Service functions for datasets: list, search, schema, lineage, drop.
 
-Dataset rows live in the metadata store; previews come from the lake through the query engine, so
-they obey the same read-only rules as any SQL.
+Dataset rows live in the metadata store. Reading rows (previews) and deciding what of the lineage a
+caller may see belong to governance (`urbanbrain.govern.query`): the lake does not know who is asking.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from urbanbrain.core.errors import NotFoundError
-from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.catalog import get_catalog
-from urbanbrain.lake.engine import QueryResult, quote_ident, run_query
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, Department, System
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
@@ -60,13 +58,6 @@ def list_datasets(search: str | None = None, dept: str | None = None, system: st
 def get_dataset(name: str) -> DatasetPublic:
     with session_scope() as s:
         return dataset_public(_get(s, name))
-
-
-def preview(name: str, limit: int = 20, *, principal: Principal) -> QueryResult:
-    """The first rows as `principal` may see them (masked, filtered) - the same views SQL gets."""
-    get_dataset(name)
-    ident = ".".join(quote_ident(p) for p in name.lower().split("."))
-    return run_query(f"SELECT * FROM {ident} LIMIT {int(max(0, min(limit, 1000)))}", principal=principal)
 
 
 def lineage(name: str) -> LineagePublic:

@@ -6,12 +6,16 @@ many questions of the same snapshot, so the masked view's result is worth keepin
 a principal's masked view of a snapshot writes it as one Parquet file (what the view would compute,
 nothing more -- no raw value of a masked column is in it), and later queries read that file instead.
 
+Since issue 11 the masked copy is also what seals a caller's query: the caller's SQL runs on a
+connection that can read these files and nothing raw (see `urbanbrain.govern.query`), so every
+restricted view is materialised. Datasets larger than `mask_cache_max_bytes` are written per query
+to a private file (`scratch`) that is deleted when the query ends, instead of filling the cache.
+
 The file's name is a digest of the masked view's SQL, which names the snapshot's data files, every
 column's expression (the mask key included) and the row filter: new data, a changed classification
 or a new grant all give a new SQL, hence a new file; the old one ages out. Datasets larger than
-`mask_cache_max_bytes` are masked at query time as before (materialising them would make the first
-query pay for the whole table), and the cache as a whole is kept under `mask_cache_total_bytes`,
-least recently used first.
+`mask_cache_max_bytes` are not kept (materialising them would evict everything else), and the cache
+as a whole is kept under `mask_cache_total_bytes`, least recently used first.
 """
 
 from __future__ import annotations
@@ -52,13 +56,27 @@ def worth_materialising(files: list[str]) -> bool:
     return True
 
 
+def lookup(masked_sql: str) -> str | None:
+    """Path of the file already holding `masked_sql`'s result (touched: recently used), or None."""
+    path = cache_dir() / f"{_digest(masked_sql)}{SUFFIX}"
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return None
+    return str(path)
+
+
+def _digest(masked_sql: str) -> str:
+    return hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
+
+
 def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
     """Path of a Parquet file holding `masked_sql`'s result, written now unless it already exists.
 
     Must run before `con` is locked down (it writes a file). Concurrent writers of the same view each
     write a private temp file and rename it into place: the last rename wins, both contents are equal.
     """
-    digest = hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
+    digest = _digest(masked_sql)
     path = cache_dir() / f"{digest}{SUFFIX}"
     if path.exists():
         try:
@@ -73,6 +91,15 @@ def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     _evict(keep=path)
+    return str(path)
+
+
+def scratch(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
+    """A private Parquet file holding `masked_sql`'s result for one query; the caller deletes it."""
+    folder = get_settings().home_dir / "tmp" / "masked"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{SUFFIX}"
+    con.execute(f"COPY ({masked_sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
     return str(path)
 
 

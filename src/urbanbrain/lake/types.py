@@ -129,3 +129,25 @@ def duckdb_type(t: pa.DataType) -> str:
     if pa.types.is_integer(t):
         return "BIGINT"
     return "VARCHAR"
+
+
+def _nested(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) \
+        or pa.types.is_struct(t) or pa.types.is_map(t)
+
+
+def csv_ready(table: pa.Table) -> pa.Table:
+    """`table` with list, struct and map columns as JSON text: CSV has no nested values, and Arrow's CSV
+    writer refuses them. Flat columns are untouched."""
+    if not any(_nested(f.type) for f in table.schema):
+        return table
+    import json
+
+    columns = []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if _nested(f.type):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()]
+            columns.append(pa.array(values, pa.string()))
+        else:
+            columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from urbanbrain.capability.builtins.address import parse, road_core, standard_text
-from urbanbrain.capability.builtins.identity import _clean, credit_check_char, id_check_char
+from urbanbrain.reference.addresses import parse, road_core, standard_text
+from urbanbrain.reference.identifiers import _clean, credit_check_char, id_check_char
 
 _SPACES = re.compile(r"\s+")
 _BRACKETS = str.maketrans("（）【】[]", "()()()")

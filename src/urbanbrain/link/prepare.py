@@ -15,7 +15,8 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import quote_ident, stream_query
+from urbanbrain.govern.query import stream_query
+from urbanbrain.lake.engine import quote_ident
 from urbanbrain.link.mapping import Mapping
 from urbanbrain.link.normalise import FEATURES
 

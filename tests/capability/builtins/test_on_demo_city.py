@@ -16,7 +16,7 @@ from urbanbrain.capability.builtins.address import standardise
 from urbanbrain.core.settings import get_settings
 from urbanbrain.demo.run import run_demo
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mariadb]
 

@@ -122,22 +122,22 @@ def _top(model: Any, text: str, fallback: str) -> list[dict[str, Any]]:
 
 
 def _load_rows(ds_name: str, text_col: str, dept_col: str, cat_col: str) -> tuple[list[str], list[str], list[str]]:
-    from urbanbrain.capability.builtins._lake import sql_dataset
-    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.capability.builtins._lake import caller, sql_dataset
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     cols = ", ".join(f"CAST({q(c)} AS VARCHAR) AS c{i}" for i, c in enumerate((text_col, dept_col, cat_col)))
     table = run_query(f"SELECT {cols} FROM {sql_dataset(ds_name)} WHERE {q(text_col)} IS NOT NULL AND "
                       f"{q(dept_col)} IS NOT NULL AND {q(cat_col)} IS NOT NULL ORDER BY 1, 2, 3",
-                      principal=SYSTEM).table
+                      principal=caller()).table
     return [table.column(f"c{i}").to_pylist() for i in range(3)]  # type: ignore[return-value]
 
 
 def model_for(params: dict[str, Any]) -> TrainedModel:
     """The model for the dataset's current snapshot: memory, then disk, then train."""
-    from urbanbrain.capability.builtins._lake import find_dataset, require_columns
+    from urbanbrain.capability.builtins._lake import caller, find_dataset, require_columns
     from urbanbrain.core.settings import get_settings
+    from urbanbrain.govern.policy import policy_for
     from urbanbrain.lake.datasets import lineage
 
     text_col = str(params.get("text_column", "content"))
@@ -145,7 +145,9 @@ def model_for(params: dict[str, Any]) -> TrainedModel:
     cat_col = str(params.get("category_column", "category"))
     ds = find_dataset(params.get("dataset"), "tickets", (".tickets",), "hotline tickets")
     require_columns(ds, text_col, dept_col, cat_col)
-    snapshot = f"{lineage(ds.name).snapshot_id}:{ds.row_count}:{text_col}:{dept_col}:{cat_col}"
+    view = policy_for(caller(), ds.name)  # a model learns only from rows and fields its caller may see
+    snapshot = (f"{lineage(ds.name).snapshot_id}:{ds.row_count}:{text_col}:{dept_col}:{cat_col}:"
+                f"{view.row_filter}:{sorted((c.name, c.method) for c in view.columns)}")
     key = (ds.name, snapshot)
     with _LOCK:
         if key in _CACHE:

@@ -2,13 +2,17 @@
 
 Both answer for the calling consumer (`govern.context.current_caller`), and both keep governance:
 
-* matching runs over the registry's own features as SYSTEM (the registry department owns them and
-  the capability), but what comes back about an entity -- its golden record -- is read as the caller,
-  *without* the capability grant: the registry cannot grant other departments' fields, so a caller
-  sees golden attributes only as its own department's sharing grants allow (masked, or not at all);
+* a lookup may use only attributes the caller sees in clear in the golden records (its department's
+  own grants, no capability grant): looking up an ID number one may not see would answer "does this
+  person exist" about a closed field, so it is refused, not answered;
+* matching reads the registry's features with the registry department's view of them (it owns them
+  and the capability) but is audited as the caller, and returns only entity ids and probabilities;
+  what comes back about an entity -- its golden record -- is read as the caller, *without* the
+  capability grant, so a caller sees golden attributes only as its own grants allow;
 * `entity_links` lists the entity's source records by reading each source dataset as the caller; a
   dataset of which the caller may see nothing is not named, only counted (`hidden`), so even the
-  existence of, say, a subsistence-allowance record is not disclosed.
+  existence of, say, a subsistence-allowance record is not disclosed. What it returns the caller could
+  read with SQL; with lookups by unseen attributes refused, it no longer starts from one.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from urbanbrain.capability.base import BuiltinSpec
-from urbanbrain.capability.builtins._lake import sql_dataset, sql_literal
-from urbanbrain.core.errors import NotFoundError, QueryError, ValidationError
+from urbanbrain.capability.builtins._lake import caller, sql_dataset, sql_literal, visible_columns
+from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
-from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import quote_ident, run_query
+from urbanbrain.govern.policy import DatasetPolicy, policy_for
+from urbanbrain.govern.principals import consumer_principal
+from urbanbrain.govern.query import run_query
+from urbanbrain.lake.engine import quote_ident
 from urbanbrain.link import model, store
 from urbanbrain.link.golden import ATTRIBUTES
 from urbanbrain.link.mapping import FIELDS, load_mappings
@@ -51,8 +57,28 @@ def _golden_as_caller(kind: str, entity_ids: list[str]) -> dict[str, dict[str, A
     return {str(r["entity_id"]): r for r in rows}
 
 
+def _registry_view(name: str) -> DatasetPolicy:
+    """The registry department's view of its own features (matching is the registry's work)."""
+    return policy_for(consumer_principal("registry-matching", store.DEPARTMENT[0]), name)
+
+
+def clear_attributes(kind: str) -> set[str]:
+    """Golden attributes the caller sees in clear (its own grants; no capability grant)."""
+    return set(ATTRIBUTES[kind]) & set(visible_columns(store.dataset_name(kind, "golden"), caller(), in_clear=True))
+
+
+def _check_lookup(kind: str, raw: dict[str, list[str | None]]) -> None:
+    given = [f for f, v in raw.items() if v[0] is not None]
+    allowed = clear_attributes(kind)
+    refused = [f for f in given if f not in allowed]
+    if refused:
+        raise PermissionDeniedError(f"you may not look {kind}s up by {', '.join(refused)}: your department does "
+                                    "not see that attribute in clear",
+                                    hint=f"look up by: {', '.join(sorted(allowed)) or 'nothing (ask for a grant)'}")
+
+
 def _candidates(kind: str, probe: pa.Table) -> pa.Table:
-    """Registry records sharing any blocking key with the probe (read as SYSTEM: matching only)."""
+    """Registry records sharing any blocking key with the probe (the registry's view, audited as the caller)."""
     row = probe.to_pylist()[0]
     conditions = [f"{quote_ident(k)} = {sql_literal(str(row[k]))}" for k in PROBE_KEYS[kind] if row.get(k)]
     if kind == "person" and row.get("birth_date") and row.get("surname_py"):
@@ -63,7 +89,7 @@ def _candidates(kind: str, probe: pa.Table) -> pa.Table:
                               hint=f"for {kind}: {', '.join(FIELDS[kind])}")
     sql = (f"SELECT * FROM {sql_dataset(store.dataset_name(kind, 'records'))} "
            f"WHERE {' OR '.join(conditions)} LIMIT 5000")
-    return run_query(sql, principal=SYSTEM).table
+    return run_query(sql, principal=caller(), policy_of=_registry_view).table
 
 
 def who_is_this(params: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +100,7 @@ def who_is_this(params: dict[str, Any]) -> dict[str, Any]:
     if fitted is None or not store.read(kind, "golden", ["entity_id"]):
         raise NotFoundError(f"the {kind} registry has not been built", hint=f"run `urbanbrain link run {kind}`")
     raw = {f: [None if params.get(f) in (None, "") else str(params[f])] for f in FIELDS[kind]}
+    _check_lookup(kind, raw)
     probe = features_frame(kind, pa.table({"record_key": ["probe"], "record_date": pa.array([None], pa.string()),
                                            **{f: pa.array(v, pa.string()) for f, v in raw.items()}}),
                            dataset="probe")

@@ -76,10 +76,9 @@ def _facility(params: dict[str, Any]) -> Facility:
 
 
 def nearest(params: dict[str, Any]) -> dict[str, Any]:
-    from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_number
-    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.capability.builtins._lake import caller, find_dataset, require_columns, sql_dataset, sql_number
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     lon, lat = float(params["lon"]), float(params["lat"])
     k, radius = int(params.get("k", 5)), float(params.get("radius_m", 5000))
@@ -109,7 +108,7 @@ def nearest(params: dict[str, Any]) -> dict[str, Any]:
            f"d AS (SELECT id, name, lon, lat, {distance} AS distance_m FROM box) "
            f"SELECT id, name, lon, lat, round(distance_m, 1) AS distance_m FROM d "
            f"WHERE distance_m <= {sql_number(radius)} ORDER BY distance_m, id LIMIT {k}")
-    rows = run_query(sql, principal=SYSTEM).table.to_pylist()
+    rows = run_query(sql, principal=caller()).table.to_pylist()
     return {"facility": kind, "dataset": ds.name, "located_by": located_by, "count": len(rows), "items": rows}
 
 

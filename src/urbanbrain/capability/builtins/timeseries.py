@@ -33,10 +33,9 @@ def load_series(params: dict[str, Any], bucket_minutes: int | None = None) -> tu
 
     With `bucket_minutes`, values are averaged per bucket in DuckDB (a regular grid for forecasting).
     """
-    from urbanbrain.capability.builtins._lake import find_dataset, require_columns, sql_dataset, sql_literal
-    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.capability.builtins._lake import caller, find_dataset, require_columns, sql_dataset, sql_literal
+    from urbanbrain.govern.query import run_query
     from urbanbrain.lake.engine import quote_ident as q
-    from urbanbrain.lake.engine import run_query
 
     ds = find_dataset(str(params["dataset"]), "", (), "the sensor series")
     t_col, v_col = str(params.get("time_column", "ts")), str(params["value_column"])
@@ -55,7 +54,7 @@ def load_series(params: dict[str, Any], bucket_minutes: int | None = None) -> tu
                "FROM w GROUP BY 1 ORDER BY 1")
     else:
         sql = base + "SELECT epoch(t) AS e, v FROM w ORDER BY t"
-    table = run_query(sql, max_rows=200_000, principal=SYSTEM).table
+    table = run_query(sql, max_rows=200_000, principal=caller()).table
     epochs = np.asarray(table.column("e").to_numpy(zero_copy_only=False), dtype=np.float64)
     values = np.asarray(table.column("v").to_numpy(zero_copy_only=False), dtype=np.float64)
     if len(values) < 3:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -22,10 +23,12 @@ import duckdb
 
 from urbanbrain.capability.base import CapabilityDefinition, InvokeResult
 from urbanbrain.core import duck
-from urbanbrain.core.errors import QueryError, ValidationError
+from urbanbrain.core.errors import PermissionDeniedError, QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
-from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import check_read_only, run_query
+from urbanbrain.govern.policy import DatasetPolicy, holds_unmasking_grant, policy_for
+from urbanbrain.govern.principals import Principal, consumer_principal
+from urbanbrain.govern.query import run_query
+from urbanbrain.lake.engine import check_read_only
 
 MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more
 DEFAULT_ROWS = 100
@@ -94,6 +97,30 @@ def _wrapped(template: str) -> str:
     return f"SELECT * FROM ({template}) AS ub_result LIMIT $ub_limit OFFSET $ub_offset"
 
 
+def owner_views(definition: CapabilityDefinition, caller: Principal, granted: bool
+                ) -> Callable[[str], DatasetPolicy]:
+    """How a data API sees each dataset its template reads: at most what its owner may see and share.
+
+    A dataset the owning department owns is read under the capability grant (its conditional fields
+    in clear, closed ones hidden, the caller's row filters applied); any other dataset only if the
+    owner holds an unmasking grant for it, and then as the owner itself sees it. A grant to call the
+    API never unmasks a third department's data the owner could not share."""
+    owner = definition.owner.lower()
+    as_owner = consumer_principal(definition.name, owner) if owner else caller
+
+    def decide(name: str) -> DatasetPolicy:
+        own = policy_for(caller, name, capability_grant=granted)
+        if owner and own.owner == owner:
+            return own
+        if owner and holds_unmasking_grant(owner, name):
+            return policy_for(as_owner, name)
+        raise PermissionDeniedError(f"data API {definition.name} reads {name}, which its department "
+                                    f"{owner or '(unknown)'} neither owns nor holds an unmasking grant for",
+                                    hint="the owning department must request and be granted those fields in clear")
+
+    return decide
+
+
 def _max_rows(definition: CapabilityDefinition) -> int:
     return max(1, min(int(definition.implementation.get("max_rows", MAX_ROWS)), MAX_ROWS))
 
@@ -128,7 +155,11 @@ class DataApiKind:
                                   capability=definition.name, parameter=undeclared[0],
                                   hint="add it under input_schema.properties with its JSON type")
         bound: dict[str, Any] = {n: None for n in names}
-        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=SYSTEM)
+        if not definition.owner:
+            raise ValidationError("a data API needs its owning department", capability=definition.name)
+        owner = consumer_principal(definition.name, definition.owner)
+        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=owner,
+                  policy_of=owner_views(definition, owner, True))
 
     def inline(self, definition: CapabilityDefinition) -> bool:
         return False  # waits on SQL over the lake
@@ -143,7 +174,7 @@ class DataApiKind:
         principal, granted = current_caller()
         try:
             result = run_query(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset},
-                               principal=principal, capability_grant=granted)
+                               principal=principal, policy_of=owner_views(definition, principal, granted))
         except QueryError as exc:  # a value DuckDB cannot cast to the column's type is the caller's mistake
             if "Conversion Error" in exc.message or "Could not convert" in exc.message:
                 raise ValidationError(f"a parameter does not fit its column: {exc.message}",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from urbanbrain.govern import query as reads
 from urbanbrain.lake import datasets as svc
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
 from urbanbrain.web.api.results import QueryResponse, json_response
@@ -44,9 +45,10 @@ def get_schema(name: str) -> DatasetSchema:
 @router.get("/{name}/preview", response_model=QueryResponse)
 def preview(name: str, principal: CurrentPrincipal,
             limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
-    return json_response(svc.preview(name, limit, principal=principal))
+    return json_response(reads.preview(name, limit, principal=principal))
 
 
 @router.get("/{name}/lineage")
-def get_lineage(name: str) -> LineagePublic:
-    return svc.lineage(name)
+def get_lineage(name: str, principal: CurrentPrincipal) -> LineagePublic:
+    result: LineagePublic = reads.lineage(name, principal=principal)
+    return result

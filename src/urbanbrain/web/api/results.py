@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from urbanbrain.lake.engine import QueryResult
+from urbanbrain.govern.query import QueryResult
+from urbanbrain.lake.types import csv_ready
 
 
 class QueryResponse(BaseModel):
@@ -56,12 +57,13 @@ def csv_chunks(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator
     header = True
     for batch in batches:
         sink = io.BytesIO()
-        pacsv.write_csv(pa.Table.from_batches([batch], schema), sink, pacsv.WriteOptions(include_header=header))
+        pacsv.write_csv(csv_ready(pa.Table.from_batches([batch], schema)), sink,
+                        pacsv.WriteOptions(include_header=header))
         header = False
         yield sink.getvalue()
     if header:
         sink = io.BytesIO()
-        pacsv.write_csv(schema.empty_table(), sink, pacsv.WriteOptions(include_header=True))
+        pacsv.write_csv(csv_ready(schema.empty_table()), sink, pacsv.WriteOptions(include_header=True))
         yield sink.getvalue()
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import Principal
-from urbanbrain.lake.engine import run_query, stream_query
+from urbanbrain.govern.query import run_query, stream_query
 from urbanbrain.web.api.results import QueryResponse, csv_chunks, json_response, parquet_chunks
 from urbanbrain.web.principal import CurrentPrincipal
 

@@ -7,8 +7,8 @@ from fastapi.responses import HTMLResponse
 
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.govern.classification import get_classification
-from urbanbrain.lake.datasets import get_dataset, lineage, list_datasets, preview
-from urbanbrain.lake.engine import QueryResult
+from urbanbrain.govern.query import QueryResult, lineage, preview
+from urbanbrain.lake.datasets import get_dataset, list_datasets
 from urbanbrain.meta.departments import list_departments
 from urbanbrain.web.console.render import is_htmx, page
 from urbanbrain.web.principal import CurrentPrincipal
@@ -36,5 +36,5 @@ def dataset_detail(request: Request, name: str, principal: CurrentPrincipal) -> 
     except UrbanBrainError as exc:  # the record exists but its table cannot be read: show the page anyway
         problem = exc
     fields = {f.column: f for f in get_classification(name)[1]}
-    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name), "preview": rows, "problem": problem,
-                                          "fields": fields})
+    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name, principal=principal), "preview": rows,
+                                          "problem": problem, "fields": fields})

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from urbanbrain.core.errors import QueryError, ValidationError
-from urbanbrain.lake.engine import QueryResult, run_query, stream_query
+from urbanbrain.govern.query import QueryResult, run_query, stream_query
 from urbanbrain.web.api.results import csv_chunks
 from urbanbrain.web.console.render import FormFields, is_htmx, page
 from urbanbrain.web.errors import status_for
