@@ -56,7 +56,7 @@ def test_broken_rows_go_to_quarantine_with_reasons_once(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="gbk")
     register("permits", "files", {"path": str(path)}, dept="housing")
     first = run_sync("permits")
-    assert first.status == "succeeded", first.error
+    assert first.status == "succeeded_with_rejects", first.error
     assert first.rows_read == 52 and first.rows_rejected >= 1
     assert first.rows_written + first.rows_rejected == 52
     q = run_query("select _ub_reason, _ub_record from housing.permits.permits__quarantine",

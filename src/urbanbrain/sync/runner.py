@@ -40,7 +40,7 @@ from urbanbrain.sync import cursors, locks
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
 from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
-from urbanbrain.sync.runs import get_run
+from urbanbrain.sync.runs import SUCCEEDED_WITH_REJECTS, get_run, succeeded
 
 log = logging.getLogger("urbanbrain.sync")
 REJECT_FLUSH = 10_000
@@ -168,12 +168,14 @@ def _finish(run_id: str, system_id: str, outcomes: list[SyncRunObject], error: U
             run.status = "partial" if len(failed) < len(outcomes) else "failed"
             run.error = "; ".join(f"{o.object_name}: {o.error}" for o in failed)
             run.error_transient = False
+        elif run.rows_rejected:
+            run.status = SUCCEEDED_WITH_REJECTS  # everything landed except the rows in quarantine
         else:
             run.status = "succeeded"
         run.finished_at = now
         system.last_sync_at = now
         system.health_checked_at = now
-        if run.status == "succeeded":
+        if succeeded(run.status):
             system.health, system.health_reason = "healthy", None
         elif error is not None:
             system.health, system.health_reason = "unhealthy", str(error)
