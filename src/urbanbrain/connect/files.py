@@ -38,6 +38,7 @@ import dataclasses
 import glob
 import os
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,9 +156,7 @@ class FileSource:
                 )
         if not files:
             raise ObjectNotFoundError(
-                f"no readable data file matches {self.path!r}",
-                hint=f"known extensions: {', '.join(EXTENSIONS)}",
-                path=raw,
+                f"no readable data file matches {self.path!r}", hint=_unknown_extension_hint(raw, found), path=raw
             )
         return files
 
@@ -274,6 +273,20 @@ class FileSource:
         """Forget cached plans; no file handle outlives a `read` generator."""
         self._plans.clear()
         self._unified.clear()
+
+
+def _unknown_extension_hint(raw: str, found: list[Path]) -> str:
+    """Name the glob and format that would read what is there (GTFS ships CSV as `.txt`)."""
+    suffixes = Counter(p.suffix.lower() for p in found if p.is_file() and p.suffix)
+    known = f"known extensions: {', '.join(EXTENSIONS)}"
+    if not suffixes:
+        return known
+    suffix, count = suffixes.most_common(1)[0]
+    folder = raw if Path(raw).is_dir() else os.path.dirname(raw) or "."
+    pattern = os.path.join(folder, f"*{suffix}")
+    guess = "csv" if suffix in (".txt", ".dat", ".tab") else "csv|json|ndjson|parquet"
+    return (f"{count} file(s) here end in {suffix!r}; if they are {guess} data, set path={pattern!r} "
+            f"and format={guess!r} (e.g. `--path '{pattern}' --option format={guess.split('|')[0]}`); {known}")
 
 
 def _source_type(fmt: str, key: str, spec: coerce.ColumnSpec) -> str:

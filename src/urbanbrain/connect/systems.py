@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from urbanbrain.connect.base import SOURCES, Source, SourceObject, open_source
+from urbanbrain.connect.precheck import precheck
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.naming import sql_identifier, validate_code
@@ -61,6 +62,7 @@ def add_system(
     sched = parse_schedule(schedule)
     source = open_source(kind, options)  # constructors validate their options without connecting
     source.close()
+    checks = precheck(kind, options)  # path exists, URL parses, host resolves: said now, not at discover
     with session_scope() as s:
         department = get_department_row(s, dept)
         if s.scalar(select(System).where(System.name == name)):
@@ -79,7 +81,7 @@ def add_system(
         s.add(system)
         s.flush()
         s.refresh(system)
-        return system_public(s, system)
+        return system_public(s, system).model_copy(update={"checks": checks})
 
 
 def update_system(name: str, *, options: dict[str, Any] | None = None, schedule: str | None = None,
@@ -92,6 +94,7 @@ def update_system(name: str, *, options: dict[str, Any] | None = None, schedule:
             if not replace_options:
                 options = {**decrypt(system.options_secret), **options}
             open_source(system.kind, options).close()
+            precheck(system.kind, options)
             system.options_secret = encrypt(options)
             system.display_url = _display(options)
         if schedule is not None:

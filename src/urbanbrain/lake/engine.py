@@ -171,9 +171,11 @@ def check_references(tree: dict[str, Any]) -> list[tuple[str, ...]]:
             if not node.get("schema_name") and str(node.get("table_name", "")).lower() in ctes:
                 continue
             name = ".".join(str(node.get(k)) for k in ("catalog_name", "schema_name", "table_name") if node.get(k))
+            from urbanbrain.lake.names import dataset_name_hint
+
             raise ReadOnlyViolationError(f"{name!r} is not a dataset; queries read datasets by their full "
                                          "name, department.system.object",
-                                         hint="list them with `urbanbrain dataset list`")
+                                         hint=dataset_name_hint(name.split(".")))
         elif kind == "TABLE_FUNCTION":
             fn = str((node.get("function") or {}).get("function_name", "")).lower()
             if fn not in SAFE_TABLE_FUNCTIONS:
@@ -245,9 +247,9 @@ def open_query_connection(sql: str, principal: Principal, *, capability_grant: b
             try:
                 files, columns = table_files(ident)
             except NoSuchTableError:
-                raise QueryError(f"no dataset named {'.'.join(ident)!r}",
-                                 hint="dataset names are department.system.object; "
-                                      "list them with `urbanbrain dataset list`") from None
+                from urbanbrain.lake.names import dataset_name_hint
+
+                raise QueryError(f"no dataset named {'.'.join(ident)!r}", hint=dataset_name_hint(ident)) from None
             policy = policy_for(principal, ".".join(ident), capability_grant=capability_grant)
             policies.append(policy)
             allowed.extend(files)
