@@ -19,8 +19,8 @@ from urbanbrain.lake.engine import run_query
 from urbanbrain.meta.departments import add_department
 from urbanbrain.sync.runner import run_sync
 
-ROWS = [{"id": i, "name": f"firm {i}", "note": "" if i % 2 else "ok", "updated_at": f"2024-01-{1 + i // 4:02d}T00:00:00"}
-        for i in range(30)]
+ROWS = [{"id": i, "name": f"firm {i}", "note": "" if i % 2 else "ok",
+         "updated_at": f"2024-01-{1 + i // 4:02d}T00:00:00"} for i in range(30)]
 
 
 def _paged(fail_on: int | None) -> object:
