@@ -127,3 +127,28 @@ def test_a_mistyped_dataset_name_gets_the_normalised_one(tmp_path: Path) -> None
     with pytest.raises(QueryError) as three:
         run_query('select * from geo."cs-geo".stations', principal=SYSTEM)
     assert "did you mean geo.cs_geo.stations?" in (three.value.hint or "")
+
+
+def test_a_later_value_widens_the_lake_column_instead_of_failing_or_quarantining(tmp_path: Path) -> None:
+    path = tmp_path / "meters.csv"
+    path.write_text("seq,reading,code,day\n" + "".join(f"{i},{i * 10},{i},2024-01-0{1 + i % 5}\n"
+                                                       for i in range(1, 21)))
+    register("meters", "files", {"path": str(path)}, dept="water")
+    configure_object("meters", "meters", cursor_column="seq")
+    assert run_sync("meters").rows_written == 20
+    with path.open("a") as fh:  # a decimal reading, a code that is not a number, a timestamp for a day
+        fh.write("21,212.5,A-7,2024-01-06 08:30:00\n22,220,22,2024-01-07\n")
+    run = run_sync("meters")
+    assert run.status == "succeeded" and run.rows_written == 2 and run.rows_rejected == 0
+    rows = run_query("select seq, reading, code, day from water.meters.meters order by seq",
+                     principal=SYSTEM).table
+    assert str(rows.schema.field("reading").type) == "double" and str(rows.schema.field("code").type) == "string"
+    assert str(rows.schema.field("day").type) == "string"  # a date, then a date and time: both kept as text
+    values = rows.to_pylist()
+    assert len(values) == 22 and values[0]["reading"] == 10.0 and values[0]["code"] == "1"
+    assert values[20]["reading"] == 212.5 and values[20]["code"] == "A-7"
+    assert values[1]["day"] == "2024-01-03" and values[20]["day"] == "2024-01-06 08:30:00"
+    path.write_text("seq,reading,code,day\n" + "".join(f"{i},{i},{i},2024-02-01\n" for i in range(23, 25)))
+    narrower = run_sync("meters")  # today's file is all integers again: the wider columns take them
+    assert narrower.status == "succeeded" and narrower.rows_written == 2
+    assert scalar("select count(*) c from water.meters.meters where code = '24'")["c"] == 1

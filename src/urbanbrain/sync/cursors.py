@@ -62,20 +62,33 @@ def cursor_text(value: Any) -> str:
     return str(value)
 
 
-def _json_default(value: Any) -> Any:
+def _canonical(value: Any) -> str:
+    """One text per value whatever its column's type, so a row hashes the same after its column
+    was widened (20 -> '20', 200 -> 200.0, a date -> its ISO text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "hour") and hasattr(value, "isoformat"):
+        return str(value.isoformat(sep=" "))
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, bytes):
         return value.hex()
-    return str(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str) \
+        if isinstance(value, dict | list) else str(value)
 
 
 def row_hashes(table: pa.Table) -> list[str]:
-    """A content hash per row over the data columns (lineage columns differ every run)."""
+    """A content hash per row over its non-null data values (lineage columns differ every run; a
+    column added later is null in old rows, so it does not change their hash)."""
     names = [n for n in table.column_names if n not in LINEAGE_NAMES]
     out = []
     for row in table.select(names).to_pylist():
-        text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=_json_default)
+        canon = {k: _canonical(v) for k, v in row.items() if v is not None}
+        text = json.dumps(canon, sort_keys=True, ensure_ascii=False)
         out.append(hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest())
     return out
 

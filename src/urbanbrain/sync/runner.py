@@ -232,7 +232,9 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         source_schema = plan.discovered.schema()
     else:
         source_schema = pa.schema([])
-    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key)
+    # types inferred from values (files, APIs) widen when later values need it; declared ones stop
+    evolve = plan.discovered is not None and plan.discovered.kind in ("file", "endpoint")
+    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key, evolve=evolve)
     target = writer.open()
     _register_dataset(ident, system_id, plan, writer, None, None, run_id, "data")  # findable even if killed
     ties = None
