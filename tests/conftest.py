@@ -10,7 +10,8 @@ import pytest
 
 from urbanbrain.core.settings import get_settings
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Real public files copied (trimmed) into the repository, so a bare clone runs every test (see tests/data/README.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
 # Test runs from two checkouts at once must not share the demo's PostgreSQL/MariaDB databases.
 DB_SUFFIX = os.environ.get("UB_TEST_DB_SUFFIX", "")
 
@@ -45,9 +46,8 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.fail(f"../shared/data is missing (looked in {SHARED_DATA}); CI runs with shared/ beside the clone")
-    return SHARED_DATA
+    """The real-data folder inside the repository (tests/data), never ../shared beside the clone."""
+    return TEST_DATA
 
 
 def pytest_configure(config: pytest.Config) -> None:

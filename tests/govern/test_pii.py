@@ -1,4 +1,4 @@
-"""PII proposals on real data: Baltimore 311 requests and OpenAQ sensors (shared/data), and the demo
+"""PII proposals on real data: Baltimore 311 requests and OpenAQ sensors (tests/data), and the demo
 city's identifiers (which carry valid GB 11643 / GB 32100 check characters)."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
 from urbanbrain.sync.service import sync_system
 
 SUMMARY_COLUMNS = ["object", "mode", "status", "rows_read", "rows_written", "rows_rejected", "error"]
-STATUS_STYLE = {"succeeded": "green", "partial": "yellow", "failed": "red"}
+STATUS_STYLE = {"succeeded": "green", "succeeded_with_rejects": "yellow", "partial": "yellow", "failed": "red"}
 
 
 class RichProgress:
@@ -67,9 +67,14 @@ def sync_command(
     style = STATUS_STYLE.get(run.status, "white")
     emit_rows(summary_rows(run), fmt, columns=SUMMARY_COLUMNS,
               title=f"sync {run.system} — run {run.id} — [{style}]{run.status}[/{style}]")
-    if run.status != "succeeded":
+    from urbanbrain.sync.runs import succeeded
+
+    if not succeeded(run.status):
         if run.error:
             err_console.print(f"[bold red]error:[/bold red] [red]{escape(run.error)}[/red]", soft_wrap=True)
         raise typer.Exit(1)
-    if fmt is Format.table:
+    if fmt is Format.table and run.rows_rejected:
+        console.print(f"[yellow]succeeded with rejects:[/yellow] {run.rows_written} rows written, "
+                      f"{run.rows_rejected} rows quarantined (see the objects' __quarantine datasets)")
+    elif fmt is Format.table:
         console.print(f"[green]ok:[/green] {run.rows_written} rows written in {len(run.objects)} object(s)")

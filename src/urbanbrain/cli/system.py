@@ -96,6 +96,8 @@ def add(
     system = svc.add_system(name, dept, kind, options, schedule=schedule, owner=owner, description=description)
     console.print(f"added system [bold]{system.name}[/bold] ({system.kind}, {system.display_url or 'no url'}, "
                   f"schedule {system.schedule}); next: `urbanbrain system test {system.name}`")
+    if system.checks:
+        console.print("checked: " + "; ".join(system.checks))
 
 
 @app.command("list")

@@ -5,9 +5,13 @@ column as text, infer one type per column from a sample (`infer_specs`) and conv
 `convert_batch`. Conversion never fails a batch: a row with a value that does not parse is taken out
 and returned as a `Reject` with the original row and the reason, so nothing is silently dropped.
 
-Inference is deliberately conservative, because a wrong guess quarantines rows later in the file:
+Inference looks at every value of the object (`Inference`, fed batch by batch over the whole file), so
+a value late in a file can never contradict a type chosen from its first rows; missing-value tokens
+(`NA`, `N/A`, `NULL`, `null`, `NaN`, `-` and the empty string by default, see `null_tokens`) are nulls
+before inference and conversion. It is deliberately conservative:
 
-* candidates, in order: int64, float64, bool (`true`/`false` only), date32, timestamp[us] (ISO or a
+* candidates, in order: date32 from `YYYYMMDD` (years 1900-2099), int64, float64,
+  bool (`true`/`false` only), date32, timestamp[us] (ISO or a
   handful of common layouts such as `04/12/2018 11:11:26 AM` or `2018/04/12 11:11`),
   timestamp[us, UTC] (ISO with `Z` or an offset), else string;
 * a column keeps its text when any sampled value has a leading zero (`007`, zip and area codes) or
@@ -20,6 +24,7 @@ because `strptime` silently rolls `2020-02-30` over to March.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -56,6 +61,7 @@ class Layout:
 
 
 _DATE_LAYOUTS = [
+    Layout("ymd_compact", "%Y%m%d", r"^(?P<y>(?:19|20)\d{2})(?P<mo>\d{2})(?P<d>\d{2})$"),
     Layout("ymd_slash", "%Y/%m/%d", rf"^{_Y}/{_MO}/{_D}$"),
     Layout("ymd_cn", "%Y年%m月%d日", rf"^{_Y}年{_MO}月{_D}日$"),
     Layout("mdy_slash", "%m/%d/%Y", rf"^{_MO}/{_D}/{_Y}$"),
@@ -151,14 +157,16 @@ def parse_column(values: pa.Array, spec: ColumnSpec) -> pa.Array:
     return _safe_cast(kept, spec.type)
 
 
+@functools.cache
 def _candidates() -> list[ColumnSpec]:
     specs = [
+        ColumnSpec("", pa.date32(), "date:ymd_compact"),  # 20170724 is a date before it is a number
         ColumnSpec("", pa.int64(), "int"),
         ColumnSpec("", pa.float64(), "float"),
         ColumnSpec("", pa.bool_(), "bool"),
         ColumnSpec("", pa.date32(), "iso_date"),
     ]
-    specs += [ColumnSpec("", pa.date32(), f"date:{lay.name}") for lay in _DATE_LAYOUTS]
+    specs += [ColumnSpec("", pa.date32(), f"date:{lay.name}") for lay in _DATE_LAYOUTS[1:]]
     specs += [ColumnSpec("", TS, "iso_ts"), ColumnSpec("", TS_UTC, "iso_tz")]
     specs += [ColumnSpec("", TS, f"ts:{lay.name}") for lay in _TS_LAYOUTS]
     return specs
@@ -178,6 +186,108 @@ def infer_spec(name: str, sample: pa.Array) -> ColumnSpec:
         if parsed.null_count == 0:
             return ColumnSpec(name, cand.type, cand.parser)
     return ColumnSpec(name, pa.string())
+
+
+def layout_format(spec: ColumnSpec) -> str:
+    """The date/time format a column was recognised in (`%Y%m%d`, `ISO 8601`), '' for other types."""
+    if ":" in spec.parser:
+        return _LAYOUTS[spec.parser.split(":", 1)[1]].fmt
+    return "ISO 8601" if spec.parser.startswith("iso_") else ""
+
+
+DEFAULT_NULL_TOKENS = ("", "NA", "N/A", "NULL", "null", "NaN", "-")
+
+
+def null_tokens(option: Any, object_name: str | None = None) -> tuple[str, ...]:
+    """The missing-value tokens for one object, from a system's `null_values` option.
+
+    The option is a list (every object) or a mapping of object name -> list with `*` for the rest;
+    the empty string always stays a null, because an empty cell is never a value.
+    """
+    chosen: Any = option
+    if isinstance(option, dict):
+        chosen = option.get(object_name or "", option.get("*"))
+    if chosen is None:
+        return DEFAULT_NULL_TOKENS
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    return tuple(dict.fromkeys(["", *(str(t) for t in chosen)]))
+
+
+def nullify(values: pa.Array, tokens: tuple[str, ...]) -> pa.Array:
+    """Missing-value tokens (compared after trimming whitespace) become nulls in a string array."""
+    if not tokens or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return values
+    hit = pc.fill_null(pc.is_in(pc.utf8_trim_whitespace(values), pa.array(tokens, values.type)), False)
+    if not pc.any(hit).as_py():
+        return values
+    return pc.if_else(hit, pa.scalar(None, values.type), values)
+
+
+class Inference:
+    """Which candidate types still parse every value seen so far, per column, over a whole object.
+
+    Fed every batch of a file (`update`), so the type fits the last row as well as the first; two
+    inferences over columns of the same name (files of one system) combine with `merge`, giving
+    them one type the values of both allow.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        count = len(_candidates())
+        self.alive: list[list[bool]] = [[True] * count for _ in names]
+        self.seen: list[bool] = [False] * len(names)
+        self.identifier_like: list[bool] = [False] * len(names)
+
+    def update(self, batch: pa.RecordBatch | pa.Table) -> None:
+        cands = _candidates()
+        for i in range(len(self.names)):
+            alive = self.alive[i]
+            if not any(alive):
+                continue
+            values = pc.drop_null(_as_array(batch.column(i)).cast(pa.string()))
+            if len(values) == 0:
+                continue
+            values = pc.unique(pc.utf8_trim_whitespace(values))
+            self.seen[i] = True
+            if not self.identifier_like[i] and (pc.any(_matches(values, _LEADING_ZERO)).as_py()
+                                                or pc.any(_matches(values, _LONG_DIGITS)).as_py()):
+                self.identifier_like[i] = True
+            for k, cand in enumerate(cands):
+                if not alive[k]:
+                    continue
+                if self.identifier_like[i] and cand.parser in ("int", "float"):
+                    alive[k] = False
+                    continue
+                if parse_column(values, cand).null_count:
+                    alive[k] = False
+
+    def merge(self, index: int, other: Inference, other_index: int) -> None:
+        """Column `index` must also hold every value of `other`'s column `other_index`."""
+        if not other.seen[other_index]:
+            return
+        if not self.seen[index]:
+            self.alive[index] = list(other.alive[other_index])
+        else:
+            self.alive[index] = [a and b for a, b in zip(self.alive[index], other.alive[other_index], strict=True)]
+        self.seen[index] = True
+        self.identifier_like[index] = self.identifier_like[index] or other.identifier_like[other_index]
+        if self.identifier_like[index]:
+            for k, cand in enumerate(_candidates()):
+                if cand.parser in ("int", "float"):
+                    self.alive[index][k] = False
+
+    def spec(self, index: int) -> ColumnSpec:
+        name = self.names[index]
+        if not self.seen[index]:
+            return ColumnSpec(name, pa.string())
+        for alive, cand in zip(self.alive[index], _candidates(), strict=True):
+            if alive:
+                return ColumnSpec(name, cand.type, cand.parser)
+        return ColumnSpec(name, pa.string())
+
+    def specs(self) -> list[ColumnSpec]:
+        return [self.spec(i) for i in range(len(self.names))]
 
 
 def infer_specs(sample: pa.Table | pa.RecordBatch) -> list[ColumnSpec]:

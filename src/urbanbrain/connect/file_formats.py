@@ -49,6 +49,9 @@ class Plan:
     encoding: str | None = None
     delimiter: str | None = None
     cursor_candidates: list[str] = field(default_factory=list)
+    inference: coerce.Inference | None = None  # what every value allows; merged across a system's files
+    increasing: set[str] = field(default_factory=set)  # integer-looking columns that never decrease
+    null_values: tuple[str, ...] = coerce.DEFAULT_NULL_TOKENS
 
 
 def _names(keys: list[str]) -> list[str]:
@@ -61,22 +64,44 @@ def _string_batch(names: list[str], columns: list[list[str | None]]) -> pa.Recor
     return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
 
 
-def _plan_from_sample(keys: list[str], sample: pa.Table | pa.RecordBatch | None, **kw: Any) -> Plan:
+def nullify_batch(batch: pa.RecordBatch, tokens: tuple[str, ...]) -> pa.RecordBatch:
+    """Missing-value tokens become nulls in every text column (one place for every text format)."""
+    if not tokens:
+        return batch
+    arrays = [coerce.nullify(coerce._as_array(c), tokens) for c in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def _whole_object_plan(keys: list[str], batches: Iterator[pa.RecordBatch], tokens: tuple[str, ...],
+                       **kw: Any) -> Plan:
+    """Infer from every row of the object (not its first rows), so a late value never contradicts
+    the type; the first rows also say which integer columns only ever increase (cursor candidates)."""
     names = _names(keys)
-    if sample is None or sample.num_rows == 0:
-        specs = [coerce.ColumnSpec(n, pa.string()) for n in names]
-        return Plan(specs, keys, **kw)
-    sample = sample.rename_columns(names).slice(0, coerce.SAMPLE_ROWS)
-    specs = coerce.infer_specs(sample)
-    cursors = []
-    for i, spec in enumerate(specs):
-        if coerce.is_cursor_like(spec.name, spec):
-            cursors.append(spec.name)
-        elif pa.types.is_integer(spec.type):
-            typed = coerce.parse_column(coerce._as_array(sample.column(i)), spec)
-            if typed.null_count < len(typed) and coerce.looks_increasing(typed):
-                cursors.append(spec.name)
-    return Plan(specs, keys, cursor_candidates=cursors, **kw)
+    inference = coerce.Inference(names)
+    head: list[pa.RecordBatch] = []
+    head_rows = 0
+    for raw in batches:
+        batch = nullify_batch(pa.RecordBatch.from_arrays(raw.columns, names=names), tokens)
+        inference.update(batch)
+        if head_rows < coerce.SAMPLE_ROWS:
+            head.append(batch.slice(0, coerce.SAMPLE_ROWS - head_rows))
+            head_rows += head[-1].num_rows
+    increasing: set[str] = set()
+    for i, name in enumerate(names):
+        if not head:
+            break
+        column = pa.concat_arrays([coerce._as_array(b.column(i)) for b in head])
+        typed = coerce.parse_column(column, coerce.ColumnSpec(name, pa.int64(), "int"))
+        if typed.null_count < len(typed) and coerce.looks_increasing(typed):
+            increasing.add(name)
+    plan = Plan(inference.specs(), keys, inference=inference, increasing=increasing, null_values=tokens, **kw)
+    plan.cursor_candidates = cursor_candidates(plan.specs, increasing)
+    return plan
+
+
+def cursor_candidates(specs: list[coerce.ColumnSpec], increasing: set[str]) -> list[str]:
+    return [s.name for s in specs if coerce.is_cursor_like(s.name, s)
+            or (pa.types.is_integer(s.type) and s.name in increasing)]
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -212,26 +237,20 @@ def _csv_error(path: Path, enc: str, exc: Exception) -> Exception:
     return SourceFormatError(f"cannot parse CSV {path}: {text}", file=str(path))
 
 
-def plan_csv(path: Path, enc_option: str, delimiter: str | None) -> Plan:
-    """Encoding, delimiter, header and column types of one CSV file."""
+def plan_csv(path: Path, enc_option: str, delimiter: str | None,
+             tokens: tuple[str, ...] = coerce.DEFAULT_NULL_TOKENS) -> Plan:
+    """Encoding, delimiter, header and column types of one CSV file (types from every row)."""
     enc = encoding.resolve(path, enc_option)
     text = encoding.decode_sample(path, enc)
     size = path.stat().st_size
     if not text.strip():
-        return Plan([], [], row_estimate=0, encoding=enc, delimiter=delimiter or ",")
+        return Plan([], [], row_estimate=0, encoding=enc, delimiter=delimiter or ",", null_values=tokens)
     delim = delimiter or sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delim))
     plan = Plan([coerce.ColumnSpec(n, pa.string()) for n in _names(header)], header, encoding=enc, delimiter=delim)
-    stream = _CsvStream(path, plan, block_size=1 << 20)
-    chunks, rows = [], 0
-    for batch in stream:
-        chunks.append(batch)
-        rows += batch.num_rows
-        if rows >= coerce.SAMPLE_ROWS:
-            break
-    sample = pa.Table.from_batches(chunks, schema=plan_schema(plan)) if chunks else None
-    out = _plan_from_sample(header, sample, encoding=enc, delimiter=delim, row_estimate=_count_rows(path, size))
-    return out
+    stream = _CsvStream(path, plan, block_size=4 << 20)
+    return _whole_object_plan(header, iter(stream), tokens, encoding=enc, delimiter=delim,
+                              row_estimate=_count_rows(path, size))
 
 
 def plan_schema(plan: Plan) -> pa.Schema:
@@ -319,14 +338,13 @@ def _xlsx_text_rows(rows: Iterator[list[Any]]) -> Iterator[list[str | None]]:
             yield cells
 
 
-def plan_xlsx(path: Path, sheet: str) -> Plan:
+def plan_xlsx(path: Path, sheet: str, tokens: tuple[str, ...] = coerce.DEFAULT_NULL_TOKENS) -> Plan:
     rows = _xlsx_rows(path, sheet)
     header = next(rows, None)
     if header is None:
-        return Plan([], [], row_estimate=0)
+        return Plan([], [], row_estimate=0, null_values=tokens)
     keys = [_cell_text(v) or "" for v in header]
     names = _names(keys)
-    sample = next(_batches_of_rows(_xlsx_text_rows(rows), len(keys), names, coerce.SAMPLE_ROWS), None)
     from python_calamine import CalamineWorkbook
 
     wb = CalamineWorkbook.from_path(str(path))
@@ -334,7 +352,8 @@ def plan_xlsx(path: Path, sheet: str) -> Plan:
         estimate = max(wb.get_sheet_by_name(sheet).height - 1, 0)
     finally:
         wb.close()
-    return _plan_from_sample(keys, sample, row_estimate=estimate)
+    batches = _batches_of_rows(_xlsx_text_rows(rows), len(keys), names, coerce.SAMPLE_ROWS)
+    return _whole_object_plan(keys, batches, tokens, row_estimate=estimate)
 
 
 def iter_xlsx(path: Path, sheet: str, plan: Plan, batch_rows: int) -> RawBatches:
@@ -413,13 +432,14 @@ def _record_batches(
     yield from _batches_of_rows(rows, len(keys), names, batch_rows)
 
 
-def plan_json(path: Path, enc_option: str, records_path: str | None) -> Plan:
+def plan_json(path: Path, enc_option: str, records_path: str | None,
+              tokens: tuple[str, ...] = coerce.DEFAULT_NULL_TOKENS) -> Plan:
     records = _records(_load_json(path, enc_option), records_path, path)
     objs = [r for r in records if isinstance(r, dict)]
     keys = _key_union(iter(objs))
     names = _names(keys)
-    sample = next(_record_batches(iter(objs[: coerce.SAMPLE_ROWS]), keys, names, coerce.SAMPLE_ROWS), None)
-    return _plan_from_sample(keys, sample, row_estimate=len(records))
+    batches = _record_batches(iter(objs), keys, names, coerce.SAMPLE_ROWS)
+    return _whole_object_plan(keys, batches, tokens, row_estimate=len(records))
 
 
 def iter_json(path: Path, enc_option: str, records_path: str | None, plan: Plan, batch_rows: int) -> RawBatches:
@@ -462,11 +482,10 @@ def _ndjson_lines(path: Path, enc: str) -> Iterator[tuple[int, dict[str, Any] | 
         raise encoding.decode_error(path, enc) from exc
 
 
-def plan_ndjson(path: Path, enc_option: str) -> Plan:
-    """One cheap pass for the key union and the line count; the first 10k records are the sample."""
+def plan_ndjson(path: Path, enc_option: str, tokens: tuple[str, ...] = coerce.DEFAULT_NULL_TOKENS) -> Plan:
+    """One cheap pass for the key union and the line count, a second one for the types."""
     enc = encoding.resolve(path, enc_option)
     keys: dict[str, None] = {}
-    sample: list[dict[str, Any]] = []
     count = 0
     for _, rec, _, _ in _ndjson_lines(path, enc):
         count += 1
@@ -475,12 +494,11 @@ def plan_ndjson(path: Path, enc_option: str) -> Plan:
         for k in rec:
             if k not in keys:
                 keys[k] = None
-        if len(sample) < coerce.SAMPLE_ROWS:
-            sample.append(rec)
     key_list = list(keys)
     names = _names(key_list)
-    batch = next(_record_batches(iter(sample), key_list, names, coerce.SAMPLE_ROWS), None)
-    return _plan_from_sample(key_list, batch, row_estimate=count, encoding=enc)
+    records = (rec for _, rec, _, _ in _ndjson_lines(path, enc) if rec is not None)
+    batches = _record_batches(records, key_list, names, coerce.SAMPLE_ROWS)
+    return _whole_object_plan(key_list, batches, tokens, row_estimate=count, encoding=enc)
 
 
 def iter_ndjson(path: Path, plan: Plan, batch_rows: int) -> RawBatches:
@@ -512,8 +530,7 @@ def plan_parquet(path: Path) -> Plan:
         rows = pf.metadata.num_rows
     keys = list(schema.names)
     specs = [coerce.ColumnSpec(n, f.type, "native") for n, f in zip(_names(keys), schema, strict=True)]
-    cursors = [s.name for s in specs if coerce.is_cursor_like(s.name, s)]
-    return Plan(specs, keys, row_estimate=rows, typed=True, cursor_candidates=cursors)
+    return Plan(specs, keys, row_estimate=rows, typed=True, cursor_candidates=cursor_candidates(specs, set()))
 
 
 def iter_parquet(path: Path, plan: Plan, batch_rows: int) -> RawBatches:

@@ -34,9 +34,11 @@ with no columns and no rows; a header-only CSV has string columns and no rows.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +112,13 @@ class FileSource:
         sheet = options.get("sheet")
         self.sheets: list[str] | None = [sheet] if isinstance(sheet, str) else sheet
         self.records_path: str | None = options.get("records_path")
-        self._plans: dict[tuple[str, str | None, int, int], ff.Plan] = {}
+        self.null_values: Any = options.get("null_values")
+        if self.null_values is not None and not isinstance(self.null_values, list | dict | str):
+            raise ConfigurationError("the 'null_values' option must be a list of tokens or a mapping "
+                                     "of object name to list ('*' for the others)",
+                                     hint='e.g. null_values=["NA", "-"] or {"*": ["NA"], "stations": ["-999"]}')
+        self._plans: dict[tuple[str, str | None, int, int, str], ff.Plan] = {}
+        self._unified: dict[tuple[Any, ...], dict[str, ff.Plan]] = {}
 
     # --- finding files -------------------------------------------------------------------------
 
@@ -148,9 +156,7 @@ class FileSource:
                 )
         if not files:
             raise ObjectNotFoundError(
-                f"no readable data file matches {self.path!r}",
-                hint=f"known extensions: {', '.join(EXTENSIONS)}",
-                path=raw,
+                f"no readable data file matches {self.path!r}", hint=_unknown_extension_hint(raw, found), path=raw
             )
         return files
 
@@ -173,23 +179,35 @@ class FileSource:
             unique.append(obj if n == 1 else FileObject(f"{obj.name}_{n}", obj.path, obj.format, obj.sheet))
         return unique
 
-    def _plan(self, obj: FileObject) -> ff.Plan:
+    def _file_plan(self, obj: FileObject) -> tuple[tuple[str, str | None, int, int, str], ff.Plan]:
         st = _guard(obj.path, obj.path.stat)
-        key = (str(obj.path), obj.sheet, st.st_mtime_ns, st.st_size)
+        key = (str(obj.path), obj.sheet, st.st_mtime_ns, st.st_size, obj.name)
         if key not in self._plans:
             self._plans[key] = _guard(obj.path, self._make_plan, obj)
-        return self._plans[key]
+        return key, self._plans[key]
+
+    def _plan(self, obj: FileObject) -> ff.Plan:
+        return self._all_plans(self._objects())[obj.name]
+
+    def _all_plans(self, objects: list[FileObject]) -> dict[str, ff.Plan]:
+        """Every object's plan, with same-named columns of the system's files given one type."""
+        pairs = [self._file_plan(o) for o in objects]
+        key = tuple(k for k, _ in pairs)
+        if key not in self._unified:
+            self._unified = {key: unify_plans({o.name: p for o, (_, p) in zip(objects, pairs, strict=True)})}
+        return self._unified[key]
 
     def _make_plan(self, obj: FileObject) -> ff.Plan:
+        tokens = coerce.null_tokens(self.null_values, obj.name)
         if obj.format == "csv":
-            return ff.plan_csv(obj.path, self.encoding, self.delimiter)
+            return ff.plan_csv(obj.path, self.encoding, self.delimiter, tokens)
         if obj.format == "xlsx":
             assert obj.sheet is not None
-            return ff.plan_xlsx(obj.path, obj.sheet)
+            return ff.plan_xlsx(obj.path, obj.sheet, tokens)
         if obj.format == "json":
-            return ff.plan_json(obj.path, self.encoding, self.records_path)
+            return ff.plan_json(obj.path, self.encoding, self.records_path, tokens)
         if obj.format == "ndjson":
-            return ff.plan_ndjson(obj.path, self.encoding)
+            return ff.plan_ndjson(obj.path, self.encoding, tokens)
         return ff.plan_parquet(obj.path)
 
     # --- the Source protocol -------------------------------------------------------------------
@@ -201,10 +219,12 @@ class FileSource:
 
     def discover(self) -> list[SourceObject]:
         out = []
-        for obj in self._objects():
-            plan = self._plan(obj)
+        objects = self._objects()
+        plans = self._all_plans(objects)
+        for obj in objects:
+            plan = plans[obj.name]
             columns = [
-                ColumnInfo(s.name, s.type, True, source_type=f"{obj.format}:{key}")
+                ColumnInfo(s.name, s.type, True, source_type=_source_type(obj.format, key, s))
                 for s, key in zip(plan.specs, plan.keys, strict=True)
             ]
             out.append(
@@ -226,7 +246,7 @@ class FileSource:
             raise ObjectNotFoundError(
                 f"no file object named {request.object!r}", hint=f"known objects: {sorted(objects)}"
             )
-        plan = self._plan(obj)
+        plan = self._all_plans(list(objects.values()))[obj.name]
         batch_rows = max(1, request.batch_rows)
         cursor = _cursor_filter(plan, request.cursor)
         for raw, rejects in _guard(obj.path, self._raw, obj, plan, batch_rows):
@@ -252,6 +272,66 @@ class FileSource:
     def close(self) -> None:
         """Forget cached plans; no file handle outlives a `read` generator."""
         self._plans.clear()
+        self._unified.clear()
+
+
+def _unknown_extension_hint(raw: str, found: list[Path]) -> str:
+    """Name the glob and format that would read what is there (GTFS ships CSV as `.txt`)."""
+    suffixes = Counter(p.suffix.lower() for p in found if p.is_file() and p.suffix)
+    known = f"known extensions: {', '.join(EXTENSIONS)}"
+    if not suffixes:
+        return known
+    suffix, count = suffixes.most_common(1)[0]
+    folder = raw if Path(raw).is_dir() else os.path.dirname(raw) or "."
+    pattern = os.path.join(folder, f"*{suffix}")
+    guess = "csv" if suffix in (".txt", ".dat", ".tab") else "csv|json|ndjson|parquet"
+    return (f"{count} file(s) here end in {suffix!r}; if they are {guess} data, set path={pattern!r} "
+            f"and format={guess!r} (e.g. `--path '{pattern}' --option format={guess.split('|')[0]}`); {known}")
+
+
+def _source_type(fmt: str, key: str, spec: coerce.ColumnSpec) -> str:
+    """`csv:<header cell>`, plus the date/time format the values were recognised in."""
+    layout = coerce.layout_format(spec)
+    return f"{fmt}:{key} [{layout}]" if layout else f"{fmt}:{key}"
+
+
+def _join_key(name: str, names: set[str]) -> str:
+    """The group a column's type is shared with: its own name, or for `from_stop_id` the longest
+    other `*_id` column it ends with (`stop_id`), so keys and their references can be joined."""
+    if not name.endswith("_id"):
+        return name
+    matches = [n for n in names if n != name and n.endswith("_id") and name.endswith("_" + n)]
+    return max(matches, key=len) if matches else name
+
+
+def unify_plans(plans: dict[str, ff.Plan]) -> dict[str, ff.Plan]:
+    """One type per column name across the system's text files (same-header files get one schema;
+    `stop_id` and `transfers.from_stop_id` agree): the narrowest type every file's values allow,
+    text as soon as any value anywhere is not a number. Typed (Parquet) files are left alone."""
+    import copy
+
+    inferred = {n: p for n, p in plans.items() if p.inference is not None}
+    names = {s.name for p in inferred.values() for s in p.specs}
+    groups: dict[str, list[tuple[coerce.Inference, int]]] = {}
+    for plan in inferred.values():
+        assert plan.inference is not None
+        for i, spec in enumerate(plan.specs):
+            groups.setdefault(_join_key(spec.name, names), []).append((plan.inference, i))
+    if all(len(members) == 1 for members in groups.values()):
+        return plans
+    out = dict(plans)
+    for name, plan in inferred.items():
+        assert plan.inference is not None
+        combined = copy.deepcopy(plan.inference)
+        for i, spec in enumerate(plan.specs):
+            for other, j in groups[_join_key(spec.name, names)]:
+                if other is not plan.inference:
+                    combined.merge(i, other, j)
+        specs = combined.specs()
+        if specs != plan.specs:
+            out[name] = dataclasses.replace(plan, specs=specs,
+                                            cursor_candidates=ff.cursor_candidates(specs, plan.increasing))
+    return out
 
 
 def _guard(path: Path, fn: Any, *args: Any) -> Any:
@@ -329,7 +409,7 @@ def _finish(
     if plan.typed:
         data, bad, row_rejects = raw, None, {}
     else:
-        conv = coerce.convert_batch(raw, plan.specs)
+        conv = coerce.convert_batch(ff.nullify_batch(raw, plan.null_values), plan.specs)
         data, bad, row_rejects = conv.data, conv.bad, conv.rejects
     keep: pa.Array | None = None
     if cursor is not None:

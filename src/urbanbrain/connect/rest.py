@@ -22,6 +22,7 @@ Options::
                     "primary_key": ["id"],
                     "cursor_column": "updated_at",    # field the sync cursor runs on (for discover)
                     "cursor_param": "updated_since",  # query param that receives the cursor value
+                    "cursor_param_after": false,      # true: the API filters strictly after it (sync refuses)
                     "columns": {"id": "int64"},       # optional pinned types (see rest_schema)
                     "total_path": "meta.total",       # optional row estimate in the first page
                     "pagination": {"type": "page", ...}}]}   # see rest_paging
@@ -32,7 +33,10 @@ dropped); values that do not fit their column become `Reject`s. Details in `rest
 
 Rows come out in the API's order, not sorted by the cursor: a sync must take the maximum cursor
 value over all rows read, not the last one. The cursor is always also applied client-side, so an
-API that ignores `cursor_param` is still read correctly (only less efficiently).
+API that ignores `cursor_param` is still read correctly (only less efficiently). The API must return
+rows *at* the value it is sent too (`>=`, as `since`-style filters do): sync remembers the rows at the
+last value and skips them; an endpoint declared `cursor_param_after` cannot give that guarantee, so a
+cursor on it is refused. A JSON null and an empty string are both missing (null), as in files.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class Endpoint:
     cursor_column: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     total_path: str | None = None
+    cursor_param_after: bool = False  # the API returns rows strictly after `cursor_param` (not at it)
 
 
 class RestSource:
@@ -155,7 +160,7 @@ class RestSource:
             records_path=raw.get("records_path"), params=dict(raw.get("params") or {}),
             primary_key=list(raw.get("primary_key") or []), cursor_param=raw.get("cursor_param"),
             cursor_column=raw.get("cursor_column"), columns=dict(raw.get("columns") or {}),
-            total_path=raw.get("total_path"),
+            total_path=raw.get("total_path"), cursor_param_after=bool(raw.get("cursor_param_after", False)),
         )
 
     def _url(self, path: str) -> str:
@@ -335,6 +340,16 @@ class RestSource:
                 continue
             for start in range(0, len(rows), size):
                 yield Batch(converter.batch(rows[start:start + size]), rejects if start == 0 else [])
+
+    def cursor_problem(self, obj: str, column: str | None) -> str | None:
+        """Why a cursor on this endpoint could lose rows, or None: an API that filters strictly after
+        the value it is sent drops the rows that share it, which no client-side check can recover."""
+        endpoint = self._find(obj)
+        if endpoint.cursor_param and endpoint.cursor_param_after:
+            return (f"the API returns only rows strictly after {endpoint.cursor_param!r}, so rows that share "
+                    "the last synced value would be lost; sync it in full, or drop 'cursor_param' so the "
+                    "cursor is applied here (>= with the rows at the last value remembered)")
+        return None
 
     def _bound(self, converter: RowConverter, endpoint: Endpoint, column: str, value: str) -> tuple[int, Any]:
         """Position of the cursor column and the cursor value converted to its type."""

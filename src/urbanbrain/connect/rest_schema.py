@@ -56,6 +56,12 @@ class ConversionError(ValueError):
         super().__init__(self.reason)
 
 
+def _missing(value: Any) -> bool:
+    """JSON null and the empty (or blank) string are both missing, as an empty cell is in a CSV file:
+    the same source value must land the same way whichever connector reads it."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def as_record(item: Any) -> dict[str, Any]:
     """APIs sometimes return a list of scalars; each becomes `{"value": item}`."""
     return item if isinstance(item, dict) else {"value": item}
@@ -109,7 +115,7 @@ def infer_columns(records: list[dict[str, Any]], pinned: dict[str, str] | None =
             if key == EXTRA:
                 continue  # a source field of that name is kept inside our `_extra`
             bucket = samples.setdefault(key, [])
-            if value is not None:
+            if not _missing(value):
                 bucket.append(value)
     columns: list[ColumnInfo] = []
     for name in list(pinned or {}) + [k for k in samples if k not in (pinned or {})]:
@@ -204,7 +210,7 @@ class RowConverter:
         row: list[Any] = []
         for name, type_, conv in self.converters:
             value = record.get(name)
-            if value is None:
+            if _missing(value):
                 row.append(None)
                 continue
             try:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from urbanbrain.connect.base import SOURCES, Source, SourceObject, open_source
 from urbanbrain.connect.guards import check_source
+from urbanbrain.connect.precheck import precheck
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.naming import sql_identifier, validate_code
@@ -69,6 +70,7 @@ def add_system(
     check_source(kind, options, by)
     source = open_source(kind, options)  # constructors validate their options without connecting
     source.close()
+    checks = precheck(kind, options)  # path exists, URL parses, host resolves: said now, not at discover
     with session_scope() as s:
         department = get_department_row(s, dept)
         if s.scalar(select(System).where(System.name == name)):
@@ -87,7 +89,7 @@ def add_system(
         s.add(system)
         s.flush()
         s.refresh(system)
-        public = system_public(s, system)
+        public = system_public(s, system).model_copy(update={"checks": checks})
     record(by, "system.add", f"system:{name}", {"department": public.department, "kind": kind,
                                                 "display_url": public.display_url, "schedule": public.schedule})
     return public
@@ -112,6 +114,7 @@ def update_system(name: str, *, options: dict[str, Any] | None = None, schedule:
                 options = {**decrypt(system.options_secret), **options}
             check_source(system.kind, options, by)
             open_source(system.kind, options).close()
+            precheck(system.kind, options)
             system.options_secret = encrypt(options)
             system.display_url = _display(options)
         if schedule is not None:

@@ -101,6 +101,6 @@ class RichDemoProgress:
 
     def system_synced(self, system: str, run: SyncRunPublic) -> None:
         with self.lock:
-            self.failed += run.status != "succeeded"
+            self.failed += run.status not in ("succeeded", "succeeded_with_rejects")
             detail = f"{self.synced_rows:,} rows" + (f", {self.failed} failed" if self.failed else "")
             self.progress.update(self.tasks["sync"], advance=1, detail=detail)

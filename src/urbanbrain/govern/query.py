@@ -134,9 +134,9 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
             try:
                 files, columns = table_files(ident)
             except NoSuchTableError:
-                raise QueryError(f"no dataset named {'.'.join(ident)!r}",
-                                 hint="dataset names are department.system.object; "
-                                      "list them with `urbanbrain dataset list`") from None
+                from urbanbrain.lake.names import dataset_name_hint
+
+                raise QueryError(f"no dataset named {'.'.join(ident)!r}", hint=dataset_name_hint(ident)) from None
             policy = decide(".".join(ident))
             sealed.policies.append(policy)
             if _as_stored(policy, columns):

@@ -28,8 +28,9 @@ def dataset_public(ds: Dataset) -> DatasetPublic:
 def _get(session: Session, name: str) -> Dataset:
     ds = session.scalar(select(Dataset).where(Dataset.name == name.lower()))
     if ds is None:
-        raise NotFoundError(f"no dataset named {name!r}",
-                            hint="names are department.system.object; list them with `urbanbrain dataset list`")
+        from urbanbrain.lake.names import dataset_name_hint
+
+        raise NotFoundError(f"no dataset named {name!r}", hint=dataset_name_hint(name.split(".")))
     return ds
 
 

@@ -167,9 +167,11 @@ def check_references(tree: dict[str, Any]) -> list[tuple[str, ...]]:
             if not node.get("schema_name") and bare.lower() in ctes and not any(c in bare for c in "/\\.:"):
                 continue  # a CTE's name; never one that reads as a file path
             name = ".".join(str(node.get(k)) for k in ("catalog_name", "schema_name", "table_name") if node.get(k))
+            from urbanbrain.lake.names import dataset_name_hint
+
             raise ReadOnlyViolationError(f"{name!r} is not a dataset; queries read datasets by their full "
                                          "name, department.system.object",
-                                         hint="list them with `urbanbrain dataset list`")
+                                         hint=dataset_name_hint(name.split(".")))
         elif kind == "TABLE_FUNCTION":
             fn = str((node.get("function") or {}).get("function_name", "")).lower()
             if fn not in SAFE_TABLE_FUNCTIONS:

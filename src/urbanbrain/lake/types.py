@@ -75,6 +75,32 @@ def fits(value_type: pa.DataType, column_type: pa.DataType) -> bool:
     return value_type == column_type or can_widen(value_type, column_type)
 
 
+def can_evolve(old: pa.DataType, new: pa.DataType) -> bool:
+    """Changes Iceberg cannot promote in place but that lose no value, made by rewriting the column:
+    anything -> text, integer -> double, date -> timestamp. Used for sources whose types are inferred
+    from values (files, APIs), where a later value that does not fit means the type was too narrow."""
+    if pa.types.is_string(new):
+        return not pa.types.is_binary(old)
+    if pa.types.is_integer(old) and pa.types.is_floating(new):
+        return True
+    return pa.types.is_date(old) and pa.types.is_timestamp(new) and new.tz is None
+
+
+def evolved(table_schema: pa.Schema, source_schema: pa.Schema) -> list[pa.Field]:
+    """Columns of the table whose type must be rewritten to take `source_schema`'s values."""
+    existing = {f.name: f for f in table_schema}
+    return [f for f in source_schema if f.name in existing and not fits(f.type, existing[f.name].type)
+            and not can_widen(existing[f.name].type, f.type) and can_evolve(existing[f.name].type, f.type)]
+
+
+def absorbed(table_schema: pa.Schema, source_schema: pa.Schema) -> pa.Schema:
+    """`source_schema` with each column the table already holds more widely (text for today's
+    integers) given the table's type, so a narrower inference never counts as a schema change."""
+    existing = {f.name: f for f in table_schema}
+    return pa.schema([existing[f.name] if f.name in existing and not fits(f.type, existing[f.name].type)
+                      and can_evolve(f.type, existing[f.name].type) else f for f in source_schema])
+
+
 def reconcile(table_schema: pa.Schema, source_schema: pa.Schema, where: str) -> tuple[list[pa.Field], list[pa.Field]]:
     """Compare the lake table with today's source schema.
 

@@ -21,7 +21,7 @@ from pyiceberg.table import Table
 from urbanbrain.core.errors import CommitConflictError, LakeError
 from urbanbrain.lake.catalog import Identifier, ensure_namespace, get_catalog
 from urbanbrain.lake.datafiles import DataFileWriter
-from urbanbrain.lake.types import reconcile
+from urbanbrain.lake.types import absorbed, evolved, reconcile
 
 CURSOR_PROPERTY = "urbanbrain.cursor"
 
@@ -44,6 +44,7 @@ class TableWriter:
     mode: str = "append"
     primary_key: list[str] = field(default_factory=list)
     replace_filter: BooleanExpression | None = None
+    evolve: bool = False  # rewrite columns whose values outgrew their type (see `types.can_evolve`)
     _table: Table | None = None
     _files: list[DataFile] = field(default_factory=list)
     _keys: list[pa.Table] = field(default_factory=list)
@@ -64,7 +65,11 @@ class TableWriter:
                 self._table = catalog.load_table(self.identifier)
         else:
             self._table = catalog.load_table(self.identifier)
+            if self.evolve and (rewrite := evolved(self.target_schema, self.schema)):
+                self._rewrite_columns(rewrite)
             current = self.target_schema
+            if self.evolve:  # narrower values than the table holds land in its wider columns as they are
+                self.schema = absorbed(current, self.schema)
             add, widen = reconcile(current, self.schema, name)
             if add or widen:
                 merged = [next((w for w in widen if w.name == f.name), f) for f in current] + add
@@ -72,6 +77,47 @@ class TableWriter:
                     update.union_by_name(pa.schema(merged))
                 self._table = catalog.load_table(self.identifier)
         return self.target_schema
+
+    def _rewrite_columns(self, fields: list[pa.Field]) -> None:
+        """Widen columns Iceberg cannot promote (int -> text, int -> double, date -> timestamp) in one
+        commit: drop and re-add each column with its new type in place, and rewrite every row with the
+        old values cast. Readers see the old table or the widened one with all its rows, never a mix;
+        the cursor property is untouched. The table is read into memory, so this is for the tables
+        text sources produce, and it happens once per widening."""
+        from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
+
+        table = self.table
+        rows = table.scan().to_arrow()
+        names = [f.name for f in table.schema().as_arrow()]
+        new_types = {f.name: f.type for f in fields}
+        arrays = []
+        for name in names:
+            column = rows.column(name)
+            if name in new_types:
+                column = _evolve_values(column, new_types[name])
+            arrays.append(column)
+        target = pa.schema([pa.field(n, new_types.get(n, _plain(rows.schema.field(n).type)), True) for n in names])
+        converted = pa.Table.from_arrays(arrays, schema=target)
+        iceberg_types = {f.name: f.field_type for f in _pyarrow_to_schema_without_ids(target).fields}
+        try:
+            with table.transaction() as tx:
+                with tx.update_schema() as update:
+                    for name in new_types:
+                        update.delete_column(name)
+                with tx.update_schema() as update:
+                    for name in new_types:
+                        update.add_column(name, iceberg_types[name])
+                        previous = names[names.index(name) - 1] if names.index(name) else None
+                        if previous is None:
+                            update.move_first(name)
+                        else:
+                            update.move_after(name, previous)
+                if converted.num_rows:
+                    tx.overwrite(converted)
+        except CommitFailedException as exc:
+            raise CommitConflictError(f"another writer changed {'.'.join(self.identifier)} first: {exc}",
+                                      hint="run the sync again") from None
+        self._table = get_catalog().load_table(self.identifier)
 
     @property
     def table(self) -> Table:
@@ -153,6 +199,16 @@ class TableWriter:
             bytes_written=sum(f.file_size_in_bytes for f in self._files),
             total_rows=total,
         )
+
+
+def _evolve_values(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """Old values in a wider type; text keeps the ISO form for times and the plain form for numbers."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(target) and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
+        return pa.chunked_array([pa.array([None if v is None else v.isoformat(sep=" ") if hasattr(v, "hour")
+                                           else v.isoformat() for v in column.to_pylist()], pa.string())])
+    return pc.cast(column, target)
 
 
 def equals(column: str, value: Any) -> BooleanExpression:

@@ -163,7 +163,9 @@ def city_overview(now: datetime | None = None, *, failures: int = 5) -> Overview
             .where(SyncRun.started_at >= since).group_by(SyncRun.status)
         ).all():
             if status in ("succeeded", "partial", "failed", "running"):
-                setattr(syncs, status, int(n))
+                setattr(syncs, status, getattr(syncs, status) + int(n))
+            elif status == "succeeded_with_rejects":  # a success; its rejects show on the run
+                syncs.succeeded += int(n)
             syncs.total += int(n)
             syncs.rows_written += int(rows or 0)
         recent = s.execute(

@@ -56,6 +56,7 @@ class SystemPublic(Public):
     last_sync_at: UTCDateTime | None
     objects: int = 0
     created_at: UTCDateTime
+    checks: list[str] = []  # what `system add` verified at once (path exists, host resolves)
 
 
 class DatasetPublic(Public):

@@ -9,17 +9,14 @@ or terminal for the scheduler.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import select
 
-from urbanbrain.connect.base import Cursor, ReadRequest, Reject, Source, SourceObject
+from urbanbrain.connect.base import ReadRequest, Reject, Source, SourceObject
 from urbanbrain.connect.systems import discover_system, get_system_row, opened_source, scrub
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import (
@@ -29,20 +26,21 @@ from urbanbrain.core.errors import (
     SyncError,
     TransientError,
     UrbanBrainError,
+    ValidationError,
 )
 from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
 from urbanbrain.lake.catalog import Identifier
-from urbanbrain.lake.types import duckdb_type, lake_schema
+from urbanbrain.lake.types import lake_schema
 from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
-from urbanbrain.sync import locks
+from urbanbrain.sync import cursors, locks
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
 from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
-from urbanbrain.sync.runs import get_run
+from urbanbrain.sync.runs import SUCCEEDED_WITH_REJECTS, get_run, succeeded
 
 log = logging.getLogger("urbanbrain.sync")
 REJECT_FLUSH = 10_000
@@ -59,27 +57,6 @@ class ObjectPlan:
 
 def identifier_for(dept_code: str, system_name: str, object_name: str) -> Identifier:
     return (sql_identifier(dept_code), sql_identifier(system_name), sql_identifier(object_name))
-
-
-def _parse_cursor(raw: str | None, column: str | None) -> Cursor | None:
-    if not raw or not column:
-        return None
-    data = json.loads(raw)
-    if data.get("column") != column:
-        return None  # the steward changed the cursor column: start over with a full load
-    return Cursor(column=data["column"], value=data["value"], type=data.get("type", "VARCHAR"))
-
-
-def _cursor_text(value: Any) -> str:
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def _max_value(table: pa.Table, column: str) -> Any:
-    if column not in table.column_names or table.num_rows == 0:
-        return None
-    return pc.max(table.column(column)).as_py()
 
 
 def _start_run(system_name: str, trigger: str, attempt: int) -> tuple[str, str, str]:
@@ -149,8 +126,7 @@ def run_sync(
                     error = failure  # the system itself is down: the other objects would fail too
                     break
     except UrbanBrainError as exc:
-        error = scrub(system_name, exc)
-        error.context.setdefault("system", system_name)
+        error = _named(scrub(system_name, exc), system_name)
     except Exception as exc:  # a bug or an unmapped driver error: record it as failed, never as success
         log.exception("sync of %s crashed", system_name)
         error = scrub(system_name, SyncError(f"sync of {system_name!r} crashed: {type(exc).__name__}: {exc}",
@@ -159,6 +135,15 @@ def run_sync(
         _finish(run_id, system_id, outcomes, error)
         locks.release(system_id)
     return get_run(run_id)
+
+
+def _named(error: UrbanBrainError, system_name: str) -> UrbanBrainError:
+    """Errors name the system by its name; a connector's URL for it is kept as `source`."""
+    shown = error.context.get("system")
+    if shown is not None and shown != system_name:
+        error.context.setdefault("source", shown)
+    error.context["system"] = system_name
+    return error
 
 
 def _finish(run_id: str, system_id: str, outcomes: list[SyncRunObject], error: UrbanBrainError | None) -> None:
@@ -183,12 +168,14 @@ def _finish(run_id: str, system_id: str, outcomes: list[SyncRunObject], error: U
             run.status = "partial" if len(failed) < len(outcomes) else "failed"
             run.error = "; ".join(f"{o.object_name}: {o.error}" for o in failed)
             run.error_transient = False
+        elif run.rows_rejected:
+            run.status = SUCCEEDED_WITH_REJECTS  # everything landed except the rows in quarantine
         else:
             run.status = "succeeded"
         run.finished_at = now
         system.last_sync_at = now
         system.health_checked_at = now
-        if run.status == "succeeded":
+        if succeeded(run.status):
             system.health, system.health_reason = "healthy", None
         elif error is not None:
             system.health, system.health_reason = "unhealthy", str(error)
@@ -208,11 +195,11 @@ def _sync_object(source: Source, plan: ObjectPlan, system_name: str, system_id: 
         _copy_object(source, plan, ident, system_name, system_id, run_id, full_refresh, progress, outcome)
         outcome.status = "succeeded"
     except UrbanBrainError as exc:
-        failure = scrub(system_name, exc)
-        failure.context.setdefault("system", system_name)
+        failure = _named(scrub(system_name, exc), system_name)
         failure.context.setdefault("object", plan.record_name)
         outcome.status = "failed"
         outcome.error = str(failure)
+        outcome.rows_written = outcome.bytes_written = 0  # nothing of this object was committed
     progress.object_finished(plan.record_name, SyncRunObjectPublic.model_validate(
         {c: getattr(outcome, c) for c in SyncRunObjectPublic.model_fields}))
     return outcome, failure
@@ -227,11 +214,16 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     stored_raw = None
     if get_catalog().table_exists(ident):
         stored_raw = get_catalog().load_table(ident).properties.get(CURSOR_PROPERTY)
-    cursor = None if full_refresh else _parse_cursor(stored_raw, plan.cursor_column)
+    stored = None if full_refresh else cursors.parse(stored_raw, plan.cursor_column)
+    if plan.cursor_column:
+        _check_cursor_guarantee(source, plan)
+    cursor = stored.as_cursor() if stored else None
     mode = "replace" if cursor is None else "merge" if plan.primary_key else "append"
     outcome.mode = mode
+    # `>=` plus the remembered rows at the stored value: nothing lost, nothing doubled at a tie
+    inclusive = stored is not None and (bool(plan.primary_key) or not stored.legacy)
     request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
-                          inclusive=bool(cursor and plan.primary_key), batch_rows=settings.batch_rows)
+                          inclusive=inclusive, batch_rows=settings.batch_rows)
     batches = prefetch(iter(source.read(request)))
     first = next(batches, None)
     if first is not None and first.data is not None:
@@ -240,8 +232,15 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         source_schema = plan.discovered.schema()
     else:
         source_schema = pa.schema([])
-    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key)
+    # types inferred from values (files, APIs) widen when later values need it; declared ones stop
+    evolve = plan.discovered is not None and plan.discovered.kind in ("file", "endpoint")
+    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key, evolve=evolve)
     target = writer.open()
+    _register_dataset(ident, system_id, plan, writer, None, None, run_id, "data")  # findable even if killed
+    ties = None
+    if plan.cursor_column and plan.cursor_column in target.names:
+        ties = cursors.TieTracker(plan.cursor_column, stored if inclusive else None,
+                                  target.field(plan.cursor_column).type)
     cursor_from = cursor.value if cursor else ""
     q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
@@ -249,7 +248,6 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
                            replace_filter=equals("_ub_cursor_from", cursor_from))
     q_target: pa.Schema | None = None
     pending: list[Reject] = []
-    best: Any = None
     last_refresh = time.monotonic()
 
     def flush() -> None:
@@ -261,21 +259,21 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
             pending.clear()
 
     def handle(batch_data: pa.RecordBatch | None, rejects: list[Reject]) -> None:
-        nonlocal best, last_refresh
+        nonlocal last_refresh
         outcome.rows_read += len(rejects)
         pending.extend(rejects)
         outcome.rows_rejected += len(rejects)
         if batch_data is not None and batch_data.num_rows:
-            outcome.rows_read += batch_data.num_rows
             table, bad = conform(batch_data, target, lineage)
+            seen = table.num_rows
+            if ties is not None:
+                table = ties.filter(table)  # rows at the stored cursor value that landed before
+                ties.observe(table)
+            outcome.rows_read += batch_data.num_rows - (seen - table.num_rows)
             pending.extend(bad)
             outcome.rows_rejected += len(bad)
             outcome.bytes_written += writer.write(table)
             outcome.rows_written += table.num_rows
-            if plan.cursor_column:
-                value = _max_value(table, plan.cursor_column)
-                if value is not None and (best is None or value > best):
-                    best = value
             progress.object_advanced(plan.record_name, batch_data.num_rows + len(rejects))
         if len(pending) >= REJECT_FLUSH:
             flush()
@@ -291,15 +289,11 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     if pending or get_catalog().table_exists(q_writer.identifier):
         flush()  # replace mode empties an old quarantine; replace_where clears this cursor's rejects
     properties: dict[str, str] = {}
-    if plan.cursor_column and plan.cursor_column in target.names:
-        column_type = target.field(plan.cursor_column).type
-        if best is not None and cursor is not None and not _beyond(best, cursor, column_type):
-            best = None
-        if best is not None:
-            properties[CURSOR_PROPERTY] = json.dumps({"column": plan.cursor_column, "value": _cursor_text(best),
-                                                      "type": duckdb_type(column_type)})
-        elif cursor is None and stored_raw is not None:
-            properties[CURSOR_PROPERTY] = ""
+    new_cursor = ties.result() if ties is not None else None
+    if new_cursor is not None:
+        properties[CURSOR_PROPERTY] = cursors.dumps(new_cursor)
+    elif stored is None and stored_raw:
+        properties[CURSOR_PROPERTY] = ""
     summary = {"urbanbrain.run-id": run_id}
     q_result = None
     if q_target is not None:
@@ -313,15 +307,15 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
                           q_result.snapshot_id, run_id, "quarantine")
 
 
-def _beyond(value: Any, cursor: Cursor, column_type: pa.DataType) -> bool:
-    try:
-        old = pa.scalar(cursor.value).cast(column_type).as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return True
-    try:
-        return bool(value > old)
-    except TypeError:
-        return True
+def _check_cursor_guarantee(source: Source, plan: ObjectPlan) -> None:
+    """A connector that cannot read `>=` its cursor (an API filtering strictly after it) would lose
+    rows at a tie: refuse the cursor instead of syncing with a silent gap."""
+    check = getattr(source, "cursor_problem", None)
+    reason = check(plan.record_name, plan.cursor_column) if check is not None else None
+    if reason:
+        raise ValidationError(f"cursor {plan.cursor_column!r} cannot be used for {plan.record_name!r}: {reason}",
+                              hint="clear it (`urbanbrain system set-cursor --clear`) to reload the object "
+                                   "in full each sync, or fix the endpoint configuration")
 
 
 def _propose_pii(name: str) -> None:
@@ -335,8 +329,11 @@ def _propose_pii(name: str) -> None:
         log.warning("PII proposals for %s failed; its new columns keep the default level", name, exc_info=True)
 
 
-def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, writer: TableWriter, rows: int,
+def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, writer: TableWriter, rows: int | None,
                       snapshot_id: int | None, run_id: str, role: str) -> None:
+    """Record the dataset row. Called once as soon as the table exists (`rows` None: a sync killed
+    between its Iceberg commit and its bookkeeping still leaves a table `sql` can find) and again
+    after the commit with the counts."""
     name = ".".join(ident)
     schema = [{"name": f.name, "type": str(f.type)} for f in writer.target_schema]
     with session_scope() as s:
@@ -347,6 +344,8 @@ def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, write
             s.add(ds)
         ds.schema_json = schema
         ds.primary_key = list(plan.primary_key) if role == "data" else []
+        if rows is None:
+            return
         ds.row_count = rows
         ds.last_synced_at = utcnow()
         ds.last_run_id = run_id

@@ -10,6 +10,14 @@ from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import SyncRun
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
 
+# A run that landed everything it could and quarantined some rows is a success that says so.
+SUCCEEDED_WITH_REJECTS = "succeeded_with_rejects"
+SUCCESS_STATUSES = ("succeeded", SUCCEEDED_WITH_REJECTS)
+
+
+def succeeded(status: str) -> bool:
+    return status in SUCCESS_STATUSES
+
 
 def run_public(run: SyncRun) -> SyncRunPublic:
     return SyncRunPublic(

@@ -23,6 +23,7 @@ from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import System
 from urbanbrain.meta.schemas import SyncRunPublic
+from urbanbrain.sync import locks
 from urbanbrain.sync.service import sync_system
 
 log = logging.getLogger("urbanbrain.worker")
@@ -89,6 +90,10 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
         while not stop.is_set():
             for name in [n for n, f in running.items() if f.done()]:
                 running.pop(name)
+            try:
+                locks.sweep_abandoned()
+            except Exception:  # bookkeeping only: never stop the worker over it
+                log.warning("could not sweep abandoned runs", exc_info=True)
             free = limit - len(running)
             if free > 0:
                 for name in claim_due(limit=free):

@@ -9,7 +9,7 @@ from urbanbrain.sync.runs import get_run, list_runs
 from urbanbrain.web.console.render import page
 
 router = APIRouter(prefix="/runs")
-RUN_STATUSES = ("running", "succeeded", "partial", "failed")
+RUN_STATUSES = ("running", "succeeded", "succeeded_with_rejects", "partial", "failed", "abandoned")
 
 
 @router.get("", response_class=HTMLResponse)
