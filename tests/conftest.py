@@ -21,7 +21,7 @@ def source_guards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests read files they write under pytest's temp folder and the shared data, and connect to the
     loopback services: say so explicitly, as an operator would (urbanbrain/connect/guards.py)."""
     saved = {k: os.environ.get(k) for k in ("URBANBRAIN_FILE_ROOTS", "URBANBRAIN_SOURCE_HOSTS")}
-    os.environ["URBANBRAIN_FILE_ROOTS"] = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(SHARED_DATA)])
+    os.environ["URBANBRAIN_FILE_ROOTS"] = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(TEST_DATA)])
     os.environ["URBANBRAIN_SOURCE_HOSTS"] = "*,127.0.0.1,localhost,::1"
     get_settings.cache_clear()
     yield

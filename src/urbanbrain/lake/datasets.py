@@ -6,6 +6,8 @@ caller may see belong to governance (`urbanbrain.govern.query`): the lake does n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,9 @@ from urbanbrain.lake.catalog import get_catalog
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, Department, System
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
+
+if TYPE_CHECKING:
+    from urbanbrain.govern.principals import Principal
 
 
 def dataset_public(ds: Dataset) -> DatasetPublic:
