@@ -15,7 +15,7 @@ from urbanbrain.connect.files import FileSource
 from urbanbrain.connect.systems import add_system, configure_object
 from urbanbrain.core.errors import ConfigurationError, ObjectNotFoundError, QueryError, UrbanBrainError
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.meta.departments import add_department
 from urbanbrain.sync.runner import run_sync
 

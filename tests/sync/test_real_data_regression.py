@@ -19,7 +19,7 @@ from urbanbrain.connect.coerce import DEFAULT_NULL_TOKENS
 from urbanbrain.connect.files import object_name
 from urbanbrain.connect.systems import configure_object, list_objects
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.lake.engine import run_query
+from urbanbrain.govern.query import run_query
 from urbanbrain.sync.runner import run_sync
 
 
