@@ -258,6 +258,10 @@ def test_the_lake_imports_nothing_of_governance() -> None:
     assert not re.search(r"lake\.engine import .*\b_\w+", classification)
 
 
-def test_system_still_reads_everything(in_city: City) -> None:
+def test_system_still_reads_everything_straight_from_the_files(in_city: City) -> None:
+    from urbanbrain.lake import maskcache
+
+    before = sorted(maskcache.cache_dir().glob("*.parquet"))
     rows = run_query(f"SELECT id_number FROM {R} ORDER BY id", principal=SYSTEM).table
     assert rows.column("id_number").to_pylist() == in_city.ids
+    assert sorted(maskcache.cache_dir().glob("*.parquet")) == before  # no copy made for who may see it all

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="ub", description="Prefix of every Redis key urbanbrain writes.")
     mask_cache_max_bytes: int = Field(
         default=256 * 1024 ** 2, ge=0,
-        description="Datasets up to this many bytes of data files get materialised masked views (0: never).",
+        description="A caller's masked view of a dataset up to this many bytes of data files is kept for later "
+                    "queries; larger ones are masked into a private file per query (0: never kept).",
     )
     mask_cache_total_bytes: int = Field(
         default=2 * 1024 ** 3, ge=0, description="Disk kept for materialised masked views, least recently used out.",

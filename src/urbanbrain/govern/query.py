@@ -191,14 +191,6 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
             platform.close()
 
 
-def open_query_connection(sql: str, principal: Principal, *, capability_grant: bool = False
-                          ) -> tuple[duckdb.DuckDBPyConnection, list[DatasetPolicy]]:
-    """Compatibility: the sealed connection and its policies (large datasets' private files are
-    removed only by `Sealed.close`, so prefer `open_sealed`)."""
-    sealed = open_sealed(sql, principal, capability_grant=capability_grant)
-    return sealed.con, sealed.policies
-
-
 def _scrub(message: str) -> str:
     """Errors name no file of the platform's: its home and warehouse folders become `<lake>`."""
     settings = get_settings()
