@@ -230,12 +230,23 @@ def configure_object(system: str, object_name: str, *, cursor_column: str | None
         if cursor_column is not None:
             if cursor_column not in [c["name"] for c in row.columns]:
                 raise NotFoundError(f"object {object_name!r} has no column {cursor_column!r}")
+            _refuse_unsafe_cursor(system, object_name, cursor_column)
             row.cursor_column = cursor_column
         if clear_cursor:
             row.cursor_column = None
         if enabled is not None:
             row.enabled = enabled
         return SourceObjectPublic.model_validate(row)
+
+
+def _refuse_unsafe_cursor(system: str, object_name: str, column: str) -> None:
+    """A connector that cannot read rows *at* the cursor value would lose rows at a tie: say so now."""
+    with opened_source(system) as source:
+        check = getattr(source, "cursor_problem", None)
+        reason = check(object_name, column) if check is not None else None
+    if reason:
+        raise ValidationError(f"cursor {column!r} cannot be used for {object_name!r}: {reason}",
+                              hint="leave the object on full refresh, or fix the endpoint configuration")
 
 
 def remove_system(name: str, *, purge: bool = False) -> None:
