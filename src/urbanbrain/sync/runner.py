@@ -240,7 +240,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     ties = None
     if plan.cursor_column and plan.cursor_column in target.names:
         ties = cursors.TieTracker(plan.cursor_column, stored if inclusive else None,
-                                  target.field(plan.cursor_column).type)
+                                  target.field(plan.cursor_column).type, remember=not plan.primary_key)
     cursor_from = cursor.value if cursor else ""
     q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
