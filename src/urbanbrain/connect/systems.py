@@ -152,6 +152,15 @@ def scrub(name: str, error: UrbanBrainError) -> UrbanBrainError:
     return error
 
 
+def named(error: UrbanBrainError, system_name: str) -> UrbanBrainError:
+    """Errors name the system by its name; a connector's URL for it is kept as `source`."""
+    shown = error.context.get("system")
+    if shown is not None and shown != system_name:
+        error.context.setdefault("source", shown)
+    error.context["system"] = system_name
+    return error
+
+
 def record_health(name: str, healthy: bool, reason: str | None = None) -> None:
     with session_scope() as s:
         system = get_system_row(s, name)
@@ -166,9 +175,8 @@ def test_system(name: str) -> SystemPublic:
         with opened_source(name) as source:
             source.test()
     except UrbanBrainError as exc:
-        err = scrub(name, exc)
+        err = named(scrub(name, exc), name)
         record_health(name, False, str(err))
-        err.context.setdefault("system", name)
         raise err from None
     record_health(name, True, None)
     return get_system(name)
@@ -180,9 +188,8 @@ def discover_system(name: str) -> list[SourceObjectPublic]:
         with opened_source(name) as source:
             found: list[SourceObject] = source.discover()
     except UrbanBrainError as exc:
-        err = scrub(name, exc)
+        err = named(scrub(name, exc), name)
         record_health(name, False, str(err))
-        err.context.setdefault("system", name)
         raise err from None
     now = utcnow()
     with session_scope() as s:
