@@ -482,3 +482,21 @@ def test_phone_and_id_numbers_stay_text(tmp_path: Path) -> None:
     obj = src.discover()[0]
     types = {c.name: c.type for c in obj.columns}
     assert types["mobile"] == pa.string() and types["idcard"] == pa.string() and types["id"] == pa.int64()
+
+
+def test_keys_share_one_type_across_a_systems_files_and_stay_text_when_any_is_not_numeric(tmp_path: Path) -> None:
+    (tmp_path / "stops.txt").write_text("stop_id,stop_name,opened\n70011,San Francisco,20170701\nctsf,Hub,20170702\n")
+    (tmp_path / "transfers.txt").write_text("from_stop_id,to_stop_id,min_transfer_time\n70011,70012,120\n")
+    (tmp_path / "readings_a.csv").write_text("station,pm25\nA,NA\nA,4\n")
+    (tmp_path / "readings_b.csv").write_text("station,pm25\nB,3.5\nB,-\n")
+    txt = {o.name: {c.name: c for c in o.columns}
+           for o in FileSource({"path": str(tmp_path / "*.txt"), "format": "csv"}).discover()}
+    assert txt["stops"]["stop_id"].type == pa.string()
+    assert txt["transfers"]["from_stop_id"].type == pa.string() == txt["transfers"]["to_stop_id"].type
+    assert txt["transfers"]["min_transfer_time"].type == pa.int64()
+    assert txt["stops"]["opened"].type == pa.date32() and txt["stops"]["opened"].source_type.endswith("[%Y%m%d]")
+    found = FileSource({"path": str(tmp_path / "*.csv")}).discover()
+    csvs = {o.name: {c.name: c.type for c in o.columns} for o in found}
+    assert csvs["readings_a"]["pm25"] == csvs["readings_b"]["pm25"] == pa.float64()  # NA and - are nulls
+    table, rejects = read_all({"path": str(tmp_path / "*.csv")}, "readings_a")
+    assert table is not None and table.column("pm25").to_pylist() == [None, 4.0] and rejects == []

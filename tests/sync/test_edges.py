@@ -13,7 +13,13 @@ from tests.connect.rest_server import Reply, RestServer, Seen
 from tests.sync.helpers import register, scalar
 from urbanbrain.connect.files import FileSource
 from urbanbrain.connect.systems import add_system, configure_object
-from urbanbrain.core.errors import ConfigurationError, ObjectNotFoundError, QueryError, UrbanBrainError
+from urbanbrain.core.errors import (
+    ConfigurationError,
+    ObjectNotFoundError,
+    QueryError,
+    UrbanBrainError,
+    ValidationError,
+)
 from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.govern.query import run_query
 from urbanbrain.meta.departments import add_department
@@ -85,6 +91,8 @@ def test_rest_cursor_ties_are_neither_lost_nor_doubled_and_a_strict_api_is_refus
                                                                cursor_param_after=True)]})
     refused = run_sync("firm-api")
     assert refused.status == "failed" and "strictly after" in (refused.error or "")
+    with pytest.raises(ValidationError, match="strictly after"):
+        configure_object("firm-api", "firms", cursor_column="updated_at")
 
 
 def _dept() -> None:

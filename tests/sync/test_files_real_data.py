@@ -33,20 +33,8 @@ def test_baltimore_311_lands_every_row(shared_data: Path) -> None:
     assert landed + quarantined == truth
 
 
-def test_openaq_sensor_files_land_every_row(shared_data: Path) -> None:
-    folder = shared_data / "air-quality" / "openaq-toronto"
-    files = sorted(folder.glob("*.csv"))
-    truth = sum(_records(f) for f in files)
-    register("air-sensors", "files", {"path": str(folder / "*.csv")}, dept="ecology")
-    run = run_sync("air-sensors")
-    assert run.status == "succeeded", run.error
-    assert run.rows_read == truth == 6_552
-    total = 0
-    for obj in run.objects:
-        total += scalar(f"select count(*) c from {obj.dataset_name}")["c"]
-        if obj.rows_rejected:
-            total += get_dataset(f"{obj.dataset_name}__quarantine").row_count
-    assert total == truth
+# The OpenAQ files (15 objects, every row and field) are covered by
+# tests/sync/test_real_data_regression.py::test_openaq_every_field_matches_and_late_rows_at_the_cursor_are_kept.
 
 
 def test_broken_rows_go_to_quarantine_with_reasons_once(tmp_path: Path) -> None:

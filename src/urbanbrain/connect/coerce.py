@@ -215,10 +215,10 @@ def null_tokens(option: Any, object_name: str | None = None) -> tuple[str, ...]:
 
 
 def nullify(values: pa.Array, tokens: tuple[str, ...]) -> pa.Array:
-    """Missing-value tokens (compared after trimming whitespace) become nulls in a string array."""
+    """Missing-value tokens (the whole cell, as CSV readers compare them) become nulls."""
     if not tokens or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return values
-    hit = pc.fill_null(pc.is_in(pc.utf8_trim_whitespace(values), pa.array(tokens, values.type)), False)
+    hit = pc.fill_null(pc.is_in(values, pa.array(tokens, values.type)), False)
     if not pc.any(hit).as_py():
         return values
     return pc.if_else(hit, pa.scalar(None, values.type), values)
@@ -250,8 +250,9 @@ class Inference:
                 continue
             values = pc.unique(pc.utf8_trim_whitespace(values))
             self.seen[i] = True
-            if not self.identifier_like[i] and (pc.any(_matches(values, _LEADING_ZERO)).as_py()
-                                                or pc.any(_matches(values, _LONG_DIGITS)).as_py()):
+            numeric = any(alive[k] for k, c in enumerate(cands) if c.parser in ("int", "float"))
+            if numeric and not self.identifier_like[i] and (pc.any(_matches(values, _LEADING_ZERO)).as_py()
+                                                            or pc.any(_matches(values, _LONG_DIGITS)).as_py()):
                 self.identifier_like[i] = True
             for k, cand in enumerate(cands):
                 if not alive[k]:
@@ -259,7 +260,9 @@ class Inference:
                 if self.identifier_like[i] and cand.parser in ("int", "float"):
                     alive[k] = False
                     continue
-                if parse_column(values, cand).null_count:
+                head = values.slice(0, 64)  # most candidates fail on the first values: cheap to find out
+                if parse_column(head, cand).null_count or (
+                        len(values) > len(head) and parse_column(values, cand).null_count):
                     alive[k] = False
 
     def merge(self, index: int, other: Inference, other_index: int) -> None:

@@ -65,7 +65,8 @@ def _string_batch(names: list[str], columns: list[list[str | None]]) -> pa.Recor
 
 
 def nullify_batch(batch: pa.RecordBatch, tokens: tuple[str, ...]) -> pa.RecordBatch:
-    """Missing-value tokens become nulls in every text column (one place for every text format)."""
+    """Missing-value tokens become nulls in every text column (CSV batches already had them read as
+    nulls by pyarrow; this is the one place for xlsx and JSON)."""
     if not tokens:
         return batch
     arrays = [coerce.nullify(coerce._as_array(c), tokens) for c in batch.columns]
@@ -172,7 +173,7 @@ class _CsvStream:
                     column_types=dict.fromkeys(names, pa.string()),
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=True,
-                    null_values=[""],
+                    null_values=list(plan.null_values) or [""],  # missing-value tokens, natively
                 ),
             )
         except Exception as exc:
@@ -247,7 +248,8 @@ def plan_csv(path: Path, enc_option: str, delimiter: str | None,
         return Plan([], [], row_estimate=0, encoding=enc, delimiter=delimiter or ",", null_values=tokens)
     delim = delimiter or sniff_delimiter(text)
     header = next(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delim))
-    plan = Plan([coerce.ColumnSpec(n, pa.string()) for n in _names(header)], header, encoding=enc, delimiter=delim)
+    plan = Plan([coerce.ColumnSpec(n, pa.string()) for n in _names(header)], header, encoding=enc, delimiter=delim,
+                null_values=tokens)
     stream = _CsvStream(path, plan, block_size=4 << 20)
     return _whole_object_plan(header, iter(stream), tokens, encoding=enc, delimiter=delim,
                               row_estimate=_count_rows(path, size))

@@ -183,6 +183,15 @@ def scrub(name: str, error: UrbanBrainError) -> UrbanBrainError:
     return error
 
 
+def named(error: UrbanBrainError, system_name: str) -> UrbanBrainError:
+    """Errors name the system by its name; a connector's URL for it is kept as `source`."""
+    shown = error.context.get("system")
+    if shown is not None and shown != system_name:
+        error.context.setdefault("source", shown)
+    error.context["system"] = system_name
+    return error
+
+
 def record_health(name: str, healthy: bool, reason: str | None = None) -> None:
     with session_scope() as s:
         system = get_system_row(s, name)
@@ -198,9 +207,8 @@ def test_system(name: str, *, by: Principal | None = None) -> SystemPublic:
         with opened_source(name) as source:
             source.test()
     except UrbanBrainError as exc:
-        err = scrub(name, exc)
+        err = named(scrub(name, exc), name)
         record_health(name, False, str(err))
-        err.context.setdefault("system", name)
         raise err from None
     record_health(name, True, None)
     record(by, "system.test", f"system:{name}", {"health": "healthy"})
@@ -214,9 +222,8 @@ def discover_system(name: str, *, by: Principal | None = None) -> list[SourceObj
         with opened_source(name) as source:
             found: list[SourceObject] = source.discover()
     except UrbanBrainError as exc:
-        err = scrub(name, exc)
+        err = named(scrub(name, exc), name)
         record_health(name, False, str(err))
-        err.context.setdefault("system", name)
         raise err from None
     now = utcnow()
     with session_scope() as s:
@@ -267,6 +274,7 @@ def configure_object(system: str, object_name: str, *, cursor_column: str | None
         if cursor_column is not None:
             if cursor_column not in [c["name"] for c in row.columns]:
                 raise NotFoundError(f"object {object_name!r} has no column {cursor_column!r}")
+            _refuse_unsafe_cursor(system, object_name, cursor_column)
             row.cursor_column = cursor_column
         if clear_cursor:
             row.cursor_column = None
@@ -276,6 +284,16 @@ def configure_object(system: str, object_name: str, *, cursor_column: str | None
     record(by, "system.configure_object", f"system:{system}/{object_name}",
            {"cursor_column": public.cursor_column, "enabled": public.enabled})
     return public
+
+
+def _refuse_unsafe_cursor(system: str, object_name: str, column: str) -> None:
+    """A connector that cannot read rows *at* the cursor value would lose rows at a tie: say so now."""
+    with opened_source(system) as source:
+        check = getattr(source, "cursor_problem", None)
+        reason = check(object_name, column) if check is not None else None
+    if reason:
+        raise ValidationError(f"cursor {column!r} cannot be used for {object_name!r}: {reason}",
+                              hint="leave the object on full refresh, or fix the endpoint configuration")
 
 
 def remove_system(name: str, *, purge: bool = False, by: Principal | None = None) -> None:

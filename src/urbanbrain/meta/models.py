@@ -121,7 +121,7 @@ class SyncRun(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("run"))
     system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
-    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(32), default="running", index=True)  # succeeded_with_rejects
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -108,6 +108,7 @@ class TieTracker:
     column: str
     old: CursorState | None
     column_type: pa.DataType
+    remember: bool = True  # False with a primary key: the merge by key already absorbs re-read rows
     best: Any = None
     tie: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
@@ -124,7 +125,7 @@ class TieTracker:
 
     def filter(self, table: pa.Table) -> pa.Table:
         """Rows of `table` that are new: at the stored value only those not remembered."""
-        if self.old is None or self._old_value is None or table.num_rows == 0:
+        if not self.remember or self.old is None or self._old_value is None or table.num_rows == 0:
             return table
         col = table.column(self.column)
         at_old = pc.fill_null(pc.equal(col, pa.scalar(self._old_value, col.type)), False)
@@ -151,6 +152,8 @@ class TieTracker:
             return
         if self.best is None or top > self.best:
             self.best, self.tie = top, Counter()
+        if not self.remember:
+            return
         at = pc.fill_null(pc.equal(col, pa.scalar(top, col.type)), False)
         self.tie.update(row_hashes(table.filter(at)))
         if len(self.tie) > TIE_LIMIT:

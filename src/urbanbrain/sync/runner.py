@@ -17,7 +17,7 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from urbanbrain.connect.base import ReadRequest, Reject, Source, SourceObject
-from urbanbrain.connect.systems import discover_system, get_system_row, opened_source, scrub
+from urbanbrain.connect.systems import discover_system, get_system_row, named, opened_source, scrub
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import (
     AuthenticationError,
@@ -126,7 +126,7 @@ def run_sync(
                     error = failure  # the system itself is down: the other objects would fail too
                     break
     except UrbanBrainError as exc:
-        error = _named(scrub(system_name, exc), system_name)
+        error = named(scrub(system_name, exc), system_name)
     except Exception as exc:  # a bug or an unmapped driver error: record it as failed, never as success
         log.exception("sync of %s crashed", system_name)
         error = scrub(system_name, SyncError(f"sync of {system_name!r} crashed: {type(exc).__name__}: {exc}",
@@ -135,15 +135,6 @@ def run_sync(
         _finish(run_id, system_id, outcomes, error)
         locks.release(system_id)
     return get_run(run_id)
-
-
-def _named(error: UrbanBrainError, system_name: str) -> UrbanBrainError:
-    """Errors name the system by its name; a connector's URL for it is kept as `source`."""
-    shown = error.context.get("system")
-    if shown is not None and shown != system_name:
-        error.context.setdefault("source", shown)
-    error.context["system"] = system_name
-    return error
 
 
 def _finish(run_id: str, system_id: str, outcomes: list[SyncRunObject], error: UrbanBrainError | None) -> None:
@@ -195,7 +186,7 @@ def _sync_object(source: Source, plan: ObjectPlan, system_name: str, system_id: 
         _copy_object(source, plan, ident, system_name, system_id, run_id, full_refresh, progress, outcome)
         outcome.status = "succeeded"
     except UrbanBrainError as exc:
-        failure = _named(scrub(system_name, exc), system_name)
+        failure = named(scrub(system_name, exc), system_name)
         failure.context.setdefault("object", plan.record_name)
         outcome.status = "failed"
         outcome.error = str(failure)
@@ -240,7 +231,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     ties = None
     if plan.cursor_column and plan.cursor_column in target.names:
         ties = cursors.TieTracker(plan.cursor_column, stored if inclusive else None,
-                                  target.field(plan.cursor_column).type)
+                                  target.field(plan.cursor_column).type, remember=not plan.primary_key)
     cursor_from = cursor.value if cursor else ""
     q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
