@@ -15,40 +15,48 @@ from pydantic import BaseModel, Field
 from urbanbrain.connect import systems as svc
 from urbanbrain.meta.schemas import SourceObjectPublic, SyncRunPublic, SystemPublic
 from urbanbrain.sync.runner import run_sync
+from urbanbrain.web.api.bounds import MAX_KEYS, MAX_LIST, Code, Filter, LongName, Note, PathName, Schedule, Title
 
-router = APIRouter(prefix="/systems", tags=["systems"])
+# talking to a department system can fail in its own ways (declared here, documented by web.errors)
+router = APIRouter(prefix="/systems", tags=["systems"],
+                   responses={424: {"description": "the department system refused its stored credentials"},
+                              502: {"description": "the department system answered badly"},
+                              504: {"description": "the department system did not answer in time"}})
 
 
 class SystemCreate(BaseModel):
-    name: str = Field(examples=["business-licences"])
-    department: str = Field(description="Owning department code.", examples=["market"])
-    kind: str = Field(description="postgres, mysql, sqlite, files or rest.", examples=["postgres"])
-    options: dict[str, Any] = Field(default_factory=dict, description="Connection options (stored encrypted).",
+    name: Code = Field(examples=["business-licences"])
+    department: Code = Field(description="Owning department code.", examples=["market"])
+    kind: Code = Field(description="postgres, mysql, sqlite, files or rest.", examples=["postgres"])
+    options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS,
+                                    description="Connection options (stored encrypted).",
                                     examples=[{"url": "postgresql://reader:secret@db.market.local/licences"}])
-    schedule: str | None = Field(default=None, description="'manual', 'every 5m' or a cron expression.")
-    owner: str | None = None
-    description: str | None = None
+    schedule: Schedule | None = Field(default=None, description="'manual', 'every 5m' or a cron expression.")
+    owner: Title | None = None
+    description: Note | None = None
 
 
 class SystemUpdate(BaseModel):
-    options: dict[str, Any] | None = Field(default=None, description="Replaces all stored connection options.")
-    schedule: str | None = None
-    owner: str | None = None
+    options: dict[str, Any] | None = Field(default=None, max_length=MAX_KEYS,
+                                           description="Replaces all stored connection options.")
+    schedule: Schedule | None = None
+    owner: Title | None = None
 
 
 class ObjectUpdate(BaseModel):
-    cursor_column: str | None = Field(default=None, description="Sync incrementally by this column.")
+    cursor_column: LongName | None = Field(default=None, description="Sync incrementally by this column.")
     clear_cursor: bool = Field(default=False, description="Full refresh on every sync.")
     enabled: bool | None = None
 
 
 class SyncRequest(BaseModel):
-    objects: list[str] | None = Field(default=None, description="Only these objects; default all enabled.")
+    objects: list[LongName] | None = Field(default=None, max_length=MAX_LIST,
+                                           description="Only these objects; default all enabled.")
     full_refresh: bool = False
 
 
 @router.get("")
-def list_systems(dept: str | None = None) -> list[SystemPublic]:
+def list_systems(dept: Filter = None) -> list[SystemPublic]:
     return svc.list_systems(dept)
 
 
@@ -59,39 +67,39 @@ def create_system(body: SystemCreate) -> SystemPublic:
 
 
 @router.get("/{name}")
-def get_system(name: str) -> SystemPublic:
+def get_system(name: PathName) -> SystemPublic:
     return svc.get_system(name)
 
 
 @router.patch("/{name}")
-def update_system(name: str, body: SystemUpdate) -> SystemPublic:
+def update_system(name: PathName, body: SystemUpdate) -> SystemPublic:
     return svc.update_system(name, options=body.options, schedule=body.schedule, owner=body.owner)
 
 
 @router.post("/{name}/test")
-def test_system(name: str) -> SystemPublic:
+def test_system(name: PathName) -> SystemPublic:
     """Connect and log in; 200 with the healthy system, else the source's error (424 for bad credentials)."""
     return svc.test_system(name)
 
 
 @router.post("/{name}/discover")
-def discover_system(name: str) -> list[SourceObjectPublic]:
+def discover_system(name: PathName) -> list[SourceObjectPublic]:
     return svc.discover_system(name)
 
 
 @router.get("/{name}/objects")
-def list_objects(name: str) -> list[SourceObjectPublic]:
+def list_objects(name: PathName) -> list[SourceObjectPublic]:
     return svc.list_objects(name)
 
 
 @router.patch("/{name}/objects/{object_name}")
-def configure_object(name: str, object_name: str, body: ObjectUpdate) -> SourceObjectPublic:
+def configure_object(name: PathName, object_name: PathName, body: ObjectUpdate) -> SourceObjectPublic:
     return svc.configure_object(name, object_name, cursor_column=body.cursor_column, enabled=body.enabled,
                                 clear_cursor=body.clear_cursor)
 
 
 @router.post("/{name}/sync")
-def sync_system(name: str, body: SyncRequest | None = None) -> SyncRunPublic:
+def sync_system(name: PathName, body: SyncRequest | None = None) -> SyncRunPublic:
     """Run a sync now and return the finished run; a failed run is still 200 (see its `status`)."""
     request = body or SyncRequest()
     return run_sync(name, objects=request.objects, trigger="api", full_refresh=request.full_refresh)
