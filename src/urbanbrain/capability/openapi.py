@@ -46,7 +46,8 @@ def _operation(cap: CapabilityPublic) -> dict[str, Any]:
         "security": [{SECURITY_SCHEME: []}],
         "x-owner": cap.owner,
         "x-kind": cap.kind,
-        "requestBody": {"required": True,
+        # the gateway reads an empty body as `{}`: a capability without required parameters needs none
+        "requestBody": {"required": False,
                         "content": {"application/json": {"schema": cap.input_schema or {"type": "object"}}}},
         "responses": {
             "200": {"description": "the capability's answer",

@@ -18,6 +18,7 @@ anyone listing statuses by hand (a route declares only the unusual ones, e.g. 42
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -111,14 +112,15 @@ def use_own_error_format(app: FastAPI, error_format: ErrorFormat) -> None:
     app.state.error_formats = [*formats, error_format]
 
 
-def _own_format(request: Request) -> ErrorFormat | None:
+def own_format(request: Request) -> ErrorFormat | None:
+    """The error format that the sub-app serving this request chose for itself, if any."""
     formats: list[ErrorFormat] = getattr(request.app.state, "error_formats", [])
     path = request.url.path
     return next((f for f in formats if path == f.prefix or path.startswith(f.prefix.rstrip("/") + "/")), None)
 
 
 def _answer(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    own = _own_format(request)
+    own = own_format(request)
     if own is not None:
         return own.render(status, body, headers)
     return JSONResponse(body, status_code=status, headers=headers)
@@ -130,7 +132,7 @@ def _answer(request: Request, status: int, body: dict[str, Any], headers: dict[s
 async def urbanbrain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.UrbanBrainError)
     response = error_response(exc, request.url.path)
-    if _own_format(request) is None:
+    if own_format(request) is None:
         return response
     return _answer(request, response.status_code, exc.to_dict(), dict(response.headers))
 
@@ -170,19 +172,52 @@ HTTP_ERRORS = {
 }
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _documented_methods(app: FastAPI, path: str) -> list[str] | None:
+    """The methods the OpenAPI document gives the most specific path template matching `path`
+    (`/api/capabilities/builtins` over `/api/capabilities/{name}`), or None if none matches."""
+    table: list[tuple[re.Pattern[str], int, list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")
+            literal = len(re.sub(r"\{[^/]+?\}", "", template))
+            table.append((regex, literal, [m.upper() for m in item if m.upper() in _METHODS]))
+        app.state.allow_table = table
+    found = [(literal, methods) for regex, literal, methods in table if regex.match(path)]
+    return max(found)[1] if found else None
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """What `Allow` says on a 405: the documented methods of the path's resource. Starlette's own names
+    only the first route it tried (a path with a GET and a POST route would answer `Allow: GET`)."""
+    from starlette.routing import Match
+
+    documented = _documented_methods(request.app, request.url.path)
+    if documented is not None:
+        return ", ".join(documented)
+    allowed = [m for m in _METHODS if any(route.matches({**request.scope, "method": m})[0] == Match.FULL
+                                          for route in request.app.router.routes)]
+    return ", ".join(allowed) or None
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (no route, wrong method, unreadable body) in the platform's shape."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code < 400:
         return Response(status_code=exc.status_code, headers=exc.headers)
     name, hint = HTTP_ERRORS.get(exc.status_code, ("HTTPError", None))
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = f"no route {request.method} {request.url.path}"
     elif exc.status_code == 405:
         message = f"{request.url.path} does not take {request.method}"
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     else:
         message = str(exc.detail)
-    return _answer(request, exc.status_code, error_body(name, message, hint), dict(exc.headers or {}) or None)
+    return _answer(request, exc.status_code, error_body(name, message, hint), headers or None)
 
 
 async def _as_urbanbrain_error(request: Request, exc: e.UrbanBrainError) -> Response:
@@ -212,6 +247,10 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def internal_error_handler(request: Request, exc: Exception) -> Response:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):  # raised in a middleware, past the handlers above
+        return await database_error_handler(request, exc)
     log.error("unhandled error on %s", request.url.path, exc_info=exc)
     return _answer(request, 500, error_body("InternalError", "internal server error",
                                             "this is a bug; see the server log"))

@@ -9,11 +9,12 @@ for the contract test, which fuzzes right up to them). Sizes follow the metadata
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 INT32_MAX = 2**31 - 1  # the metadata database's INTEGER columns (versions, quotas)
 MAX_VERSION = 1_000_000
@@ -44,7 +45,22 @@ def _sane_time(value: datetime | None) -> datetime | None:
     return value
 
 
+# what `since`-style parameters take: a date and a time, optionally an offset; never a bare number,
+# which pydantic would read as seconds since 1970
+ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?$"
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(ISO_TIME, value):
+        raise ValueError("use an ISO 8601 date and time, e.g. 2026-01-31T08:00:00+08:00")
+    return value
+
+
 NoNul = AfterValidator(_no_nul)
+
+# names a request creates: the services' rule (`core.naming.validate_code`), stated in the schema too
+CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
+NewCode = Annotated[str, Field(min_length=1, max_length=63, pattern=CODE_PATTERN)]
 
 # request-body strings (pydantic models)
 Code = Annotated[str, Field(min_length=1, max_length=63), NoNul]  # department codes, system names
@@ -60,5 +76,6 @@ PathId = Annotated[str, Path(min_length=1, max_length=64), NoNul]
 Filter = Annotated[str | None, Query(max_length=255), NoNul]
 Search = Annotated[str | None, Query(max_length=200), NoNul]
 VersionQuery = Annotated[int | None, Query(ge=1, le=MAX_VERSION, description="the version; latest if omitted")]
-Since = Annotated[datetime | None, Query(description="ISO 8601; a zone offset is recommended"),
-                  AfterValidator(_sane_time)]
+Since = Annotated[datetime | None, Query(description="ISO 8601 date and time, e.g. 2026-01-31T08:00:00+08:00"),
+                  BeforeValidator(_iso_time), AfterValidator(_sane_time),
+                  WithJsonSchema({"anyOf": [{"type": "string", "pattern": ISO_TIME}, {"type": "null"}]})]

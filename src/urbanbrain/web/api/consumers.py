@@ -20,6 +20,7 @@ from urbanbrain.web.api.bounds import (
     MAX_VERSION,
     Filter,
     Name,
+    NewCode,
     Note,
     PathId,
     PathName,
@@ -31,7 +32,7 @@ router = APIRouter(tags=["consumers"])
 
 
 class ConsumerCreate(BaseModel):
-    name: Name = Field(examples=["grid-app"])
+    name: NewCode = Field(examples=["grid-app"])
     department: Name = Field(description="code of the owning department", examples=["urban"])
     description: Note | None = None
 

@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field
 
 from urbanbrain.meta import departments as svc
 from urbanbrain.meta.schemas import DepartmentPublic
-from urbanbrain.web.api.bounds import Code, PathName, Title
+from urbanbrain.web.api.bounds import NewCode, PathName, Title
 
 router = APIRouter(prefix="/departments", tags=["departments"])
 
 
 class DepartmentCreate(BaseModel):
     name: Title = Field(min_length=1, description="Full name, e.g. Market Regulation.", examples=["Market Regulation"])
-    code: Code = Field(description="Short code that prefixes dataset names.", examples=["market"])
+    code: NewCode = Field(description="Short code that prefixes dataset names.", examples=["market"])
 
 
 @router.get("")

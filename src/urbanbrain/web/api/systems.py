@@ -15,7 +15,18 @@ from pydantic import BaseModel, Field
 from urbanbrain.connect import systems as svc
 from urbanbrain.meta.schemas import SourceObjectPublic, SyncRunPublic, SystemPublic
 from urbanbrain.sync.runner import run_sync
-from urbanbrain.web.api.bounds import MAX_KEYS, MAX_LIST, Code, Filter, LongName, Note, PathName, Schedule, Title
+from urbanbrain.web.api.bounds import (
+    MAX_KEYS,
+    MAX_LIST,
+    Code,
+    Filter,
+    LongName,
+    NewCode,
+    Note,
+    PathName,
+    Schedule,
+    Title,
+)
 
 # talking to a department system can fail in its own ways (declared here, documented by web.errors)
 router = APIRouter(prefix="/systems", tags=["systems"],
@@ -25,7 +36,7 @@ router = APIRouter(prefix="/systems", tags=["systems"],
 
 
 class SystemCreate(BaseModel):
-    name: Code = Field(examples=["business-licences"])
+    name: NewCode = Field(examples=["business-licences"])
     department: Code = Field(description="Owning department code.", examples=["market"])
     kind: Code = Field(description="postgres, mysql, sqlite, files or rest.", examples=["postgres"])
     options: dict[str, Any] = Field(default_factory=dict, max_length=MAX_KEYS,

@@ -19,6 +19,7 @@ from urbanbrain.web.console.render import is_htmx, page
 from urbanbrain.web.errors import (
     http_error_handler,
     internal_error_handler,
+    own_format,
     request_validation_handler,
     status_for,
     urbanbrain_error_handler,
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def is_api(request: Request) -> bool:
     path = request.url.path
-    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json" or is_gateway(path))
+    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json" or is_gateway(path)
+            or own_format(request) is not None)
 
 
 def is_gateway(path: str) -> bool:
