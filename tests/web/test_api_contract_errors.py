@@ -175,3 +175,15 @@ def test_metadata_database_down_is_503_with_retry_after(pg_db: str, monkeypatch:
         assert health.status_code == 200
         assert {d["name"]: d["status"] for d in health.json()["dependencies"]}["metadata"] == "down"
         assert_error_shape(c.get("/api/ready"), 503, "DependencyUnavailableError")
+
+
+def test_sync_now_of_an_unreachable_system_is_503_naming_the_run(client: TestClient) -> None:
+    assert client.post("/api/departments", json={"name": "Water", "code": "water"}).status_code == 201
+    created = client.post("/api/systems", json={"name": "meters", "department": "water", "kind": "postgres",
+                                                "options": {"url": f"postgresql://reader@{CLOSED_PORT}/meters"}})
+    assert created.status_code == 201, created.text
+    r = client.post("/api/systems/meters/sync")
+    body = assert_error_shape(r, 503, "DependencyUnavailableError")
+    assert body["transient"] is True and body["dependency"] == "system:meters" and r.headers["Retry-After"]
+    run = client.get(f"/api/runs/{body['run']}").json()
+    assert run["status"] == "failed" and run["error_transient"] is True  # the failed run is still recorded

@@ -47,8 +47,9 @@ class TransientError(UrbanBrainError):
 
 
 class DependencyUnavailableError(TransientError):
-    """A service urbanbrain itself runs on (the metadata database, the Redis quota store, NATS) is down
-    or unreachable: nothing is wrong with the request, so retrying once it is back will work."""
+    """A service a request needs (the metadata database, the Redis quota store, NATS, a department's
+    system during "sync now") is down or unreachable: nothing is wrong with the request, so retrying
+    once it is back will work (`dependency` in the context names it)."""
 
 
 class ConfigurationError(UrbanBrainError):

@@ -7,12 +7,15 @@ out: responses carry only the redacted `display_url`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from urbanbrain.connect import systems as svc
+from urbanbrain.core.errors import DependencyUnavailableError
 from urbanbrain.meta.schemas import SourceObjectPublic, SyncRunPublic, SystemPublic
 from urbanbrain.sync.runner import run_sync
 from urbanbrain.web.api.bounds import (
@@ -66,6 +69,22 @@ class SyncRequest(BaseModel):
     full_refresh: bool = False
 
 
+def system_down_is_503(route: Callable[..., SyncRunPublic]) -> Callable[..., SyncRunPublic]:
+    """A "sync now" that failed because the system was down (a transient failure) answers 503 with
+    Retry-After and the run's id, not 200: the caller should retry, and the failed run is recorded."""
+
+    @wraps(route)
+    def answer(*args: Any, **kwargs: Any) -> SyncRunPublic:
+        run = route(*args, **kwargs)
+        if run.status == "failed" and run.error_transient:
+            raise DependencyUnavailableError(f"the sync failed because the system is unavailable: {run.error}",
+                                             dependency=f"system:{run.system}", run=run.id,
+                                             hint=f"retry later; the failed run is GET /api/runs/{run.id}")
+        return run
+
+    return answer
+
+
 @router.get("")
 def list_systems(dept: Filter = None) -> list[SystemPublic]:
     return svc.list_systems(dept)
@@ -110,7 +129,9 @@ def configure_object(name: PathName, object_name: PathName, body: ObjectUpdate) 
 
 
 @router.post("/{name}/sync")
+@system_down_is_503
 def sync_system(name: PathName, body: SyncRequest | None = None) -> SyncRunPublic:
-    """Run a sync now and return the finished run; a failed run is still 200 (see its `status`)."""
+    """Run a sync now and return the finished run; a failed run is still 200 (see its `status`), except
+    when the system was unreachable: 503 with Retry-After."""
     request = body or SyncRequest()
     return run_sync(name, objects=request.objects, trigger="api", full_refresh=request.full_refresh)
