@@ -16,7 +16,8 @@ from tests.capability.gateway_helpers import caller, publish_echo
 from urbanbrain.capability.quota import reset_quota_stores
 from urbanbrain.core.settings import get_settings
 from urbanbrain.web.app import create_app
-from urbanbrain.web.errors import ErrorFormat, document_errors, use_own_error_format
+from urbanbrain.web.error_docs import document_errors
+from urbanbrain.web.errors import ErrorFormat, use_own_error_format
 
 ECHO = "/capabilities/echo/v1/invoke"
 CLOSED_PORT = "127.0.0.1:9"  # discard: nothing listens there on this machine

@@ -19,7 +19,8 @@ from urbanbrain.govern.users import ensure_first_admin
 from urbanbrain.web.api import api_router, gateway_routes
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
-from urbanbrain.web.errors import install_openapi, register_error_handlers
+from urbanbrain.web.error_docs import install_openapi
+from urbanbrain.web.errors import register_error_handlers
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
 from urbanbrain.web.principal import OPEN_PATHS, RequirePrincipal

@@ -17,7 +17,7 @@ from urbanbrain.capability.lookups import generate_lookup_api
 from urbanbrain.capability.openapi import openapi_document
 from urbanbrain.web.api.bounds import MAX_LIST, Filter, LongName, Name, PathName, Search, Title, VersionQuery
 from urbanbrain.web.api.health import installed_version
-from urbanbrain.web.errors import document_errors
+from urbanbrain.web.error_docs import document_errors
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
