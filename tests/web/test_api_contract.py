@@ -133,3 +133,25 @@ def test_platform_api_keeps_its_contract(case: Any) -> None:
 @FUZZ
 def test_gateway_keeps_its_contract(case: Any) -> None:
     case.call_and_validate(excluded_checks=SEMANTIC)
+
+
+def test_the_harness_fails_on_a_crash() -> None:
+    """Not vacuous: a route that crashes fails the run (the in-process client re-raises the crash), and
+    a real client gets a 500 in the one error shape."""
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+    from schemathesis.core.failures import FailureGroup
+
+    app = create_app()
+    router = APIRouter()
+
+    @router.get("/api/boom")
+    def boom() -> dict[str, str]:
+        raise RuntimeError("a bug")
+
+    app.include_router(router)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    with pytest.raises((FailureGroup, RuntimeError)):
+        schema["/api/boom"]["GET"].Case().call_and_validate(excluded_checks=SEMANTIC)
+    response = TestClient(app, raise_server_exceptions=False).get("/api/boom")
+    assert response.status_code == 500 and response.json()["error"] == "InternalError"
