@@ -38,19 +38,22 @@ BIGDATA = ("bigdata", "长沙市数据资源局 / Data Resources Bureau")
 class CapabilitySpec(BaseModel):
     """What a department submits to register a capability (a JSON/YAML file, the API, or code)."""
 
-    name: str = Field(description="lower_snake_case, unique with the version", examples=["enterprise_by_credit_code"])
-    version: int = Field(default=1, ge=1)
-    title_zh: str = ""
-    title_en: str = ""
-    description_zh: str = ""
-    description_en: str = ""
-    category: str = "data_service"
-    owner: str = Field(description="code of the owning department", examples=["market"])
-    kind: str = Field(description="data_api | builtin | http_proxy (or a plugin's kind)")
-    input_schema: dict[str, Any] = Field(default_factory=lambda: dict(OBJECT_SCHEMA))
-    output_schema: dict[str, Any] = Field(default_factory=dict)
-    implementation: dict[str, Any] = Field(default_factory=dict)
-    secrets: dict[str, Any] | None = Field(default=None, description="stored encrypted, never shown again")
+    # bounds as the metadata columns (a longer value would fail in the database, not here)
+    name: str = Field(min_length=1, max_length=120, description="lower_snake_case, unique with the version",
+                      examples=["enterprise_by_credit_code"])
+    version: int = Field(default=1, ge=1, le=1_000_000)
+    title_zh: str = Field(default="", max_length=200)
+    title_en: str = Field(default="", max_length=200)
+    description_zh: str = Field(default="", max_length=4000)
+    description_en: str = Field(default="", max_length=4000)
+    category: str = Field(default="data_service", min_length=1, max_length=40)
+    owner: str = Field(min_length=1, max_length=63, description="code of the owning department", examples=["market"])
+    kind: str = Field(min_length=1, max_length=40, description="data_api | builtin | http_proxy (or a plugin's kind)")
+    input_schema: dict[str, Any] = Field(default_factory=lambda: dict(OBJECT_SCHEMA), max_length=200)
+    output_schema: dict[str, Any] = Field(default_factory=dict, max_length=200)
+    implementation: dict[str, Any] = Field(default_factory=dict, max_length=200)
+    secrets: dict[str, Any] | None = Field(default=None, max_length=200,
+                                           description="stored encrypted, never shown again")
 
 
 class CapabilityPublic(BaseModel):

@@ -35,6 +35,8 @@ def _operation(cap: CapabilityPublic) -> dict[str, Any]:
     summary = cap.title_en or cap.name
     if cap.title_zh and cap.title_zh != summary:
         summary = f"{summary} / {cap.title_zh}"
+    extra = {"502": _error("the department service behind the capability failed or refused the call")} \
+        if cap.kind == "http_proxy" else {}
     return {
         "operationId": f"{cap.name}_v{cap.version}",
         "summary": summary,
@@ -44,7 +46,8 @@ def _operation(cap: CapabilityPublic) -> dict[str, Any]:
         "security": [{SECURITY_SCHEME: []}],
         "x-owner": cap.owner,
         "x-kind": cap.kind,
-        "requestBody": {"required": True,
+        # the gateway reads an empty body as `{}`: a capability without required parameters needs none
+        "requestBody": {"required": False,
                         "content": {"application/json": {"schema": cap.input_schema or {"type": "object"}}}},
         "responses": {
             "200": {"description": "the capability's answer",
@@ -56,6 +59,7 @@ def _operation(cap: CapabilityPublic) -> dict[str, Any]:
             "429": {**_error("quota exceeded"), "headers": {"Retry-After": {
                 "description": "seconds until the quota window reopens", "schema": {"type": "integer"}}}},
             "504": _error("the department service behind the capability timed out"),
+            **extra,
         },
     }
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from urbanbrain.core.errors import ConfigurationError, QuotaExceededError
+from urbanbrain.core.errors import DependencyUnavailableError, QuotaExceededError
 from urbanbrain.core.settings import get_settings
 
 
@@ -111,8 +111,11 @@ class RedisQuotaStore:
         try:
             refused = int(self._script(keys=keys, args=args))
         except redis.RedisError as exc:
-            raise ConfigurationError(f"the quota store (Redis) is unavailable: {type(exc).__name__}",
-                                     hint="check URBANBRAIN_REDIS_URL and that Redis is running") from None
+            # the store being down says nothing about the call: a transient 503, never a 4xx blaming the caller
+            raise DependencyUnavailableError(f"the quota store (Redis) is unavailable: {type(exc).__name__}",
+                                             dependency="redis",
+                                             hint="retry shortly; operators: check that Redis is running "
+                                                  "and URBANBRAIN_REDIS_URL") from None
         return windows[refused - 1] if refused else None
 
 

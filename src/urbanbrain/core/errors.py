@@ -46,6 +46,12 @@ class TransientError(UrbanBrainError):
     transient = True
 
 
+class DependencyUnavailableError(TransientError):
+    """A service a request needs (the metadata database, the Redis quota store, NATS, a department's
+    system during "sync now") is down or unreachable: nothing is wrong with the request, so retrying
+    once it is back will work (`dependency` in the context names it)."""
+
+
 class ConfigurationError(UrbanBrainError):
     """A setting, schedule or connection option is missing or malformed."""
 
@@ -60,6 +66,10 @@ class AlreadyExistsError(UrbanBrainError):
 
 class ValidationError(UrbanBrainError):
     """Input that does not meet the documented contract (bad name, bad parameter)."""
+
+
+class MalformedRequestError(ValidationError):
+    """A request that cannot be read at all: a body that is not JSON, nests too deeply, or has the wrong type."""
 
 
 class PayloadTooLargeError(ValidationError):

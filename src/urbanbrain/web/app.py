@@ -19,10 +19,11 @@ from urbanbrain.govern.users import ensure_first_admin
 from urbanbrain.web.api import api_router, gateway_routes
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
+from urbanbrain.web.error_docs import install_openapi
 from urbanbrain.web.errors import register_error_handlers
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
-from urbanbrain.web.principal import RequirePrincipal
+from urbanbrain.web.principal import OPEN_PATHS, RequirePrincipal
 
 _FROZEN = False
 
@@ -61,6 +62,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     )
     ensure_first_admin()  # from URBANBRAIN_ADMIN_PASSWORD, once, when no user exists yet; never a default
     register_error_handlers(app)
+    install_openapi(app, OPEN_PATHS)  # every operation declares each error status, with the one error schema
     app.add_middleware(RequirePrincipal)  # who is asking, before any route; login required once users exist
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest

@@ -9,7 +9,7 @@ the console's session cookie. The rule for requests that name nobody is explicit
   as it was before users existed; anything else is told to create the first admin.
 
 `RequirePrincipal` applies that rule to every request except the login page itself, static assets, the
-language switch, the health check and the gateway (applications authenticate there with API keys), and
+language switch, the health and readiness checks and the gateway (applications authenticate there with API keys), and
 tells the audit log who is acting while the request runs.
 """
 
@@ -30,7 +30,7 @@ from urbanbrain.govern.principals import Principal
 
 # the person at this machine while no user exists: they can read the store's files anyway
 LOCAL_OPERATOR = Principal("system", "local")
-OPEN_PATHS = {"/login", "/logout", "/api/health", "/favicon.ico"}
+OPEN_PATHS = {"/login", "/logout", "/api/health", "/api/ready", "/favicon.ico"}
 OPEN_PREFIXES = ("/static/", "/lang/")
 TEST_CLIENT = "testclient"  # Starlette's in-process client: no socket, so it cannot come from elsewhere
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Route
 
 from urbanbrain.capability import catalog
 from urbanbrain.capability.catalog import CapabilityPublic, CapabilitySpec
 from urbanbrain.capability.lookups import generate_lookup_api
 from urbanbrain.capability.openapi import openapi_document
+from urbanbrain.web.api.bounds import MAX_LIST, Filter, LongName, Name, PathName, Search, Title, VersionQuery
 from urbanbrain.web.api.health import installed_version
+from urbanbrain.web.error_docs import document_errors
 from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
@@ -23,7 +25,8 @@ router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
 async def capabilities_openapi(request: Request) -> JSONResponse:
     """`GET /capabilities/openapi.json`: the whole published catalog as one OpenAPI 3.1 document."""
-    return JSONResponse(openapi_document(str(request.base_url), installed_version()))
+    return JSONResponse(document_errors(openapi_document(str(request.base_url), installed_version()),
+                                        conflicts=False))
 
 
 def gateway_routes() -> list[BaseRoute]:
@@ -33,24 +36,24 @@ def gateway_routes() -> list[BaseRoute]:
 
 
 class LookupCreate(BaseModel):
-    dataset: str
-    key_column: str
-    name: str | None = None
-    owner: str | None = None
-    title_zh: str | None = None
-    title_en: str | None = None
-    columns: list[str] | None = None
-    max_rows: int = 100
+    dataset: LongName
+    key_column: LongName
+    name: Name | None = None
+    owner: Name | None = None
+    title_zh: Title | None = None
+    title_en: Title | None = None
+    columns: list[LongName] | None = Field(default=None, max_length=MAX_LIST)
+    max_rows: int = Field(default=100, ge=1, le=10_000)
 
 
 class Decision(BaseModel):
-    approver: str = "owner"
-    department: str | None = None
+    approver: Title = "owner"
+    department: Name | None = None
 
 
 @router.get("")
-def list_capabilities(category: str | None = None, department: str | None = None, status: str | None = None,
-                      search: str | None = None) -> list[CapabilityPublic]:
+def list_capabilities(category: Filter = None, department: Filter = None, status: Filter = None,
+                      search: Search = None) -> list[CapabilityPublic]:
     return catalog.list_capabilities(category, department, status, search)
 
 
@@ -71,17 +74,17 @@ def create_lookup(body: LookupCreate, principal: CurrentPrincipal) -> Capability
 
 
 @router.get("/{name}")
-def show_capability(name: str, version: int | None = None) -> CapabilityPublic:
+def show_capability(name: PathName, version: VersionQuery = None) -> CapabilityPublic:
     return catalog.get_capability(name, version)
 
 
 @router.post("/{name}/approve")
-def approve_capability(name: str, body: Decision, principal: CurrentPrincipal,
-                       version: int | None = None) -> CapabilityPublic:
+def approve_capability(name: PathName, body: Decision, principal: CurrentPrincipal,
+                       version: VersionQuery = None) -> CapabilityPublic:
     return catalog.approve_capability(name, version, body.approver, body.department, by=principal)
 
 
 @router.post("/{name}/deprecate")
-def deprecate_capability(name: str, body: Decision, principal: CurrentPrincipal,
-                         version: int | None = None) -> CapabilityPublic:
+def deprecate_capability(name: PathName, body: Decision, principal: CurrentPrincipal,
+                         version: VersionQuery = None) -> CapabilityPublic:
     return catalog.deprecate_capability(name, version, body.department, by=principal)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from urbanbrain.govern import query as reads
 from urbanbrain.lake import datasets as svc
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
+from urbanbrain.web.api.bounds import Filter, PathName, Search
 from urbanbrain.web.api.results import QueryResponse, json_response
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -24,7 +25,7 @@ class DatasetSchema(BaseModel):
 
 
 @router.get("")
-def list_datasets(search: str | None = None, dept: str | None = None, system: str | None = None,
+def list_datasets(search: Search = None, dept: Filter = None, system: Filter = None,
                   include_quarantine: bool = True,
                   limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> list[DatasetPublic]:
     return svc.list_datasets(search=search, dept=dept, system=system, include_quarantine=include_quarantine,
@@ -32,23 +33,23 @@ def list_datasets(search: str | None = None, dept: str | None = None, system: st
 
 
 @router.get("/{name}")
-def get_dataset(name: str) -> DatasetPublic:
+def get_dataset(name: PathName) -> DatasetPublic:
     return svc.get_dataset(name)
 
 
 @router.get("/{name}/schema")
-def get_schema(name: str) -> DatasetSchema:
+def get_schema(name: PathName) -> DatasetSchema:
     ds = svc.get_dataset(name)
     return DatasetSchema(name=ds.name, columns=ds.columns, primary_key=ds.primary_key)
 
 
 @router.get("/{name}/preview", response_model=QueryResponse)
-def preview(name: str, principal: CurrentPrincipal,
+def preview(name: PathName, principal: CurrentPrincipal,
             limit: Annotated[int, Query(ge=0, le=1000)] = 20) -> Response:
     return json_response(reads.preview(name, limit, principal=principal))
 
 
 @router.get("/{name}/lineage")
-def get_lineage(name: str, principal: CurrentPrincipal) -> LineagePublic:
+def get_lineage(name: PathName, principal: CurrentPrincipal) -> LineagePublic:
     result: LineagePublic = reads.lineage(name, principal=principal)
     return result

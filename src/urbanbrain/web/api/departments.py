@@ -7,14 +7,15 @@ from pydantic import BaseModel, Field
 
 from urbanbrain.meta import departments as svc
 from urbanbrain.meta.schemas import DepartmentPublic
+from urbanbrain.web.api.bounds import NewCode, PathName, Title
 from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/departments", tags=["departments"])
 
 
 class DepartmentCreate(BaseModel):
-    name: str = Field(description="Full name, e.g. Market Regulation.", examples=["Market Regulation"])
-    code: str = Field(description="Short code that prefixes dataset names.", examples=["market"])
+    name: Title = Field(min_length=1, description="Full name, e.g. Market Regulation.", examples=["Market Regulation"])
+    code: NewCode = Field(description="Short code that prefixes dataset names.", examples=["market"])
 
 
 @router.get("")
@@ -28,5 +29,5 @@ def create_department(body: DepartmentCreate, principal: CurrentPrincipal) -> De
 
 
 @router.get("/{code}")
-def get_department(code: str) -> DepartmentPublic:
+def get_department(code: PathName) -> DepartmentPublic:
     return svc.get_department(code)

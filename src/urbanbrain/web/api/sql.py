@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import chain
-from typing import Literal
+from typing import Annotated, Literal
 
 import pyarrow as pa
 from fastapi import APIRouter
@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import run_query, stream_query
+from urbanbrain.web.api.bounds import INT32_MAX, NoNul
 from urbanbrain.web.api.results import QueryResponse, csv_chunks, json_response, parquet_chunks
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -28,9 +29,10 @@ router = APIRouter(tags=["sql"])
 
 
 class SqlQuery(BaseModel):
-    sql: str = Field(min_length=1, examples=["SELECT * FROM market.licences.licences LIMIT 10"])
+    sql: Annotated[str, NoNul] = Field(min_length=1, max_length=100_000,
+                                       examples=["SELECT * FROM market.licences.licences LIMIT 10"])
     format: Literal["json", "csv", "parquet"] = "json"
-    max_rows: int | None = Field(default=None, ge=0, description="At most this many rows.")
+    max_rows: int | None = Field(default=None, ge=0, le=INT32_MAX, description="At most this many rows.")
 
 
 def _limit(batches: Iterator[pa.RecordBatch], max_rows: int | None) -> Iterator[pa.RecordBatch]:

@@ -10,21 +10,28 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.web.console.render import is_htmx, page
-from urbanbrain.web.errors import request_validation_handler, status_for, urbanbrain_error_handler
+from urbanbrain.web.errors import (
+    http_error_handler,
+    internal_error_handler,
+    own_format,
+    request_validation_handler,
+    status_for,
+    urbanbrain_error_handler,
+)
 
 log = logging.getLogger(__name__)
 
 
 def is_api(request: Request) -> bool:
     path = request.url.path
-    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json" or is_gateway(path))
+    return (path == "/api" or path.startswith("/api/") or path == "/openapi.json" or is_gateway(path)
+            or own_format(request) is not None)
 
 
 def is_gateway(path: str) -> bool:
@@ -47,7 +54,7 @@ async def _urbanbrain(request: Request, exc: Exception) -> Response:
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if is_api(request) or exc.status_code < 400:
-        return await http_exception_handler(request, exc)
+        return await http_error_handler(request, exc)
     return error_page(request, exc.status_code)
 
 
@@ -61,12 +68,9 @@ async def _validation(request: Request, exc: Exception) -> Response:
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s", request.url.path, exc_info=exc)
     if is_api(request):
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse({"error": "InternalError", "message": "internal server error",
-                             "hint": "this is a bug; see the server log", "transient": False}, status_code=500)
+        return await internal_error_handler(request, exc)
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
     return error_page(request, 500)
 
 
