@@ -84,5 +84,7 @@ def drop(
     svc.get_dataset(name)  # unknown names fail before we ask
     if not yes:
         typer.confirm(f"drop dataset {name!r} and delete its files?", abort=True)
-    svc.drop_dataset(name)
+    from urbanbrain.sync.service import drop_dataset
+
+    drop_dataset(name)
     console.print(f"dropped dataset [bold]{name}[/bold]")

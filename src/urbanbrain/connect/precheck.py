@@ -10,7 +10,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from urbanbrain.core.errors import ConfigurationError, ValidationError
 from urbanbrain.core.secrets import redact_url
@@ -25,6 +25,14 @@ _EXAMPLES = {
     "mysql": "mysql://user:password@db.example.org:3306/dbname",
     "rest": "https://api.example.org/v1",
 }
+
+
+def check_form(kind: str, options: dict[str, Any]) -> None:
+    """The URL's form alone, before the source guards judge its host (a malformed URL is a typo to
+    name, not a refused host). Paths are checked for existence only after the guards, so that the
+    check cannot tell anyone what exists outside the allowed roots."""
+    if kind in _SCHEMES:
+        _parse_url(kind, str(options.get("url") or ""))
 
 
 def precheck(kind: str, options: dict[str, Any]) -> list[str]:
@@ -64,6 +72,17 @@ def _check_path(raw: str) -> list[str]:
 
 
 def _check_url(kind: str, url: str) -> list[str]:
+    parts = _parse_url(kind, url)
+    host = parts.hostname
+    try:
+        socket.getaddrinfo(host, parts.port or None)
+    except (socket.gaierror, UnicodeError):
+        raise ValidationError(f"host {host!r} does not resolve",
+                              hint="check the host name (and this machine's DNS)", host=host) from None
+    return ["URL parses", f"host {host} resolves"]
+
+
+def _parse_url(kind: str, url: str) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme.lower() not in _SCHEMES[kind] or not parts.hostname:
         raise ConfigurationError(f"{redact_url(url)!r} is not a {kind} URL",
@@ -73,10 +92,4 @@ def _check_url(kind: str, url: str) -> list[str]:
     except ValueError:
         raise ConfigurationError(f"{redact_url(url)!r} has a port that is not a number",
                                  hint=f"use the form {_EXAMPLES[kind]}") from None
-    host = parts.hostname
-    try:
-        socket.getaddrinfo(host, parts.port or None)
-    except (socket.gaierror, UnicodeError):
-        raise ValidationError(f"host {host!r} does not resolve",
-                              hint="check the host name (and this machine's DNS)", host=host) from None
-    return ["URL parses", f"host {host} resolves"]
+    return parts

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from urbanbrain.connect.base import SOURCES, Source, SourceObject, open_source
 from urbanbrain.connect.guards import check_source
-from urbanbrain.connect.precheck import precheck
+from urbanbrain.connect.precheck import check_form, precheck
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import AlreadyExistsError, NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.naming import sql_identifier, validate_code
@@ -67,6 +67,7 @@ def add_system(
     validate_code(name, "system name")
     SOURCES.get(kind)  # unknown kinds fail here, listing the known ones
     sched = parse_schedule(schedule)
+    check_form(kind, options)
     check_source(kind, options, by)
     source = open_source(kind, options)  # constructors validate their options without connecting
     source.close()
@@ -112,6 +113,7 @@ def update_system(name: str, *, options: dict[str, Any] | None = None, schedule:
         if options is not None:
             if not replace_options:
                 options = {**decrypt(system.options_secret), **options}
+            check_form(system.kind, options)
             check_source(system.kind, options, by)
             open_source(system.kind, options).close()
             precheck(system.kind, options)

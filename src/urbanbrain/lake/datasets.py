@@ -6,8 +6,6 @@ caller may see belong to governance (`urbanbrain.govern.query`): the lake does n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,9 +14,6 @@ from urbanbrain.lake.catalog import get_catalog
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, Department, System
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
-
-if TYPE_CHECKING:
-    from urbanbrain.govern.principals import Principal
 
 
 def dataset_public(ds: Dataset) -> DatasetPublic:
@@ -78,18 +73,20 @@ def lineage(name: str) -> LineagePublic:
         )
 
 
-def drop_dataset(name: str, *, by: Principal | None = None) -> None:
-    """Drop a lake table and its record (e.g. to re-ingest after an incompatible schema change); the
-    owning department's admin decides (`dataset.drop`)."""
-    from urbanbrain.govern.authz import acting, authorize, record  # the lake sits below govern
+def dataset_owner(name: str) -> str:
+    """The code of the department that owns dataset `name` (whose rules decide about it)."""
+    with session_scope() as s:
+        return _get(s, name).system.department.code
 
-    by = acting(by)
+
+def drop_dataset(name: str) -> str:
+    """Drop a lake table and its record; returns the table identifier. Callers go through the
+    authorised `sync.service.drop_dataset` (the lake does not know who is asking)."""
     with session_scope() as s:
         ds = _get(s, name)
-        authorize("dataset.drop", by, ds.system.department.code)
         ident = tuple(ds.table_identifier.split("."))
         catalog = get_catalog()
         if catalog.table_exists(ident):
             catalog.purge_table(ident)
         s.delete(ds)
-    record(by, "dataset.drop", f"dataset:{name}", {"table": ".".join(ident)})
+    return ".".join(ident)

@@ -9,8 +9,9 @@ rather than read from the request's context.
 from __future__ import annotations
 
 from urbanbrain.connect.systems import authorize_on_system
-from urbanbrain.govern.authz import record
+from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
+from urbanbrain.lake import datasets
 from urbanbrain.meta.schemas import SyncRunPublic
 from urbanbrain.sync.progress import SyncProgress
 from urbanbrain.sync.runner import run_sync
@@ -30,3 +31,12 @@ def sync_system(name: str, *, by: Principal | None = None, objects: list[str] | 
                                               "rows_written": run.rows_written, "rows_rejected": run.rows_rejected,
                                               "full_refresh": full_refresh})
     return run
+
+
+def drop_dataset(name: str, *, by: Principal | None = None) -> None:
+    """Drop a lake table and its record (e.g. to re-ingest after an incompatible schema change); the
+    owning department's admin decides (`dataset.drop`)."""
+    by = acting(by)
+    authorize("dataset.drop", by, datasets.dataset_owner(name))
+    table = datasets.drop_dataset(name)
+    record(by, "dataset.drop", f"dataset:{name}", {"table": table})
