@@ -87,6 +87,8 @@ class FeedRunner:
         self.feed = feed or open_feed(config.kind, config.name, config.options)
         self.stats = Stats()
         self.on_readings = on_readings
+        self.alerts: Any = None
+        self._last_tick = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._last_commit = time.monotonic()
@@ -97,10 +99,16 @@ class FeedRunner:
 
     def start(self) -> None:
         """Recover (state, recent keys, journal replay), then connect the feed and start the worker."""
+        from urbanbrain.stream.alerts import AlertEngine
+
         properties = self.history.open()
         self.state.load()
+        self.alerts = AlertEngine(self.config.id, self.config.name, self.config.department, now=self.now,
+                                  bus=self.bus)
+        self._reload_rules()
         self.history.load_recent_keys(properties)
-        replayed = [(_reading(rec), pos) for rec, pos in self.journal.replay(properties.get("urbanbrain.stream.journal"))]
+        committed = properties.get("urbanbrain.stream.journal")
+        replayed = [(_reading(rec), pos) for rec, pos in self.journal.replay(committed)]
         if replayed:
             received = self.now()
             self._accept([r for r, _ in replayed], received)
@@ -149,6 +157,10 @@ class FeedRunner:
                 if self.history.pending and (self.history.pending >= self.batch_rows
                                              or time.monotonic() - self._last_commit >= self.batch_seconds):
                     self.flush()
+                if time.monotonic() - self._last_tick >= 1.0:
+                    self._last_tick = time.monotonic()
+                    self._reload_rules()
+                    self.alerts.tick()
                 self.error = None
             except Exception as exc:  # keep running: the messages stay unacknowledged and come back
                 self.error = str(exc)
@@ -185,11 +197,16 @@ class FeedRunner:
             if changed:
                 changes.append({"device_id": r.device_id, "type": r.type, "observed_at": r.observed_at.isoformat(),
                                 "attributes": changed, "lon": r.lon, "lat": r.lat})
+        if self.alerts is not None and fresh:
+            self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:
             self.on_readings(fresh)
         if changes:
             self.bus.publish(f"state.{self.config.department}.{self.config.name}",
                              {"feed": self.config.name, "department": self.config.department, "changes": changes})
+
+    def _reload_rules(self) -> None:
+        self.alerts.reload({d.device_id: d.observed_at for d in self.state.snapshot() if d.observed_at})
 
     def _dead_letters(self, rejects: list[Rejected], received: datetime) -> None:
         from sqlalchemy import update

@@ -130,7 +130,7 @@ class LiveState:
         client = redis.Redis.from_url(url)
         for device_id, raw in client.hgetall(self._key()).items():
             d = json.loads(raw)
-            self.devices[device_id.decode()] = Device(
+            self.devices[device_id.decode() if isinstance(device_id, bytes) else device_id] = Device(
                 d["device_id"], d["type"], d["department"], d["attributes"],
                 datetime.fromisoformat(d["observed_at"]) if d.get("observed_at") else None, d.get("lon"),
                 d.get("lat"), None, datetime.fromisoformat(d["last_seen"]) if d.get("last_seen") else None)

@@ -17,6 +17,11 @@ from urbanbrain.core.errors import AuthenticationError, SourceUnreachableError
 from urbanbrain.stream.feeds.base import Deliver, Message
 
 
+def _deliver_all(deliver: Deliver, batch: list[Message]) -> None:
+    for message in batch:
+        deliver(message)
+
+
 def _token(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
@@ -54,7 +59,7 @@ class NatsFeed:
         try:
             return await nats.connect(self.url, **{**kwargs, "max_reconnect_attempts": 0,
                                                    "allow_reconnect": False})
-        except (NoServersError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NoServersError, OSError) as exc:
             raise SourceUnreachableError(f"NATS at {self.url} did not answer: {exc}",
                                          hint="check the url and that nats-server runs with -js") from None
         except Exception as exc:
@@ -102,14 +107,14 @@ class NatsFeed:
             while self._running:
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
-                except (NatsTimeout, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeout):
                     msgs = []
                 except Exception:
                     await asyncio.sleep(0.5)  # reconnecting
                     continue
                 if msgs:
                     batch = [Message(m.data, m.subject, self._acker(m, loop)) for m in msgs]
-                    await loop.run_in_executor(None, lambda b=batch: [deliver(x) for x in b])
+                    await loop.run_in_executor(None, _deliver_all, deliver, batch)
                 polls += 1
                 if polls % 20 == 1 or not msgs:
                     try:
