@@ -46,7 +46,8 @@ class NatsFeed:
         self._lag: int | None = None
         self._nc: Any = None
 
-    async def _open(self) -> Any:
+    async def _open(self, reconnect: bool = False) -> Any:
+        """Connect; with `reconnect` (the running consumer) the client keeps reconnecting after a loss."""
         import nats
         from nats.errors import NoServersError
 
@@ -56,9 +57,12 @@ class NatsFeed:
             kwargs.update(user=str(self.user), password=str(self.password or ""))
         if self.token:
             kwargs["token"] = str(self.token)
+        async def quiet(_exc: Exception) -> None:
+            return None  # connection errors are reported through the exception below, not logged per retry
+
         try:
-            return await nats.connect(self.url, **{**kwargs, "max_reconnect_attempts": 0,
-                                                   "allow_reconnect": False})
+            return await asyncio.wait_for(nats.connect(self.url, error_cb=quiet, **{
+                **kwargs, "max_reconnect_attempts": -1 if reconnect else 1, "reconnect_time_wait": 0.2}), self.timeout)
         except (TimeoutError, NoServersError, OSError) as exc:
             raise SourceUnreachableError(f"NATS at {self.url} did not answer: {exc}",
                                          hint="check the url and that nats-server runs with -js") from None
@@ -95,7 +99,7 @@ class NatsFeed:
             from nats.errors import TimeoutError as NatsTimeout
 
             try:
-                self._nc = await self._open()
+                self._nc = await self._open(reconnect=True)
                 js = self._nc.jetstream()
                 await self._ensure_stream(js)
                 sub = await js.pull_subscribe(self.subject, durable=self.durable, stream=self.stream)
