@@ -89,14 +89,15 @@ class PayloadSpec:
 
 
 def parse_time(value: Any) -> datetime:
-    """ISO 8601 text (UTC when it names no zone) or epoch seconds / milliseconds."""
+    """ISO 8601 text (UTC when it names no zone; an interval `start/end` counts as its end) or epoch
+    seconds / milliseconds."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a time")
     if isinstance(value, int | float):
         seconds = value / 1000.0 if value > 1e11 else float(value)
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00")
+        text = value.strip().split("/")[-1].replace("Z", "+00:00")  # an ISO interval: its end
         return as_utc(datetime.fromisoformat(text))
     raise ValueError(f"{value!r} is not a time")
 
