@@ -227,7 +227,7 @@ def live_state(by: Principal, *, type: str | None = None, feed: str | None = Non
             rows = list(s.scalars(q))
             shown: list[dict[str, Any]] = []
             for d in rows:
-                item = _visible_device(f.name, d, visible, RAW)
+                item = _visible_device(f.name, d, None if by.in_department(dept) else visible, RAW)
                 if near and (item["lon"] is None or item["lat"] is None):
                     continue
                 if near:
@@ -247,9 +247,12 @@ def live_state(by: Principal, *, type: str | None = None, feed: str | None = Non
     return out[:limit]
 
 
-def _visible_device(feed: str, d: DeviceState, visible: dict[str, str], raw: str) -> dict[str, Any]:
+def _visible_device(feed: str, d: DeviceState, visible: dict[str, str] | None, raw: str) -> dict[str, Any]:
+    """`visible` None: the owning department, which sees everything (even attributes not yet in history)."""
     from urbanbrain.stream.history import column_for
 
+    if visible is None:
+        visible = {column_for(n): raw for n in (d.attributes or {})} | {"lon": raw, "lat": raw}
     attrs = {}
     for name, cell in (d.attributes or {}).items():
         method = visible.get(column_for(name))
@@ -277,3 +280,58 @@ def _matches(value: Any, expected: Any) -> bool:
             return False
         return {">": v > limit, "<": v < limit, ">=": v >= limit, "<=": v <= limit}[op]
     return bool(value == expected or str(value) == str(expected))
+
+
+# --- history ----------------------------------------------------------------------------------------
+
+GRAINS = {"raw": None, "1m": "minute", "1h": "hour", "1d": "day"}
+
+
+def history(by: Principal, feed: str, *, device: str | None = None, attribute: str | None = None,
+            since: str | None = None, until: str | None = None, grain: str = "raw", limit: int = 10_000) -> Any:
+    """Readings of a feed from its history dataset, raw or downsampled (min, max, avg, count, last per
+    device and bucket), read through the SQL engine and so through the same policy as any query."""
+    from urbanbrain.lake.engine import quote_ident, run_query
+    from urbanbrain.stream.history import column_for
+    from urbanbrain.stream.payloads import DEVICE_ID, parse_time
+
+    if grain not in GRAINS:
+        raise ValidationError(f"unknown grain {grain!r}", hint="use raw, 1m, 1h or 1d")
+    with session_scope() as s:
+        f = _row(s, feed)
+        name = dataset_name(f.department.code, f.name, "observations")
+    from urbanbrain.lake.datasets import get_dataset
+
+    columns = [c["name"] for c in get_dataset(name).columns]
+    table = ".".join(quote_ident(p) for p in name.split("."))
+    where: list[str] = []
+    if device:
+        if not DEVICE_ID.match(device):
+            raise ValidationError(f"device id {device[:80]!r} is not a valid device id")
+        where.append(f"device_id = '{device}'")
+    for bound, op in ((since, ">="), (until, "<")):
+        if bound:
+            try:
+                at = parse_time(bound)
+            except ValueError as exc:
+                raise ValidationError(f"{bound!r} is not a time: {exc}") from None
+            where.append(f"observed_at {op} TIMESTAMPTZ '{at.isoformat()}'")
+    cond = f" WHERE {' AND '.join(where)}" if where else ""
+    limit = max(1, min(int(limit), 100_000))
+    col = None
+    if attribute:
+        col = column_for(attribute)
+        if col not in columns:
+            raise NotFoundError(f"feed {feed!r} has no attribute {attribute!r} in its history",
+                                hint="attributes: " + ", ".join(c for c in columns if c not in ("other",))[:300])
+    if GRAINS[grain] is None:
+        pick = f"device_id, observed_at, {quote_ident(col)}" if col else "*"
+        sql = f"SELECT {pick} FROM {table}{cond} ORDER BY observed_at, device_id LIMIT {limit}"
+    else:
+        if not col:
+            raise ValidationError("a downsampled history needs --attribute", hint="e.g. attribute=pm25")
+        q = quote_ident(col)
+        sql = (f"SELECT device_id, date_trunc('{GRAINS[grain]}', observed_at) AS bucket, min({q}) AS min, "
+               f"max({q}) AS max, avg({q}) AS avg, count({q}) AS count, arg_max({q}, observed_at) AS last "
+               f"FROM {table}{cond} GROUP BY 1, 2 ORDER BY 2, 1 LIMIT {limit}")
+    return run_query(sql, principal=by)
