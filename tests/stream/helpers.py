@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -24,10 +25,8 @@ def unique(prefix: str) -> str:
 def ensure_dept(code: str = "ecology") -> str:
     from urbanbrain.core.errors import AlreadyExistsError
 
-    try:
+    with contextlib.suppress(AlreadyExistsError):
         add_department(code.title(), code)
-    except AlreadyExistsError:
-        pass
     return code
 
 
@@ -77,10 +76,8 @@ def nats_delete_stream(stream: str) -> None:
 
     async def run() -> None:
         nc = await nats.connect("nats://127.0.0.1:4222")
-        try:
+        with contextlib.suppress(Exception):
             await nc.jetstream().delete_stream(stream)
-        except Exception:
-            pass
         await nc.close()
 
     asyncio.run(run())

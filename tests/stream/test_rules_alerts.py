@@ -91,8 +91,8 @@ def test_a_dip_resets_the_duration() -> None:
 
 
 def test_rate_range_and_stuck() -> None:
-    engine, events, _, _ = setup(("rate", "rate pm25 > 20 per 1m", "minor"), ("range", "pm25 outside 0..500", "warning"),
-                                 ("stuck", "stuck pm25 30m", "info"))
+    engine, events, _, _ = setup(("rate", "rate pm25 > 20 per 1m", "minor"),
+                                 ("range", "pm25 outside 0..500", "warning"), ("stuck", "stuck pm25 30m", "info"))
     engine.observe([at(0, "a", pm25=10), at(0, "b", pm25=5)])
     engine.observe([at(1, "a", pm25=50)])  # +40 per minute
     engine.observe([at(2, "b", pm25=600)])  # out of range (and a jump)

@@ -42,7 +42,8 @@ class Rule:
 
 # action -> rule. Keep sorted by action name; docs/governance.md is generated from this table.
 RULES: dict[str, Rule] = {
-    "alert.acknowledge": Rule((DEPT_ADMIN, OPERATOR, STEWARD), doc="acknowledge a live alert of the department's feeds"),
+    "alert.acknowledge": Rule((DEPT_ADMIN, OPERATOR, STEWARD),
+                              doc="acknowledge a live alert of the department's feeds"),
     "department.create": Rule((), "platform", "register a department"),
     "feed.create": Rule((DEPT_ADMIN, STEWARD), doc="register a live sensor feed (MQTT, NATS, HTTP push)"),
     "feed.delete": Rule((DEPT_ADMIN,), doc="remove a live feed (and, with purge, its history)"),
