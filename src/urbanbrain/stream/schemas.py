@@ -65,11 +65,116 @@ def _validator(model: str) -> Any:
     return Draft202012Validator(schema, registry=registry)
 
 
+_SIMPLE_KEYS = {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "description",
+                "format"}
+_PY_TYPES: dict[str, tuple[type, ...]] = {"number": (int, float), "integer": (int,), "string": (str,),
+                                          "boolean": (bool,), "object": (dict,), "array": (list,)}
+
+
+@dataclass
+class _Compiled:
+    """The model's schema as a per-attribute table: plain type/bound/enum checks run in Python; the
+    attributes with anything richer (GeoJSON locations, nested objects) and any reading the table
+    refuses go through the full JSON Schema validator, so the answer is always the validator's."""
+
+    required: set[str]
+    simple: dict[str, tuple[tuple[type, ...] | None, dict[str, Any], frozenset[Any] | None]]
+    complex: set[str]
+    exact: bool  # False when the schema has constructs the table does not cover at the top
+
+
+@cache
+def _compiled(model: str) -> _Compiled:
+    schema = model_schema(model)
+    common = json.loads((MODELS_DIR / "common.json").read_text(encoding="utf-8"))
+    parts = [schema, *[p for p in schema.get("allOf", []) if isinstance(p, dict)]]
+    exact = not any(k in schema for k in ("anyOf", "oneOf", "not", "if", "additionalProperties", "patternProperties"))
+    required: set[str] = set(schema.get("required", []))
+    props: dict[str, Any] = {}
+    for part in parts:
+        ref = part.get("$ref")
+        if isinstance(ref, str) and ref.startswith(COMMON_URL):
+            node: Any = common
+            for step in ref.split("#/", 1)[1].split("/"):
+                node = node.get(step, {})
+            part = node
+        if any(k in part for k in ("anyOf", "oneOf", "not", "if", "additionalProperties", "patternProperties")):
+            exact = False
+        required |= set(part.get("required", []))
+        for name, spec in (part.get("properties") or {}).items():
+            props.setdefault(name, [])
+            props[name].append(spec)
+    simple: dict[str, tuple[tuple[type, ...] | None, dict[str, Any], frozenset[Any] | None]] = {}
+    complex_: set[str] = set()
+    for name, specs in props.items():
+        if len(specs) == 1 and isinstance(specs[0], dict) and set(specs[0]) <= _SIMPLE_KEYS and \
+                isinstance(specs[0].get("type", "string"), str) and specs[0].get("type", "string") in _PY_TYPES:
+            spec = specs[0]
+            types = _PY_TYPES[spec["type"]] if "type" in spec else None
+            bounds = {k: spec[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in spec}
+            enum = frozenset(spec["enum"]) if isinstance(spec.get("enum"), list) and all(
+                isinstance(v, str | int | float) for v in spec["enum"]) else None
+            if "enum" in spec and enum is None:
+                complex_.add(name)
+                continue
+            simple[name] = (types, bounds, enum)
+        else:
+            complex_.add(name)
+    return _Compiled(required, simple, complex_, exact)
+
+
+_COMPLEX_OK: dict[tuple[str, str, str], bool] = {}
+
+
+def _complex_ok(model: str, c: _Compiled, name: str, value: Any, entity: dict[str, Any]) -> bool:
+    """A rich attribute (a device's location, its address) is checked once per distinct value."""
+    key = (model, name, json.dumps(value, sort_keys=True, default=str))
+    ok = _COMPLEX_OK.get(key)
+    if ok is None:
+        with _LOCK:
+            validator = _validator(model)
+        probe = {k: entity[k] for k in c.required if k in entity} | {name: value}
+        ok = next(iter(validator.iter_errors(probe)), None) is None
+        if len(_COMPLEX_OK) > 100_000:
+            _COMPLEX_OK.clear()
+        _COMPLEX_OK[key] = ok
+    return ok
+
+
+def _fast_ok(model: str, c: _Compiled, entity: dict[str, Any]) -> bool:
+    if not c.exact or not c.required <= entity.keys():
+        return False
+    for name, value in entity.items():
+        if name in c.complex:
+            if not _complex_ok(model, c, name, value, entity):
+                return False
+            continue
+        rule = c.simple.get(name)
+        if rule is None:
+            continue
+        types, bounds, enum = rule
+        if types is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            return False
+        if bounds and isinstance(value, int | float):
+            if ("minimum" in bounds and value < bounds["minimum"]) or (
+                    "maximum" in bounds and value > bounds["maximum"]) or (
+                    "exclusiveMinimum" in bounds and value <= bounds["exclusiveMinimum"]) or (
+                    "exclusiveMaximum" in bounds and value >= bounds["exclusiveMaximum"]):
+                return False
+        if enum is not None and value not in enum:
+            return False
+    return True
+
+
 def validate(model: str, entity: dict[str, Any]) -> str | None:
     """None when `entity` (key-values) fits the model; else the first problem, naming the field."""
+    compiled = _compiled(model)
+    if _fast_ok(model, compiled, entity):
+        return None
     with _LOCK:
         validator = _validator(model)
-    error = next(iter(validator.iter_errors(entity)), None)
+    rich = {k: v for k, v in entity.items() if k in compiled.complex or k in compiled.simple or k in compiled.required}
+    error = next(iter(validator.iter_errors(rich if compiled.exact else entity)), None)
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(entity)"
