@@ -13,6 +13,7 @@ peak rate. Targets (issue 14): (b) >= 0.6 x (a), >= 50,000 readings/s, p99 <= 50
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -108,10 +109,8 @@ def urbanbrain(n: int, devices: int, rate: float = 0.0) -> tuple[float, list[flo
     from urbanbrain.stream import service
     from urbanbrain.stream.pipeline import FeedRunner
 
-    try:
+    with contextlib.suppress(AlreadyExistsError):
         add_department("Ecology", "ecology")
-    except AlreadyExistsError:
-        pass
     tag = uuid.uuid4().hex[:8]
     name = f"bench-{tag}"
     topic = f"ubbench/{tag}"

@@ -155,15 +155,17 @@ def _fast_ok(model: str, c: _Compiled, entity: dict[str, Any]) -> bool:
         types, bounds, enum = rule
         if types is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
             return False
-        if bounds and isinstance(value, int | float):
-            if ("minimum" in bounds and value < bounds["minimum"]) or (
-                    "maximum" in bounds and value > bounds["maximum"]) or (
-                    "exclusiveMinimum" in bounds and value <= bounds["exclusiveMinimum"]) or (
-                    "exclusiveMaximum" in bounds and value >= bounds["exclusiveMaximum"]):
-                return False
+        if bounds and isinstance(value, int | float) and _out_of_bounds(float(value), bounds):
+            return False
         if enum is not None and value not in enum:
             return False
     return True
+
+
+def _out_of_bounds(v: float, b: dict[str, Any]) -> bool:
+    return bool(("minimum" in b and v < b["minimum"]) or ("maximum" in b and v > b["maximum"])
+                or ("exclusiveMinimum" in b and v <= b["exclusiveMinimum"])
+                or ("exclusiveMaximum" in b and v >= b["exclusiveMaximum"]))
 
 
 def validate(model: str, entity: dict[str, Any]) -> str | None:
