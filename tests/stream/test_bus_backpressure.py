@@ -71,3 +71,22 @@ def test_full_queue_blocks_the_feed_until_the_pipeline_catches_up(tmp_path: Path
     wait_for(lambda: runner.stats.committed >= 60, what="the backlog to drain")
     runner.stop()
     assert runner.stats.readings == 60 and runner.lag == 0
+
+
+def test_a_flooding_device_is_refused_and_counted_without_stopping_others(tmp_path: Path) -> None:
+    ensure_dept()
+    name = unique("flood")
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    loud = [air("loud", i) for i in range(800)]  # 800 readings in one go, burst allowance 500
+    quiet = [air(f"quiet-{k}", 0) for k in range(5)]
+    runner.deliver(Message(json.dumps(loud + quiet).encode()))
+    wait_for(lambda: runner.stats.readings >= 505 and runner.stats.dead_letters >= 290, what="the flood to be split")
+    runner.stop()
+    state = {d["device_id"] for d in service.live_state(SYSTEM, feed=name)}
+    assert {f"quiet-{k}" for k in range(5)} <= state and "loud" in state
+    (letter,) = service.dead_letters(SYSTEM, name)
+    assert letter["device_id"] == "loud" and "flood" in letter["reason"]
+    assert "readings over its limit" in letter["reason"]
+    assert 290 <= service.feed_status(SYSTEM, name)["dead_letters"] == runner.stats.dead_letters <= 300

@@ -75,6 +75,7 @@ class Rejected:
     reason: str
     device_id: str | None = None
     raw: str = ""
+    count: int = 1  # readings this dead letter stands for (a flood is one row, not thousands)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ changes. History is committed from the buffer every `batch_seconds` or `batch_ro
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -61,6 +62,32 @@ class Stats:
         return (m1 - m0) / (t1 - t0) if t1 > t0 else 0.0
 
 
+class FloodGuard:
+    """A token bucket per device: a device sending more than `rate` readings/s (after a `burst`) has
+    the excess refused, as one counted dead letter per batch, so it cannot crowd out the others."""
+
+    def __init__(self, rate: float = 50.0, burst: float = 500.0) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def split(self, readings: list[Reading], now: float) -> tuple[list[Reading], list[Rejected]]:
+        kept: list[Reading] = []
+        refused: dict[str, list[Reading]] = {}
+        for r in readings:
+            tokens, last = self._buckets.get(r.device_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                kept.append(r)
+                tokens -= 1.0
+            else:
+                refused.setdefault(r.device_id, []).append(r)
+            self._buckets[r.device_id] = (tokens, now)
+        rejects = [Rejected(f"flood: device {d!r} sent {len(rs)} readings over its limit of {self.rate:g}/s "
+                            f"(burst {self.burst:g}); they were refused", d,
+                            json.dumps(_record(rs[0]), default=str), count=len(rs)) for d, rs in refused.items()]
+        return kept, rejects
+
+
 def _record(r: Reading) -> dict[str, Any]:
     return {"d": r.device_id, "t": r.type, "o": r.observed_at.isoformat(), "a": r.attributes,
             "x": r.lon, "y": r.lat}
@@ -86,6 +113,7 @@ class FeedRunner:
         self.queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
         self.feed = feed or open_feed(config.kind, config.name, config.options)
         self.stats = Stats()
+        self.flood = FloodGuard()
         self.on_readings = on_readings
         self.alerts: Any = None
         self._last_tick = 0.0
@@ -175,6 +203,8 @@ class FeedRunner:
             ok, bad = self.parser.parse(msg.payload)
             readings.extend(ok)
             rejects.extend(bad)
+        readings, flooded = self.flood.split(readings, time.monotonic())
+        rejects.extend(flooded)
         self.journal.append([_record(r) for r in readings])
         if rejects:
             self._dead_letters(rejects, received)
@@ -221,8 +251,8 @@ class FeedRunner:
                         [(self.config.id, driver_time(conn, received), r.device_id, r.reason, r.raw[:65536],
                           len(r.raw.encode())) for r in rejects])
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id)
-                      .values(dead_letters_total=FeedRow.dead_letters_total + len(rejects)))
-        self.stats.dead_letters += len(rejects)
+                      .values(dead_letters_total=FeedRow.dead_letters_total + sum(r.count for r in rejects)))
+        self.stats.dead_letters += sum(r.count for r in rejects)
 
     def flush(self) -> int:
         """Commit buffered history with the journal position, then save live state and counters."""
