@@ -88,3 +88,11 @@ class StreamProcess:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def start_background() -> StreamProcess:
+    """Run the feeds in a daemon thread of a serving process (`urbanbrain serve`). Whatever was
+    acknowledged is in the journals when the process ends, and replayed by the next start."""
+    proc = StreamProcess()
+    threading.Thread(target=proc.run, name="ub-stream", daemon=True).start()
+    return proc
