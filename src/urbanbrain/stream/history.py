@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,6 +77,7 @@ class History:
         self.recent = RecentKeys()
         self._rows: list[Reading] = []
         self._ingested: list[datetime] = []
+        self._lock = threading.Lock()  # the buffer: the worker adds, a committer thread may put back
         self._types: dict[str, pa.DataType] = {}
         self._table: Any = None
         self.duplicates = 0
@@ -145,19 +147,32 @@ class History:
         if not self.recent.add(reading_key(reading)):
             self.duplicates += 1
             return False
-        self._rows.append(reading)
-        self._ingested.append(ingested)
+        with self._lock:
+            self._rows.append(reading)
+            self._ingested.append(ingested)
         return True
+
+    def take(self) -> tuple[list[Reading], list[datetime]]:
+        """Hand the buffer to a commit (which may run in another thread)."""
+        with self._lock:
+            rows, ingested = self._rows, self._ingested
+            self._rows, self._ingested = [], []
+        return rows, ingested
+
+    def restore(self, rows: list[Reading], ingested: list[datetime]) -> None:
+        """A commit failed: its rows go back in front of the buffer for the next attempt."""
+        with self._lock:
+            self._rows, self._ingested = rows + self._rows, ingested + self._ingested
 
     @property
     def pending(self) -> int:
         return len(self._rows)
 
-    def _to_arrow(self) -> pa.Table:
+    def _to_arrow(self, rows: list[Reading], ingested: list[datetime]) -> pa.Table:
         attrs: dict[str, list[Any]] = {}
         other: list[str | None] = []
-        n = len(self._rows)
-        for i, r in enumerate(self._rows):
+        n = len(rows)
+        for i, r in enumerate(rows):
             misfits: dict[str, Any] = {}
             for name, value in r.attributes.items():
                 col = column_for(name)
@@ -170,12 +185,12 @@ class History:
                 attrs.setdefault(col, [None] * n)[i] = cell
             other.append(json.dumps(misfits, ensure_ascii=False, default=str) if misfits else None)
         columns: dict[str, pa.Array] = {
-            "device_id": pa.array([r.device_id for r in self._rows], pa.string()),
-            "type": pa.array([r.type for r in self._rows], pa.string()),
-            "observed_at": pa.array([r.observed_at for r in self._rows], TS),
-            "ingested_at": pa.array(self._ingested, TS),
-            "lon": pa.array([r.lon for r in self._rows], pa.float64()),
-            "lat": pa.array([r.lat for r in self._rows], pa.float64()),
+            "device_id": pa.array([r.device_id for r in rows], pa.string()),
+            "type": pa.array([r.type for r in rows], pa.string()),
+            "observed_at": pa.array([r.observed_at for r in rows], TS),
+            "ingested_at": pa.array(ingested, TS),
+            "lon": pa.array([r.lon for r in rows], pa.float64()),
+            "lat": pa.array([r.lat for r in rows], pa.float64()),
             "other": pa.array(other, pa.string()),
         }
         for col, values in attrs.items():
@@ -183,12 +198,21 @@ class History:
         return pa.table(columns)
 
     def commit(self, journal_position: str) -> int:
-        """One atomic commit: the buffered rows and the journal position. Returns rows written."""
+        """Commit the whole buffer now (this thread); on failure the rows stay buffered."""
+        rows, ingested = self.take()
+        try:
+            return self.commit_rows(rows, ingested, journal_position)
+        except BaseException:
+            self.restore(rows, ingested)
+            raise
+
+    def commit_rows(self, rows: list[Reading], ingested: list[datetime], journal_position: str) -> int:
+        """One atomic commit: `rows` and the journal position they reach. Returns rows written."""
         from pyiceberg.exceptions import CommitFailedException
 
         from urbanbrain.lake.catalog import get_catalog
 
-        data = self._to_arrow()
+        data = self._to_arrow(rows, ingested)
         new = [pa.field(n, data.schema.field(n).type) for n in data.column_names
                if n not in {f.name for f in self._arrow_schema()}]
         if new:
@@ -200,7 +224,7 @@ class History:
             if f.name not in data.column_names:
                 data = data.append_column(f, pa.nulls(data.num_rows, f.type))
         data = data.select(target.names).cast(target)
-        last = max(self._ingested).isoformat() if self._ingested else utcnow().isoformat()
+        last = max(ingested).isoformat() if ingested else utcnow().isoformat()
         try:
             with self._table.transaction() as tx:
                 if data.num_rows:
@@ -210,10 +234,8 @@ class History:
             raise CommitConflictError(f"another writer committed to {self.name} first: {exc}",
                                       hint="run one stream process per feed") from None
         self._table = get_catalog().load_table(self.identifier)
-        rows = len(self._rows)
-        self._rows, self._ingested = [], []
         self._register()
-        return rows
+        return len(rows)
 
     def _register(self) -> None:
         snap = self._table.current_snapshot()

@@ -65,10 +65,13 @@ class Journal:
         for old in self.generations():
             if old < gen and old != self.generation:
                 self._path(old).unlink(missing_ok=True)
-        if gen == self.generation and self._fh.tell() > 64 * 1024 * 1024 and position == self.position:
-            self.rotate()
+
+    @property
+    def size(self) -> int:
+        return self._fh.tell()
 
     def rotate(self) -> None:
+        """Start a new generation (by the appending thread, when the current one is large)."""
         self._fh.close()
         self.generation += 1
         self._fh = open(self._path(self.generation), "ab")  # noqa: SIM115

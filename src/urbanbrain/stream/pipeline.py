@@ -30,6 +30,7 @@ from urbanbrain.stream.payloads import Parser, PayloadSpec, Reading, Rejected, p
 from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
+JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class FeedRunner:
         self._worker: threading.Thread | None = None
         self._last_commit = time.monotonic()
         self._messages_saved = 0
+        self._committer: threading.Thread | None = None
         self.error: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -184,7 +186,7 @@ class FeedRunner:
                     self.process(batch)
                 if self.history.pending and (self.history.pending >= self.batch_rows
                                              or time.monotonic() - self._last_commit >= self.batch_seconds):
-                    self.flush()
+                    self._commit_in_background()
                 if time.monotonic() - self._last_tick >= 1.0:
                     self._last_tick = time.monotonic()
                     self._reload_rules()
@@ -254,18 +256,49 @@ class FeedRunner:
                       .values(dead_letters_total=FeedRow.dead_letters_total + sum(r.count for r in rejects)))
         self.stats.dead_letters += sum(r.count for r in rejects)
 
+    def _commit_in_background(self) -> None:
+        """Hand the buffer to a committer thread, so live state keeps flowing while Iceberg commits.
+        One commit at a time; a buffer that reaches twice `batch_rows` meanwhile waits for it (the
+        queue then fills and the feed is held back)."""
+        busy = self._committer is not None and self._committer.is_alive()
+        if busy and self.history.pending < 2 * self.batch_rows:
+            return
+        if busy and self._committer is not None:
+            self._committer.join()
+        if self.journal.size > JOURNAL_ROTATE_BYTES:
+            self.journal.rotate()
+        self._last_commit = time.monotonic()
+        rows, ingested = self.history.take()
+        position = self.journal.position
+        self._committer = threading.Thread(target=self._commit, args=(rows, ingested, position),
+                                           name=f"ub-commit-{self.config.name}", daemon=True)
+        self._committer.start()
+
+    def _commit(self, rows: list[Reading], ingested: list[datetime], position: str) -> int:
+        try:
+            return self._committed(self.history.commit_rows(rows, ingested, position), position)
+        except Exception as exc:
+            self.history.restore(rows, ingested)  # retried with the next commit; still in the journal anyway
+            self.error = str(exc)
+            log.exception("feed %s: history commit failed", self.config.name)
+            return 0
+
     def flush(self) -> int:
-        """Commit buffered history with the journal position, then save live state and counters."""
-        from sqlalchemy import update
-
-        from urbanbrain.meta.models import Feed as FeedRow
-
+        """Commit buffered history with the journal position now, then save live state and counters."""
+        if self._committer is not None:
+            self._committer.join()
         self._last_commit = time.monotonic()
         if not self.history.pending:
             self.state.save()
             return 0
         position = self.journal.position
-        rows = self.history.commit(position)
+        return self._committed(self.history.commit(position), position)
+
+    def _committed(self, rows: int, position: str) -> int:
+        from sqlalchemy import update
+
+        from urbanbrain.meta.models import Feed as FeedRow
+
         self.journal.committed(position)
         self.stats.committed += rows
         self.state.save()
