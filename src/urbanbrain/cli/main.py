@@ -25,9 +25,12 @@ from urbanbrain.cli import (
     dataset,
     demo,
     dept,
+    feed,
     grant,
     key,
     link,
+    live,
+    rule,
     runs,
     serve,
     share,
@@ -133,6 +136,11 @@ app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chai
 app.add_typer(classify.app, name="classify", help="Classification: sharing levels, PII types and masks of fields.")
 app.add_typer(share.app, name="share", help="Sharing requests: ask for another department's fields; owners decide.")
 app.add_typer(link.app, name="link", help="One ID: link people, organisations and addresses into base registries.")
+app.add_typer(feed.app, name="feed", help="Live sensor feeds: MQTT, NATS JetStream, HTTP push.")
+app.command(name="stream")(live.stream_command)
+app.command(name="live")(live.live_command)
+app.add_typer(rule.rules, name="rule", help="Rules over live feeds: thresholds, rates, silent devices.")
+app.add_typer(rule.alerts, name="alert", help="Alerts raised by rules: list, acknowledge.")
 
 
 def main() -> None:

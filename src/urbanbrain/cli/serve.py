@@ -24,10 +24,16 @@ def serve_command(
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8080,
     reload: Annotated[bool, typer.Option("--reload", help="Restart on code changes (development).")] = False,
+    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Also run the MQTT/NATS feeds "
+                                         "(what `urbanbrain stream` does) in this process.")] = True,
 ) -> None:
     """Serve the API at http://HOST:PORT/api (OpenAPI docs at /docs)."""
     import uvicorn
 
     serving_defaults()
+    if stream and not reload:
+        from urbanbrain.stream.runner import start_background
+
+        start_background()
     say(f"urbanbrain API on http://{host}:{port}/api — docs at http://{host}:{port}/docs")
     uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, reload=reload)

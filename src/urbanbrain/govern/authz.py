@@ -59,6 +59,8 @@ _AUTHORS = (DEPT_ADMIN, STEWARD, DEVELOPER)
 # action -> rule. Keep sorted by action name (one line each, so additions merge cleanly);
 # docs/governance.md is generated from this table.
 RULES: dict[str, Rule] = {
+    "alert.acknowledge": Rule((DEPT_ADMIN, OPERATOR, STEWARD),
+                              doc="acknowledge a live alert of the department's feeds"),
     "audit.export": Rule(_STEWARDS, "any_department", "export the audit log as CSV (the export is itself audited)"),
     "audit.read": Rule(_STEWARDS, "any_department", "search the audit log"),
     "capability.approve": Rule(_STEWARDS, doc="publish a draft capability of the department"),
@@ -76,12 +78,18 @@ RULES: dict[str, Rule] = {
     "consumer.add": Rule(_DEVELOPERS, doc="register an application of the department"),
     "dataset.drop": Rule(_ADMIN, doc="drop a dataset of the department from the lake"),
     "department.create": Rule((), "platform", "register a department"),
+    "feed.create": Rule((DEPT_ADMIN, STEWARD), doc="register a live sensor feed (MQTT, NATS, HTTP push)"),
+    "feed.delete": Rule((DEPT_ADMIN,), doc="remove a live feed (and, with purge, its history)"),
+    "feed.status": Rule((DEPT_ADMIN, STEWARD, OPERATOR, ANALYST, DEVELOPER),
+                        doc="see a feed's counters, silent devices and dead letters"),
     "key.create": Rule(_DEVELOPERS, doc="create an API key for a consumer of the department"),
     "key.revoke": Rule(_DEVELOPERS, doc="revoke an API key of a consumer of the department"),
     "link.decide": Rule(_STEWARDS, doc="decide a One ID review pair (department: registry)"),
     "link.golden_rule": Rule(_STEWARDS, doc="set a golden-record rule (department: registry)"),
     "link.mapping": Rule(_STEWARDS, doc="add or remove a dataset mapping (department: registry)"),
     "link.run": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="run or train entity resolution (department: registry)"),
+    "rule.create": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="add an alert rule over a feed"),
+    "rule.delete": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="remove an alert rule"),
     "share.approve": Rule(_STEWARDS, doc="approve a field-sharing request on the department's dataset"),
     "share.refuse": Rule(_STEWARDS, doc="refuse a field-sharing request on the department's dataset"),
     "share.request": Rule(DEPARTMENT_ROLES, doc="ask another department for fields, for one's own department"),

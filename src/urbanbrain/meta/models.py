@@ -445,3 +445,106 @@ class DataGrant(Base):
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
 
     dataset: Mapped[Dataset] = relationship()
+
+
+# --- the real-time layer (urbanbrain.stream) ----------------------------------------------------
+
+
+class Feed(Base):
+    """A live source of device readings (MQTT topic, NATS subject, HTTP push) owned by a department.
+
+    Its history lands in the dataset `<dept>.<feed>.observations`, registered under the feed's own
+    `System` row (kind `feed`) so lineage, classification and grants work as for synced datasets."""
+
+    __tablename__ = "stream_feeds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("feed"))
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    system_id: Mapped[str] = mapped_column(ForeignKey("systems.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # mqtt | nats | http (a registry of feed kinds)
+    options_secret: Mapped[str] = mapped_column(Text)  # url, topic, credentials: encrypted at rest
+    model: Mapped[str | None] = mapped_column(String(80), nullable=True)  # a Smart Data Model, e.g. AirQualityObserved
+    format: Mapped[str] = mapped_column(String(20), default="ngsi")  # ngsi | json | csv
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # HTTP push key, SHA-256
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    messages_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    readings_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    dead_letters_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_message_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    department: Mapped[Department] = relationship()
+
+
+class DeviceState(Base):
+    """A device registered on its first message, with the latest value of every attribute (the live
+    state, persisted so a restart starts from it)."""
+
+    __tablename__ = "stream_devices"
+    __table_args__ = (UniqueConstraint("feed_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed_id: Mapped[str] = mapped_column(ForeignKey("stream_feeds.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(80), default="")
+    department: Mapped[str] = mapped_column(String(63), index=True)
+    lon: Mapped[float | None] = mapped_column(nullable=True)
+    lat: Mapped[float | None] = mapped_column(nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name -> {"value": v, "observedAt": iso}
+    observed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeadLetter(Base):
+    """A message a feed could not accept, kept with the raw payload (cut at 64 KiB) and the reason."""
+
+    __tablename__ = "stream_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed_id: Mapped[str] = mapped_column(ForeignKey("stream_feeds.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    device_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    raw_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StreamRule(Base):
+    """A rule over one feed's readings, e.g. `pm25 > 75 for 10m` or `silent 15m`."""
+
+    __tablename__ = "stream_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rule"))
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    feed_id: Mapped[str] = mapped_column(ForeignKey("stream_feeds.id", ondelete="CASCADE"), index=True)
+    expression: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(20), default="minor")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class StreamAlert(Base):
+    """An alert raised by a rule for one device: raised -> acknowledged -> cleared; at most one open
+    (raised or acknowledged) per rule and device."""
+
+    __tablename__ = "stream_alerts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("alrt"))
+    rule_id: Mapped[str] = mapped_column(ForeignKey("stream_rules.id", ondelete="CASCADE"), index=True)
+    feed_id: Mapped[str] = mapped_column(String(40), index=True)
+    department: Mapped[str] = mapped_column(String(63), index=True)
+    device_id: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="raised", index=True)
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from urbanbrain.web.api import capabilities, consumers, datasets, departments, health, overview, runs, sql, systems
+from urbanbrain.web.api import (
+    capabilities,
+    consumers,
+    datasets,
+    departments,
+    feeds,
+    health,
+    overview,
+    runs,
+    sql,
+    systems,
+)
 from urbanbrain.web.api.capabilities import gateway_routes
 
 __all__ = ["api_router", "gateway_routes"]
@@ -12,6 +23,6 @@ __all__ = ["api_router", "gateway_routes"]
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
-    for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers):
+    for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers, feeds):
         router.include_router(module.router)
     return router

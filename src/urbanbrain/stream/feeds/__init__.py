@@ -1,0 +1,1 @@
+"""Feed kinds (MQTT, NATS JetStream, HTTP push) behind one protocol; see `base`."""

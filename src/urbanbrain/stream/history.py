@@ -1,0 +1,273 @@
+"""A feed's history: one Iceberg table `<dept>.<feed>.observations`, partitioned by day.
+
+Readings are buffered and committed in micro-batches (a row or time threshold). Each commit carries
+the journal position it covers as a table property, in the same atomic commit as the rows, so a
+crash leaves either both or neither. Duplicates (device + observedAt seen before) are dropped: the
+keys of recent commits are kept in memory and, on start, read back from the rows ingested in the
+last minutes before the previous stop. The table is registered as a dataset under the feed's system
+row, so `urbanbrain sql`, classification, grants and lineage treat it like any synced dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+
+from urbanbrain.core.clock import utcnow
+from urbanbrain.core.errors import CommitConflictError
+from urbanbrain.core.naming import dataset_name
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import Dataset
+from urbanbrain.stream.payloads import Reading
+
+JOURNAL_PROPERTY = "urbanbrain.stream.journal"
+LAST_INGEST_PROPERTY = "urbanbrain.stream.last-ingest"
+DEDUPE_LOOKBACK = timedelta(minutes=15)
+FIXED = ("device_id", "type", "observed_at", "ingested_at", "lon", "lat", "other")
+TS = pa.timestamp("us", tz="UTC")
+_SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def column_for(attribute: str) -> str:
+    """Attribute names become columns; anything odd is sanitised and never shadows a fixed column."""
+    name = attribute if _SAFE.match(attribute) else re.sub(r"[^A-Za-z0-9_]", "_", attribute)[:63] or "attr"
+    if not name[0].isalpha() and name[0] != "_":
+        name = f"a_{name}"
+    return f"attr_{name}" if name.lower() in FIXED else name
+
+
+class RecentKeys:
+    """(device, observed-at µs) of the last `limit` readings: the dedupe window."""
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self.limit = limit
+        self._set: set[tuple[str, int]] = set()
+        self._order: deque[tuple[str, int]] = deque()
+
+    def add(self, key: tuple[str, int]) -> bool:
+        """False when the key was already seen."""
+        if key in self._set:
+            return False
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.limit:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+def reading_key(r: Reading) -> tuple[str, int]:
+    return (r.device_id, int(r.observed_at.timestamp() * 1_000_000))
+
+
+class History:
+    def __init__(self, department: str, feed: str, system_id: str) -> None:
+        self.name = dataset_name(department, feed, "observations")
+        self.identifier = tuple(self.name.split("."))
+        self.system_id = system_id
+        self.recent = RecentKeys()
+        self._rows: list[Reading] = []
+        self._ingested: list[datetime] = []
+        self._lock = threading.Lock()  # the buffer: the worker adds, a committer thread may put back
+        self._types: dict[str, pa.DataType] = {}
+        self._table: Any = None
+        self.duplicates = 0
+
+    # --- table -------------------------------------------------------------------------------
+
+    def open(self) -> dict[str, str]:
+        """Create the table when missing; returns its properties (the committed journal position)."""
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.schema import Schema
+        from pyiceberg.transforms import DayTransform
+        from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
+
+        from urbanbrain.lake.catalog import ensure_namespace, get_catalog
+
+        catalog = get_catalog()
+        if not catalog.table_exists(self.identifier):
+            ensure_namespace(self.identifier[:-1])
+            schema = Schema(
+                NestedField(1, "device_id", StringType(), required=False),
+                NestedField(2, "type", StringType(), required=False),
+                NestedField(3, "observed_at", TimestamptzType(), required=False),
+                NestedField(4, "ingested_at", TimestamptzType(), required=False),
+                NestedField(5, "lon", DoubleType(), required=False),
+                NestedField(6, "lat", DoubleType(), required=False),
+                NestedField(7, "other", StringType(), required=False),
+            )
+            spec = PartitionSpec(PartitionField(source_id=3, field_id=1000, transform=DayTransform(),
+                                                name="observed_day"))
+            try:
+                catalog.create_table(self.identifier, schema=schema, partition_spec=spec)
+            except Exception:
+                if not catalog.table_exists(self.identifier):
+                    raise
+        self._table = catalog.load_table(self.identifier)
+        self._types = {f.name: f.type for f in self._arrow_schema()}
+        self._register()
+        return dict(self._table.properties)
+
+    def _arrow_schema(self) -> pa.Schema:
+        from urbanbrain.lake.writer import _plain
+
+        arrow = self._table.schema().as_arrow()
+        return pa.schema([pa.field(f.name, _plain(f.type), True) for f in arrow])
+
+    def load_recent_keys(self, properties: dict[str, str]) -> int:
+        """Keys of rows ingested shortly before the last commit: what a broker may redeliver."""
+        last = properties.get(LAST_INGEST_PROPERTY)
+        if not last or self._table.current_snapshot() is None:
+            return 0
+        from pyiceberg.expressions import GreaterThanOrEqual
+
+        since = datetime.fromisoformat(last) - DEDUPE_LOOKBACK
+        scan = self._table.scan(row_filter=GreaterThanOrEqual("ingested_at", since.isoformat()),  # type: ignore[call-arg,arg-type]
+                                selected_fields=("device_id", "observed_at"))
+        data = scan.to_arrow()
+        devices = data.column("device_id").to_pylist()
+        stamps = data.column("observed_at").cast(pa.int64()).to_pylist()
+        for d, t in zip(devices, stamps, strict=True):
+            self.recent.add((d, t))
+        return data.num_rows
+
+    # --- buffering and commits ----------------------------------------------------------------
+
+    def add(self, reading: Reading, ingested: datetime) -> bool:
+        """Buffer one reading; False (and counted) when it is a duplicate."""
+        if not self.recent.add(reading_key(reading)):
+            self.duplicates += 1
+            return False
+        with self._lock:
+            self._rows.append(reading)
+            self._ingested.append(ingested)
+        return True
+
+    def take(self) -> tuple[list[Reading], list[datetime]]:
+        """Hand the buffer to a commit (which may run in another thread)."""
+        with self._lock:
+            rows, ingested = self._rows, self._ingested
+            self._rows, self._ingested = [], []
+        return rows, ingested
+
+    def restore(self, rows: list[Reading], ingested: list[datetime]) -> None:
+        """A commit failed: its rows go back in front of the buffer for the next attempt."""
+        with self._lock:
+            self._rows, self._ingested = rows + self._rows, ingested + self._ingested
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def _to_arrow(self, rows: list[Reading], ingested: list[datetime]) -> pa.Table:
+        attrs: dict[str, list[Any]] = {}
+        other: list[str | None] = []
+        n = len(rows)
+        for i, r in enumerate(rows):
+            misfits: dict[str, Any] = {}
+            for name, value in r.attributes.items():
+                col = column_for(name)
+                want = self._types.get(col) or _type_of(value)
+                self._types.setdefault(col, want)
+                cell = _cell(value, want)
+                if cell is _MISFIT:
+                    misfits[name] = value
+                    continue
+                attrs.setdefault(col, [None] * n)[i] = cell
+            other.append(json.dumps(misfits, ensure_ascii=False, default=str) if misfits else None)
+        columns: dict[str, pa.Array] = {
+            "device_id": pa.array([r.device_id for r in rows], pa.string()),
+            "type": pa.array([r.type for r in rows], pa.string()),
+            "observed_at": pa.array([r.observed_at for r in rows], TS),
+            "ingested_at": pa.array(ingested, TS),
+            "lon": pa.array([r.lon for r in rows], pa.float64()),
+            "lat": pa.array([r.lat for r in rows], pa.float64()),
+            "other": pa.array(other, pa.string()),
+        }
+        for col, values in attrs.items():
+            columns[col] = pa.array(values, self._types[col])
+        return pa.table(columns)
+
+    def commit(self, journal_position: str) -> int:
+        """Commit the whole buffer now (this thread); on failure the rows stay buffered."""
+        rows, ingested = self.take()
+        try:
+            return self.commit_rows(rows, ingested, journal_position)
+        except BaseException:
+            self.restore(rows, ingested)
+            raise
+
+    def commit_rows(self, rows: list[Reading], ingested: list[datetime], journal_position: str) -> int:
+        """One atomic commit: `rows` and the journal position they reach. Returns rows written."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        from urbanbrain.lake.catalog import get_catalog
+
+        data = self._to_arrow(rows, ingested)
+        new = [pa.field(n, data.schema.field(n).type) for n in data.column_names
+               if n not in {f.name for f in self._arrow_schema()}]
+        if new:
+            with self._table.update_schema() as upd:
+                upd.union_by_name(pa.schema(new))
+            self._table = get_catalog().load_table(self.identifier)
+        target = self._arrow_schema()
+        for f in target:
+            if f.name not in data.column_names:
+                data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+        data = data.select(target.names).cast(target)
+        last = max(ingested).isoformat() if ingested else utcnow().isoformat()
+        try:
+            with self._table.transaction() as tx:
+                if data.num_rows:
+                    tx.append(data)
+                tx.set_properties({JOURNAL_PROPERTY: journal_position, LAST_INGEST_PROPERTY: last})
+        except CommitFailedException as exc:
+            raise CommitConflictError(f"another writer committed to {self.name} first: {exc}",
+                                      hint="run one stream process per feed") from None
+        self._table = get_catalog().load_table(self.identifier)
+        self._register()
+        return len(rows)
+
+    def _register(self) -> None:
+        snap = self._table.current_snapshot()
+        total = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
+        schema = [{"name": f.name, "type": str(f.type)} for f in self._arrow_schema()]
+        with session_scope() as s:
+            ds = s.scalar(select(Dataset).where(Dataset.name == self.name))
+            if ds is None:
+                ds = Dataset(name=self.name, system_id=self.system_id, object_name="observations",
+                             table_identifier=self.name, role="data")
+                s.add(ds)
+            ds.schema_json = schema
+            ds.primary_key = ["device_id", "observed_at"]
+            ds.row_count = total
+            ds.last_synced_at = utcnow()
+            ds.snapshot_id = snap.snapshot_id if snap else None
+
+
+_MISFIT = object()
+
+
+def _type_of(value: Any) -> pa.DataType:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return pa.float64()
+    return pa.string()
+
+
+def _cell(value: Any, want: pa.DataType) -> Any:
+    if pa.types.is_floating(want):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return _MISFIT
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

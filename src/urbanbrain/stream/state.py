@@ -1,0 +1,148 @@
+"""Live state: the latest value of every attribute of every device of a feed (the digital twin).
+
+Held in memory for speed and saved with every history commit, to the metadata database by default
+or to Redis when `URBANBRAIN_REDIS_URL` is set, so a restarted stream starts from the last state.
+A device is registered on its first reading, owned by the feed's department, with its location
+when the reading has one. A late reading (older than what is known) updates history, not the state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from urbanbrain.core.clock import as_utc
+from urbanbrain.core.settings import get_settings
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import DeviceState
+from urbanbrain.stream.payloads import Reading
+
+
+@dataclass
+class Device:
+    device_id: str
+    type: str
+    department: str
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, observedAt}
+    observed_at: datetime | None = None
+    lon: float | None = None
+    lat: float | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"device_id": self.device_id, "type": self.type, "department": self.department,
+                "observed_at": self.observed_at.isoformat() if self.observed_at else None,
+                "lon": self.lon, "lat": self.lat, "attributes": self.attributes,
+                "last_seen": self.last_seen.isoformat() if self.last_seen else None}
+
+
+class LiveState:
+    def __init__(self, feed_id: str, department: str) -> None:
+        self.feed_id, self.department = feed_id, department
+        self.devices: dict[str, Device] = {}
+        self._dirty: set[str] = set()
+        self._stored: set[str] = set()
+        self._lock = threading.Lock()
+
+    def apply(self, reading: Reading, received: datetime) -> dict[str, Any] | None:
+        """Update from one reading; returns the changed attributes (None for a late reading)."""
+        with self._lock:
+            dev = self.devices.get(reading.device_id)
+            if dev is None:
+                dev = Device(reading.device_id, reading.type, self.department, first_seen=received)
+                self.devices[reading.device_id] = dev
+            dev.last_seen = received
+            self._dirty.add(reading.device_id)
+            if dev.observed_at is not None and reading.observed_at < dev.observed_at:
+                return None
+            at = reading.observed_at.isoformat()
+            changed = {k: v for k, v in reading.attributes.items()
+                       if dev.attributes.get(k, {}).get("value") != v}
+            for name, value in reading.attributes.items():
+                dev.attributes[name] = {"value": value, "observedAt": at}
+            dev.observed_at = reading.observed_at
+            if reading.type:
+                dev.type = reading.type
+            if reading.lon is not None and reading.lat is not None:
+                dev.lon, dev.lat = reading.lon, reading.lat
+            return changed
+
+    def snapshot(self) -> list[Device]:
+        with self._lock:
+            return list(self.devices.values())
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        url = get_settings().redis_url
+        if url:
+            self._load_redis(url)
+            return
+        with session_scope() as s:
+            for row in s.scalars(select(DeviceState).where(DeviceState.feed_id == self.feed_id)):
+                self.devices[row.device_id] = Device(
+                    row.device_id, row.type, row.department, dict(row.attributes or {}),
+                    as_utc(row.observed_at) if row.observed_at else None, row.lon, row.lat,
+                    as_utc(row.first_seen), as_utc(row.last_seen))
+                self._stored.add(row.device_id)
+
+    def save(self) -> int:
+        """Write the devices changed since the last save; returns how many."""
+        with self._lock:
+            dirty = [self.devices[d] for d in self._dirty]
+            self._dirty.clear()
+        if not dirty:
+            return 0
+        url = get_settings().redis_url
+        if url:
+            self._save_redis(url, dirty)
+            return len(dirty)
+        new = [d for d in dirty if d.device_id not in self._stored]
+        old = [d for d in dirty if d.device_id in self._stored]
+        with session_scope() as s:
+            if new:
+                s.add_all([DeviceState(feed_id=self.feed_id, device_id=d.device_id, type=d.type,
+                                       department=d.department, lon=d.lon, lat=d.lat, attributes=d.attributes,
+                                       observed_at=d.observed_at, first_seen=d.first_seen,
+                                       last_seen=d.last_seen) for d in new])
+            if old:
+                s.connection().execute(
+                    update(DeviceState).where(DeviceState.feed_id == self.feed_id,
+                                              DeviceState.device_id == _bind("b_device")),
+                    [{"b_device": d.device_id, "type": d.type, "lon": d.lon, "lat": d.lat,
+                      "attributes": d.attributes, "observed_at": d.observed_at, "last_seen": d.last_seen}
+                     for d in old])
+        self._stored.update(d.device_id for d in new)
+        return len(dirty)
+
+    def _key(self) -> str:
+        return f"{get_settings().redis_prefix}:stream:state:{self.feed_id}"
+
+    def _load_redis(self, url: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        for device_id, raw in client.hgetall(self._key()).items():
+            d = json.loads(raw)
+            self.devices[device_id.decode() if isinstance(device_id, bytes) else device_id] = Device(
+                d["device_id"], d["type"], d["department"], d["attributes"],
+                datetime.fromisoformat(d["observed_at"]) if d.get("observed_at") else None, d.get("lon"),
+                d.get("lat"), None, datetime.fromisoformat(d["last_seen"]) if d.get("last_seen") else None)
+
+    def _save_redis(self, url: str, devices: list[Device]) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        client.hset(self._key(), mapping={d.device_id: json.dumps(d.as_dict(), default=str) for d in devices})
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
