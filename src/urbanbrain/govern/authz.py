@@ -42,7 +42,22 @@ class Rule:
 
 # action -> rule. Keep sorted by action name; docs/governance.md is generated from this table.
 RULES: dict[str, Rule] = {
+    # operate: a case's department is its owner once dispatched; before that (and for dispatching,
+    # merging, closing) it is the operations centre's (urbanbrain.operate.roles.ops_department())
+    "case.accept": Rule((OPERATOR, DEPT_ADMIN), doc="a department's handler or head accepts a dispatched case"),
+    "case.close": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre closes a resolved case"),
+    "case.create": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre records a report as a case"),
+    "case.dispatch": Rule((OPERATOR, DEPT_ADMIN), doc="a dispatcher sends a case to a department"),
+    "case.feedback": Rule((OPERATOR, DEPT_ADMIN), doc="the department reports back: resolved, notes, photos"),
+    "case.handle": Rule((OPERATOR, DEPT_ADMIN), doc="the department records progress on an accepted case"),
+    "case.merge": Rule((OPERATOR, DEPT_ADMIN), doc="a dispatcher merges a duplicate into an earlier case"),
+    "case.rate": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre records the resident's satisfaction"),
+    "case.read": Rule((OPERATOR, DEPT_ADMIN, ANALYST, STEWARD), doc="see a department's cases"),
+    "case.reopen": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre reopens a case"),
+    "case.return": Rule((OPERATOR, DEPT_ADMIN), doc="a department sends a case back to the dispatcher"),
     "department.create": Rule((), "platform", "register a department"),
+    "dispatch_rule.set": Rule((DEPT_ADMIN,), doc="the operations centre's head edits the dispatch catalogue"),
+    "sla.set": Rule((DEPT_ADMIN,), doc="the operations centre's head sets SLA policies and the calendar"),
 }
 
 
