@@ -68,7 +68,7 @@ def _category_model() -> Any | None:
                                                                        Case.category.is_not(None))).all()
     if len({c for _, c in rows}) < 2:
         return None
-    model = _text_model([t for t, _ in rows], [c for _, c in rows])
+    model = _text_model([str(t) for t, _ in rows], [str(c) for _, c in rows])
     _MODEL.update(n=n, model=model)
     return model
 

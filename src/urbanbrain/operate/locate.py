@@ -70,11 +70,11 @@ def locate(address: str | None, lon: float | None, lat: float | None) -> Locatio
     from urbanbrain.capability.builtins.address import parse, standard_text
 
     parts: dict[str, Any] = parse(address, city_code())
-    code = parts.get("district_code")
-    if code and not str(code).startswith(city_code()[:4]):
+    found = parts.get("district_code")
+    if found and not str(found).startswith(city_code()[:4]):
         elsewhere = parts.get("city") or parts.get("province")
         raise ValidationError(f"the address {address!r} is outside the city ({elsewhere})",
                               hint="reports are accepted for this city's addresses only")
-    district = parts.get("district") if code and len(str(code)) == 6 and not str(code).endswith("00") else None
-    return Location(district, str(code) if district else None, None, None, standard_text(parts),
+    district = parts.get("district") if found and len(str(found)) == 6 and not str(found).endswith("00") else None
+    return Location(district, str(found) if district else None, None, None, standard_text(parts),
                     "address standardised")
