@@ -148,3 +148,49 @@ def read_311_csv(path: Path) -> list[Closed]:
             out.append(Closed(datetime.strptime(row["CreatedDate"], "%m/%d/%Y %I:%M:%S %p"), sr_type, text.strip(),
                               row.get("CouncilDistrict") or None, row["Agency"]))
     return out
+
+
+def closed_cases() -> list[Closed]:
+    """This city's closed cases with the department that finally handled them."""
+    from sqlalchemy import select
+
+    from urbanbrain.core.clock import as_utc
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Case
+
+    with session_scope() as s:
+        rows = s.execute(select(Case.created_at, Case.category, Case.description, Case.district, Case.department)
+                         .where(Case.status == "closed", Case.category.is_not(None), Case.department.is_not(None))
+                         .order_by(Case.created_at)).all()
+    return [Closed(as_utc(t).replace(tzinfo=None), str(c), str(d), dist, str(dept)) for t, c, d, dist, dept in rows]
+
+
+def live_first_time_right(since: datetime | None = None) -> dict[str, Any]:
+    """How often the first dispatch of a closed case (automatic or by a dispatcher) went to the
+    department that closed it, per category — read from the cases' history."""
+    from sqlalchemy import select
+
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Case, CaseEvent
+
+    with session_scope() as s:
+        q = select(Case.id, Case.category, Case.department).where(Case.status == "closed")
+        if since is not None:
+            q = q.where(Case.created_at >= since)
+        finals = {cid: (cat, dept) for cid, cat, dept in s.execute(q)}
+        first: dict[str, tuple[str, str]] = {}
+        for cid, detail, actor in s.execute(select(CaseEvent.case_id, CaseEvent.detail, CaseEvent.actor)
+                                            .where(CaseEvent.action == "dispatch").order_by(CaseEvent.id)):
+            if cid in finals and cid not in first:
+                first[cid] = (str((detail or {}).get("department")), actor)
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    for cid, (cat, dept) in finals.items():
+        if cid in first:
+            per[str(cat)]["cases"] += 1
+            per[str(cat)]["right"] += first[cid][0] == dept
+            per[str(cat)]["auto"] += first[cid][1] == "system:auto-dispatch"
+    total = sum(n["cases"] for n in per.values())
+    return {"closed": total, "first_time_right": round(sum(n["right"] for n in per.values()) / total, 4)
+            if total else None,
+            "per_category": [{"category": c, "cases": n["cases"], "auto": n["auto"],
+                              "first_time_right": round(n["right"] / n["cases"], 4)} for c, n in sorted(per.items())]}
