@@ -22,6 +22,7 @@ from urbanbrain.web.console import console_lifespan, mount_console
 from urbanbrain.web.errors import register_error_handlers
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
+from urbanbrain.web.open311 import router as open311_router
 from urbanbrain.web.principal import RequirePrincipal
 
 _FROZEN = False
@@ -65,6 +66,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
     app.include_router(api_router())
+    app.include_router(open311_router)  # /open311/v2: public reads, POST with an api_key, Open311 error shape
     app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
     return app
