@@ -92,3 +92,23 @@ def test_bad_input(city: None) -> None:
     assert merged["status"] == "merged" and merged["merged_into"] == cid
     with pytest.raises(TransitionNotAllowedError):
         transition(create_case(report("p"), DISPATCHER)[0]["id"], "merge", DISPATCHER, into=other)
+
+
+def test_feedback_photos_checked_before_anything_changes(city: None) -> None:
+    from urbanbrain.core.errors import PayloadTooLargeError
+    from urbanbrain.operate.attachments import Upload
+
+    cid = create_case(report(), DISPATCHER, now=T0)[0]["id"]
+    transition(cid, "dispatch", DISPATCHER, department="urban")
+    transition(cid, "accept", URBAN)
+    huge = Upload("after.jpg", "image/jpeg", b"\xff\xd8\xff" + b"\0" * (20 * 1024 * 1024))
+    ok = Upload("before.jpg", "image/jpeg", b"\xff\xd8\xff" + b"\1" * 1000)
+    with pytest.raises(PayloadTooLargeError, match=r"after.jpg is 21.0 MB"):
+        transition(cid, "feedback", URBAN, note="fixed", photos=[ok, huge])
+    with pytest.raises(ValidationError, match="does not look like image/png"):
+        transition(cid, "feedback", URBAN, note="fixed", photos=[Upload("x.png", "image/png", b"GIF89a")])
+    case = get_case(cid, DISPATCHER)
+    assert case["status"] == "accepted" and case["version"] == 3
+    done = transition(cid, "feedback", URBAN, note="fixed", photos=[ok])
+    assert done["status"] == "resolved"
+    assert len(get_case(cid, DISPATCHER)["history"][-1]["detail"]["attachments"]) == 1

@@ -219,6 +219,23 @@ def _text(params: Mapping[str, Any], key: str, what: str) -> str:
     return value
 
 
+def _attach(s: Session, c: Case, uploads: list[Any]) -> list[str]:
+    """Check every photo first (one bad photo refuses the whole feedback), then store and record them."""
+    from urbanbrain.meta.models import CaseAttachment
+    from urbanbrain.operate.attachments import check, store
+
+    digests = [check(u) for u in uploads]
+    ids = []
+    for upload, digest in zip(uploads, digests, strict=True):
+        store(upload, digest)
+        row = CaseAttachment(case_id=c.id, name=upload.name, content_type=upload.content_type,
+                             size=len(upload.data), sha256=digest)
+        s.add(row)
+        s.flush()
+        ids.append(row.id)
+    return ids
+
+
 def _apply(s: Session, c: Case, action: str, params: Mapping[str, Any], now: datetime
            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column changes and the history detail of one action (already allowed and authorised)."""
@@ -243,7 +260,7 @@ def _apply(s: Session, c: Case, action: str, params: Mapping[str, Any], now: dat
         detail["note"] = _text(params, "note", "a progress note")
     elif action == "feedback":
         detail["note"] = _text(params, "note", "a note on what was done")
-        detail["attachments"] = list(params.get("attachments") or [])
+        detail["attachments"] = _attach(s, c, list(params.get("photos") or []))
         values["resolved_at"] = now
     elif action == "rate":
         score = params.get("satisfaction")

@@ -17,6 +17,7 @@ from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.audit import close_all as close_audit
 from urbanbrain.govern.users import ensure_first_admin
 from urbanbrain.web.api import api_router, gateway_routes
+from urbanbrain.web.api.cases import router as cases_router
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
 from urbanbrain.web.errors import register_error_handlers
@@ -66,6 +67,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
     app.include_router(api_router())
+    app.include_router(cases_router)  # /api/cases, /api/dispatch-rules, /api/sla-policies, /api/case-stats
     app.include_router(open311_router)  # /open311/v2: public reads, POST with an api_key, Open311 error shape
     app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
