@@ -214,3 +214,12 @@ def sla_list(fmt: FormatOption = Format.table) -> None:
     from urbanbrain.operate.sla import list_policies
 
     emit_rows([asdict(p) for p in list_policies()], fmt)
+
+
+@app.command("publish")
+def publish_command(as_: AsOption = None) -> None:
+    """Sync the case tables into the lake as governed datasets of the operations centre."""
+    from urbanbrain.operate.publish import publish
+
+    for name in publish(acting_principal(as_)):
+        console.print(f"published {name}")

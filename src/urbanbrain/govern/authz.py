@@ -51,6 +51,7 @@ RULES: dict[str, Rule] = {
     "case.feedback": Rule((OPERATOR, DEPT_ADMIN), doc="the department reports back: resolved, notes, photos"),
     "case.handle": Rule((OPERATOR, DEPT_ADMIN), doc="the department records progress on an accepted case"),
     "case.merge": Rule((OPERATOR, DEPT_ADMIN), doc="a dispatcher merges a duplicate into an earlier case"),
+    "case.publish": Rule((DEPT_ADMIN,), doc="the operations centre's head syncs the case tables into the lake"),
     "case.rate": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre records the resident's satisfaction"),
     "case.read": Rule((OPERATOR, DEPT_ADMIN, ANALYST, STEWARD), doc="see a department's cases"),
     "case.reopen": Rule((OPERATOR, DEPT_ADMIN), doc="the operations centre reopens a case"),
