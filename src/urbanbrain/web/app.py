@@ -20,6 +20,7 @@ from urbanbrain.web.api import api_router, gateway_routes
 from urbanbrain.web.api.cases import router as cases_router
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
+from urbanbrain.web.console.cases import router as cases_console_router
 from urbanbrain.web.errors import register_error_handlers
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
@@ -70,5 +71,6 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.include_router(cases_router)  # /api/cases, /api/dispatch-rules, /api/sla-policies, /api/case-stats
     app.include_router(open311_router)  # /open311/v2: public reads, POST with an api_key, Open311 error shape
     app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
+    app.include_router(cases_console_router, include_in_schema=False)  # /cases: inbox, queue, case page, stats
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
     return app
