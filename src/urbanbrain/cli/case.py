@@ -140,10 +140,22 @@ def import_command(dataset: Annotated[str, typer.Argument(help="A synced ticket 
 
 
 @app.command("sweep")
-def sweep() -> None:
-    """Raise SLA warnings and escalations that have come due (the worker runs this on a schedule)."""
+def sweep(every: Annotated[float | None, typer.Option("--every", help="Keep sweeping every N seconds.")] = None
+          ) -> None:
+    """Raise SLA warnings and escalations that have come due (once, or as a scheduler with --every)."""
     from urbanbrain.operate.sla import sweep as run
+    from urbanbrain.operate.sla import sweep_loop
 
+    if every:
+        import threading
+
+        console.print(f"sweeping every {every:g} s; Ctrl-C stops")
+        stop = threading.Event()
+        try:
+            sweep_loop(stop, every=every)
+        except KeyboardInterrupt:
+            stop.set()
+        return
     counts = run()
     console.print(", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -243,3 +244,19 @@ def recount_from_history() -> dict[str, int]:
             d = detail if isinstance(detail, dict) else json.loads(detail)
             out[f"{d['clock']}.{action.split('.')[1]}"] += 1
     return out
+
+
+def sweep_loop(stop: threading.Event, *, every: float = 60.0) -> None:
+    """Sweep every `every` seconds until `stop` is set: the scheduler's job (`urbanbrain case sweep --every 60`,
+    or a thread beside `urbanbrain worker`). Safe to run in several processes: marks are compare-and-set."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    while not stop.is_set():
+        try:
+            counts = sweep()
+            if any(counts.values()):
+                log.info("SLA sweep: %s", counts)
+        except Exception:  # a failed sweep is retried next tick; the deadlines are still in the database
+            log.exception("SLA sweep failed; retrying in %.0f s", every)
+        stop.wait(every)
