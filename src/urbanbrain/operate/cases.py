@@ -140,13 +140,15 @@ def _event(s: Session, c: Case, by: Principal, action: str, from_status: str | N
                  {"from": from_status, "to": c.status, "version": c.version, **detail}, session=s)
 
 
-def create_case(report: Report, by: Principal, *, now: datetime | None = None,
-                authorise: bool = True) -> tuple[dict[str, Any], bool]:
+def create_case(report: Report, by: Principal, *, now: datetime | None = None, authorise: bool = True,
+                then: tuple[str, Principal, dict[str, Any]] | None = None) -> tuple[dict[str, Any], bool]:
     """Record a report as a new case; `(case, created)`. Idempotent on (channel, source_ref): a channel
     that delivers the same report twice gets the first case back with `created=False`.
 
     `authorise=False` is for intake channels that have authenticated their caller themselves (an
     Open311 API key, an alert from the platform's own rules); the audit entry still names `by`.
+    `then=(action, actor, params)` applies a first transition in the same transaction (auto-dispatch):
+    one commit instead of two, and never a created case whose automatic dispatch was lost.
     """
     report.validate()
     if authorise:
@@ -176,6 +178,9 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None,
                 raise
             return case_public(first), False
         _event(s, c, by, "create", None, {"channel": report.channel, "source_ref": report.source_ref}, now)
+        if then is not None:
+            action, actor, params = then
+            _transition_in(s, c, action, actor, c.version, now, params)
         return case_public(c), True
 
 
@@ -185,31 +190,36 @@ def transition(case_id: str, action: str, by: Principal, *, version: int | None 
     one the call fails with `StaleVersionError` (omit it only where no person decided on a stale view)."""
     if action not in TRANSITIONS:
         raise ValidationError(f"unknown case action {action!r}", hint=f"use one of {', '.join(TRANSITIONS)}")
-    rule = TRANSITIONS[action]
     now = as_utc(now or utcnow())
     with session_scope() as s:
         c = _get(s, case_id)
-        seen = c.version if version is None else int(version)
-        if seen != c.version:
-            raise StaleVersionError(f"case {case_id} is at version {c.version}, you acted on version {seen}",
-                                    hint="someone changed it meanwhile: reload the case and decide again",
-                                    current_version=c.version)
-        if c.status not in rule.sources:
-            raise TransitionNotAllowedError(
-                f"cannot {action} case {case_id}: it is {c.status}",
-                hint=f"from {c.status} the allowed actions are: {', '.join(allowed_actions(c.status)) or 'none'}")
-        owner = ops_department() if rule.by_ops or c.department is None else c.department
-        authorize(f"case.{action}", by, department=owner)
-        values, detail = _apply(s, c, action, params, now)
-        before = c.status
-        values.update(status=target_status(action, c.status), version=c.version + 1, updated_at=now)
-        done = s.execute(update(Case).where(Case.id == case_id, Case.version == seen).values(**values))
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleVersionError(f"case {case_id} was changed by someone else while you acted",
-                                    hint="reload the case and decide again")
-        s.refresh(c)
-        _event(s, c, by, action, before, detail, now)
+        _transition_in(s, c, action, by, version, now, params)
         return case_public(c)
+
+
+def _transition_in(s: Session, c: Case, action: str, by: Principal, version: int | None, now: datetime,
+                   params: Mapping[str, Any]) -> None:
+    rule = TRANSITIONS[action]
+    seen = c.version if version is None else int(version)
+    if seen != c.version:
+        raise StaleVersionError(f"case {c.id} is at version {c.version}, you acted on version {seen}",
+                                hint="someone changed it meanwhile: reload the case and decide again",
+                                current_version=c.version)
+    if c.status not in rule.sources:
+        raise TransitionNotAllowedError(
+            f"cannot {action} case {c.id}: it is {c.status}",
+            hint=f"from {c.status} the allowed actions are: {', '.join(allowed_actions(c.status)) or 'none'}")
+    owner = ops_department() if rule.by_ops or c.department is None else c.department
+    authorize(f"case.{action}", by, department=owner)
+    values, detail = _apply(s, c, action, params, now)
+    before = c.status
+    values.update(status=target_status(action, c.status), version=c.version + 1, updated_at=now)
+    done = s.execute(update(Case).where(Case.id == c.id, Case.version == seen).values(**values))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleVersionError(f"case {c.id} was changed by someone else while you acted",
+                                hint="reload the case and decide again")
+    s.refresh(c)
+    _event(s, c, by, action, before, detail, now)
 
 
 def _text(params: Mapping[str, Any], key: str, what: str) -> str:

@@ -83,10 +83,19 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
     """Open cases of the same category within ~50 m (or at the same standardised address) in the window."""
     if not category:
         return []
+    q = select(Case.id, Case.lon, Case.lat, Case.address).where(
+        Case.category == category, Case.status.in_(OPEN), Case.id != case_id,
+        Case.created_at >= at - DUPLICATE_WINDOW, Case.created_at <= at + DUPLICATE_WINDOW)
+    if lon is not None and lat is not None:  # a box of ~60 m in SQL; the exact distance below
+        box = 0.0006
+        q = q.where(Case.lon.between(lon - box / max(math.cos(math.radians(lat)), 0.1), lon + box / max(
+            math.cos(math.radians(lat)), 0.1)), Case.lat.between(lat - box, lat + box))
+    elif address:
+        q = q.where(Case.address == address)
+    else:
+        return []
     with session_scope() as s:
-        rows = s.execute(select(Case.id, Case.lon, Case.lat, Case.address).where(
-            Case.category == category, Case.status.in_(OPEN), Case.id != case_id,
-            Case.created_at >= at - DUPLICATE_WINDOW, Case.created_at <= at + DUPLICATE_WINDOW)).all()
+        rows = s.execute(q).all()
     out = []
     for cid, clon, clat, caddr in rows:
         if lon is not None and lat is not None and clon is not None and clat is not None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from urbanbrain.core.registry import Registry
 from urbanbrain.govern.principals import Principal
-from urbanbrain.operate.cases import Report, create_case, transition
+from urbanbrain.operate.cases import Report, create_case
 
 
 @runtime_checkable
@@ -52,11 +52,11 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
                         "created_at": (report.reported_at or now or _now()).isoformat()})
     report.category = report.category or proposal.category
     report.extra["proposal"] = proposal.as_dict()
-    case, created = create_case(report, by, now=now, authorise=authorise)
-    if created and proposal.automatic and proposal.department:
-        case = transition(case["id"], "dispatch", AUTO, version=case["version"], now=now,
-                          department=proposal.department, decision="auto", note="; ".join(proposal.reasons))
-    return case, created
+    then = None
+    if proposal.automatic and proposal.department:
+        then = ("dispatch", AUTO, {"department": proposal.department, "decision": "auto",
+                                   "note": "; ".join(proposal.reasons)})
+    return create_case(report, by, now=now, authorise=authorise, then=then)
 
 
 def _now() -> datetime:
