@@ -62,14 +62,17 @@ def _category_model() -> Any | None:
                                                                       Case.category.is_not(None))) or 0)
         if n < MIN_TRAINING:
             return None
-        if _MODEL.get("n") == n:
+        from urbanbrain.core.settings import get_settings
+
+        key = (get_settings().metadata_url, n)  # another store or a new closed case: retrain
+        if _MODEL.get("key") == key:
             return _MODEL["model"]
         rows = s.execute(select(Case.description, Case.category).where(Case.status == "closed",
                                                                        Case.category.is_not(None))).all()
     if len({c for _, c in rows}) < 2:
         return None
     model = _text_model([str(t) for t, _ in rows], [str(c) for _, c in rows])
-    _MODEL.update(n=n, model=model)
+    _MODEL.update(key=key, model=model)
     return model
 
 
