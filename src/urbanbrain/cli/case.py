@@ -235,3 +235,17 @@ def publish_command(as_: AsOption = None) -> None:
 
     for name in publish(acting_principal(as_)):
         console.print(f"published {name}")
+
+
+@app.command("simulate")
+def simulate(reports: Annotated[int, typer.Option("--reports", help="Reports in the simulated day.")] = 200,
+             start: Annotated[str, typer.Option("--start", help="The day's start (UTC), e.g. 2026-03-02.")] = "",
+             seed: Annotated[int, typer.Option("--seed")] = 7) -> None:
+    """The demo city runs the loop for a day: reports, auto-dispatch, handlers, returns, SLA escalations."""
+    from urbanbrain.core.clock import parse_utc, utcnow
+    from urbanbrain.demo.cases import run_loop
+
+    when = parse_utc(start) if start else utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    r = run_loop(reports, start=when, seed=seed)
+    console.print(f"{r.reports} reports: {r.auto_dispatched} dispatched automatically, {r.inbox} via the "
+                  f"dispatcher's inbox, {r.returned} returned, {r.closed} closed; escalations {r.escalations}")
