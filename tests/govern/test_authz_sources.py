@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from urbanbrain.connect.guards import check_source
 from urbanbrain.connect import systems
+from urbanbrain.connect.guards import check_source
 from urbanbrain.connect.systems import add_system, discover_system, update_system
 from urbanbrain.core.errors import PermissionDeniedError
 from urbanbrain.core.settings import get_settings

@@ -13,7 +13,10 @@ import pytest
 
 from urbanbrain.capability.catalog import CATEGORIES, STATUSES
 from urbanbrain.meta.overview import HEALTH_STATES
+from urbanbrain.operate.states import STATUSES as CASE_STATUSES
+from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
 from urbanbrain.web import i18n
+from urbanbrain.web.console.cases import VIEWS as CASE_VIEWS
 from urbanbrain.web.console.runs import RUN_STATUSES
 
 WEB = Path(i18n.__file__).parent
@@ -29,6 +32,11 @@ DYNAMIC = {
     "capstatus.": STATUSES,
     "grantstatus.": ("requested", "approved", "refused", "revoked"),
     "tryerror.": ("401", "403", "404", "422", "429", "504"),
+    "casestatus.": CASE_STATUSES,
+    "caseaction.": tuple(CASE_ACTIONS),
+    "cases.view.": CASE_VIEWS,
+    "cases.clock.": ("respond", "resolve"),
+    "cases.clockstate.": ("none", "met", "running", "warning", "overdue"),
 }
 
 

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from urbanbrain.cli import (
     audit,
     capability,
+    case,
     classify,
     consumer,
     dataset,
@@ -135,6 +136,9 @@ app.add_typer(token.app, name="token", help="Personal API tokens of users: creat
 app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain, list and export entries.")
 app.add_typer(classify.app, name="classify", help="Classification: sharing levels, PII types and masks of fields.")
 app.add_typer(share.app, name="share", help="Sharing requests: ask for another department's fields; owners decide.")
+app.add_typer(case.app, name="case", help="Cases: the event closed loop from report to close.")
+app.add_typer(case.dispatch_app, name="dispatch", help="Auto-dispatch: the catalogue and its evaluation.")
+app.add_typer(case.sla_app, name="sla", help="SLA policies: time limits by category and priority.")
 app.add_typer(link.app, name="link", help="One ID: link people, organisations and addresses into base registries.")
 app.add_typer(feed.app, name="feed", help="Live sensor feeds: MQTT, NATS JetStream, HTTP push.")
 app.command(name="stream")(live.stream_command)

@@ -15,10 +15,12 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -548,3 +550,144 @@ class StreamAlert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# --- city operations: cases (the event closed loop) --------------------------------------------
+
+
+class Case(Base):
+    """One reported problem, from intake to close. Changed only by `urbanbrain.operate.cases` transitions;
+    `version` rises with each, so a writer holding an older version is refused instead of overwriting.
+    SLA deadlines and the moments warnings/escalations were raised are columns, so timers survive restarts
+    and the sweep is one indexed UPDATE per kind."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("channel", "source_ref"), *(
+        Index(f"ix_cases_{column}_pending", column, sqlite_where=text(f"{raised} IS NULL AND {done} IS NULL"),
+              postgresql_where=text(f"{raised} IS NULL AND {done} IS NULL"))
+        for column, raised, done in (("respond_warn_at", "respond_warned_at", "responded_at"),
+                                     ("respond_due_at", "respond_overdue_at", "responded_at"),
+                                     ("resolve_warn_at", "resolve_warned_at", "resolved_at"),
+                                     ("resolve_due_at", "resolve_overdue_at", "resolved_at"))))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    source_ref: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    district: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    street: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lon: Mapped[float | None] = mapped_column(nullable=True)
+    lat: Mapped[float | None] = mapped_column(nullable=True)
+    reporter: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reporter_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    person_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    proposal: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    merged_into: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime] = mapped_column()
+    dispatched_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    responded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    respond_warn_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    respond_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolve_warn_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    respond_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    respond_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolve_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolve_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CaseEvent(Base):
+    """A case's history: one row per transition and per SLA warning/escalation, never updated."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column()
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CaseAttachment(Base):
+    """A photo or document a department attached when reporting back; bytes live under URBANBRAIN_HOME."""
+
+    __tablename__ = "case_attachments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("att"))
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaPolicy(Base):
+    """Time limits for responding (accepting) and resolving, by category and priority (`*` = any)."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("category", "priority"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sla"))
+    category: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[str] = mapped_column(String(20), default="*")
+    respond_minutes: Mapped[int] = mapped_column(Integer)
+    resolve_minutes: Mapped[int] = mapped_column(Integer)
+    working_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class WorkCalendar(Base):
+    """The city's working calendar: working hours (local time), working weekdays, holidays, make-up days."""
+
+    __tablename__ = "work_calendars"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
+    day_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    day_end: Mapped[str] = mapped_column(String(5), default="17:30")
+    weekdays: Mapped[list[Any]] = mapped_column(default=lambda: [0, 1, 2, 3, 4])
+    holidays: Mapped[list[Any]] = mapped_column(default=list)
+    workdays: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class DispatchRule(Base):
+    """The dispatch catalogue: who owns a category in a district (`*` = every district)."""
+
+    __tablename__ = "dispatch_rules"
+    __table_args__ = (UniqueConstraint("category", "district"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("drule"))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    district: Mapped[str] = mapped_column(String(100), default="*")
+    department: Mapped[str] = mapped_column(String(63))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class IntakeCursor(Base):
+    """How far an intake channel has read its source (e.g. the last ticket id imported from a dataset)."""
+
+    __tablename__ = "intake_cursors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,12 +17,17 @@ from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.audit import close_all as close_audit
 from urbanbrain.govern.users import ensure_first_admin
 from urbanbrain.web.api import api_router, gateway_routes
+from urbanbrain.web.api.cases import router as cases_router
 from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
+from urbanbrain.web.console.cases import router as cases_console_router
 from urbanbrain.web.error_docs import install_openapi
-from urbanbrain.web.errors import register_error_handlers
+from urbanbrain.web.errors import ErrorFormat, register_error_handlers, use_own_error_format
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
+from urbanbrain.web.open311 import ERROR_SCHEMA as OPEN311_ERROR_SCHEMA
+from urbanbrain.web.open311 import render_platform_error as open311_error
+from urbanbrain.web.open311 import router as open311_router
 from urbanbrain.web.principal import OPEN_PATHS, RequirePrincipal
 
 _FROZEN = False
@@ -67,6 +72,10 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
     app.include_router(api_router())
+    app.include_router(cases_router)  # /api/cases, /api/dispatch-rules, /api/sla-policies, /api/case-stats
+    app.include_router(open311_router)  # /open311/v2: public reads, POST with an api_key, Open311 error shape
+    use_own_error_format(app, ErrorFormat("/open311", open311_error, OPEN311_ERROR_SCHEMA))
     app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
+    app.include_router(cases_console_router, include_in_schema=False)  # /cases: inbox, queue, case page, stats
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
     return app

@@ -1,0 +1,297 @@
+"""Cases: create, read, and change them only through the state machine's transitions.
+
+Every transition is one transaction that (1) checks the caller's version against the row's, (2) checks
+the state machine, (3) authorises the actor against the department that owns the case (or the
+operations centre's, for dispatching decisions), (4) updates the row with `version = version + 1
+WHERE version = <read version>`, so of two concurrent writers exactly one wins and the other gets
+`StaleVersionError`, and (5) appends a history row and an audit-chain entry in the same transaction:
+nothing is half-done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.errors import NotFoundError, PermissionDeniedError, ValidationError
+from urbanbrain.core.ids import new_id
+from urbanbrain.govern import audit
+from urbanbrain.govern.authz import allowed, authorize
+from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import Case, CaseEvent
+from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
+from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+MAX_TEXT = 5000
+
+
+@dataclass
+class Report:
+    """What arrives from a channel: free text, where, who; the category if the channel knows it."""
+
+    description: str
+    channel: str
+    source_ref: str
+    title: str = ""
+    category: str | None = None
+    priority: str = "normal"
+    address: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    district: str | None = None
+    street: str | None = None
+    reporter: str | None = None
+    reporter_contact: str | None = None
+    person_id: str | None = None
+    reported_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.description.strip():
+            raise ValidationError("the report has no description", hint="say what the problem is")
+        if len(self.description) > MAX_TEXT:
+            raise ValidationError(f"the description is {len(self.description)} characters; at most {MAX_TEXT}")
+        if self.priority not in PRIORITIES:
+            raise ValidationError(f"unknown priority {self.priority!r}", hint=f"use one of {', '.join(PRIORITIES)}")
+        if (self.lon is None) != (self.lat is None):
+            raise ValidationError("a location needs both longitude and latitude")
+        if not self.source_ref.strip():
+            raise ValidationError("the report has no source reference (the channel's own id)")
+
+
+def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str, Any]:
+    out = {col.name: getattr(c, col.name) for col in Case.__table__.columns}
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = as_utc(value).isoformat()
+    out["actions"] = allowed_actions(c.status)
+    out["open"] = c.status in OPEN
+    if history is not None:
+        out["history"] = [event_public(e) for e in history]
+    return out
+
+
+def event_public(e: CaseEvent) -> dict[str, Any]:
+    return {"at": as_utc(e.at).isoformat(), "action": e.action, "from_status": e.from_status,
+            "to_status": e.to_status, "actor": e.actor, "department": e.department, "detail": e.detail}
+
+
+def _get(s: Session, case_id: str) -> Case:
+    c = s.get(Case, case_id)
+    if c is None:
+        raise NotFoundError(f"no case {case_id!r}", hint="list cases with `urbanbrain case list`")
+    return c
+
+
+def may_read(by: Principal, c: Case) -> bool:
+    """The operations centre sees every case; a department sees the cases dispatched to it."""
+    return allowed("case.read", by, ops_department()) or (c.department is not None
+                                                          and allowed("case.read", by, c.department))
+
+
+def get_case(case_id: str, by: Principal, *, with_history: bool = True) -> dict[str, Any]:
+    with session_scope() as s:
+        c = _get(s, case_id)
+        if not may_read(by, c):
+            raise PermissionDeniedError(f"{by.label} may not see case {case_id}",
+                                        hint="cases are visible to the operations centre and the owning department")
+        events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))) \
+            if with_history else None
+        return case_public(c, history=events)
+
+
+def list_cases(by: Principal, *, status: str | None = None, department: str | None = None,
+               category: str | None = None, overdue: bool = False, limit: int = 100,
+               now: datetime | None = None) -> list[dict[str, Any]]:
+    """Newest first. Outside the operations centre only the caller's departments' cases are listed."""
+    now = now or utcnow()
+    q = select(Case).order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)
+    if not allowed("case.read", by, ops_department()):
+        depts = sorted(d for d in by.departments if allowed("case.read", by, d))
+        q = q.where(Case.department.in_(depts))
+    if status == "open":
+        q = q.where(Case.status.in_(OPEN))
+    elif status:
+        q = q.where(Case.status == status)
+    if department:
+        q = q.where(Case.department == department)
+    if category:
+        q = q.where(Case.category == category)
+    if overdue:
+        q = q.where(Case.status.in_(OPEN), Case.resolve_due_at.is_not(None), Case.resolve_due_at <= now)
+    with session_scope() as s:
+        return [case_public(c) for c in s.scalars(q)]
+
+
+def _event(s: Session, c: Case, by: Principal, action: str, from_status: str | None, detail: Mapping[str, Any],
+           now: datetime) -> None:
+    s.add(CaseEvent(case_id=c.id, at=now, action=action, from_status=from_status, to_status=c.status,
+                    actor=by.label, department=c.department, detail=dict(detail)))
+    audit.record(by, f"case.{action}", f"case:{c.id}",
+                 {"from": from_status, "to": c.status, "version": c.version, **detail}, session=s)
+
+
+def create_case(report: Report, by: Principal, *, now: datetime | None = None, authorise: bool = True,
+                then: tuple[str, Principal, dict[str, Any]] | None = None) -> tuple[dict[str, Any], bool]:
+    """Record a report as a new case; `(case, created)`. Idempotent on (channel, source_ref): a channel
+    that delivers the same report twice gets the first case back with `created=False`.
+
+    `authorise=False` is for intake channels that have authenticated their caller themselves (an
+    Open311 API key, an alert from the platform's own rules); the audit entry still names `by`.
+    `then=(action, actor, params)` applies a first transition in the same transaction (auto-dispatch):
+    one commit instead of two, and never a created case whose automatic dispatch was lost.
+    """
+    report.validate()
+    if authorise:
+        authorize("case.create", by, department=ops_department())
+    now = as_utc(now or report.reported_at or utcnow())
+    from urbanbrain.operate import sla
+
+    with session_scope() as s:
+        existing = s.scalar(select(Case).where(Case.channel == report.channel, Case.source_ref == report.source_ref))
+        if existing is not None:
+            return case_public(existing), False
+        c = Case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
+                 status="new", version=1, category=report.category, priority=report.priority,
+                 title=(report.title or report.description)[:200], description=report.description,
+                 address=report.address, district=report.district, street=report.street, lon=report.lon,
+                 lat=report.lat, reporter=report.reporter, reporter_contact=report.reporter_contact,
+                 person_id=report.person_id, proposal=dict(report.extra), returns=0, created_at=now, updated_at=now)
+        sla.arm(s, c, now)
+        s.add(c)
+        try:
+            s.flush()
+        except IntegrityError:  # the same report raced in through another process: keep the first
+            s.rollback()
+            first = s.scalar(select(Case).where(Case.channel == report.channel,
+                                                Case.source_ref == report.source_ref))
+            if first is None:
+                raise
+            return case_public(first), False
+        _event(s, c, by, "create", None, {"channel": report.channel, "source_ref": report.source_ref}, now)
+        if then is not None:
+            action, actor, params = then
+            _transition_in(s, c, action, actor, c.version, now, params)
+        return case_public(c), True
+
+
+def transition(case_id: str, action: str, by: Principal, *, version: int | None = None,
+               now: datetime | None = None, **params: Any) -> dict[str, Any]:
+    """Apply `action` to the case. `version` is the version the caller saw; when it is not the current
+    one the call fails with `StaleVersionError` (omit it only where no person decided on a stale view)."""
+    if action not in TRANSITIONS:
+        raise ValidationError(f"unknown case action {action!r}", hint=f"use one of {', '.join(TRANSITIONS)}")
+    now = as_utc(now or utcnow())
+    with session_scope() as s:
+        c = _get(s, case_id)
+        _transition_in(s, c, action, by, version, now, params)
+        return case_public(c)
+
+
+def _transition_in(s: Session, c: Case, action: str, by: Principal, version: int | None, now: datetime,
+                   params: Mapping[str, Any]) -> None:
+    rule = TRANSITIONS[action]
+    seen = c.version if version is None else int(version)
+    if seen != c.version:
+        raise StaleVersionError(f"case {c.id} is at version {c.version}, you acted on version {seen}",
+                                hint="someone changed it meanwhile: reload the case and decide again",
+                                current_version=c.version)
+    if c.status not in rule.sources:
+        raise TransitionNotAllowedError(
+            f"cannot {action} case {c.id}: it is {c.status}",
+            hint=f"from {c.status} the allowed actions are: {', '.join(allowed_actions(c.status)) or 'none'}")
+    owner = ops_department() if rule.by_ops or c.department is None else c.department
+    authorize(f"case.{action}", by, department=owner)
+    values, detail = _apply(s, c, action, params, now)
+    before = c.status
+    values.update(status=target_status(action, c.status), version=c.version + 1, updated_at=now)
+    done = s.execute(update(Case).where(Case.id == c.id, Case.version == seen).values(**values))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleVersionError(f"case {c.id} was changed by someone else while you acted",
+                                hint="reload the case and decide again")
+    s.refresh(c)
+    _event(s, c, by, action, before, detail, now)
+
+
+def _text(params: Mapping[str, Any], key: str, what: str) -> str:
+    value = str(params.get(key) or "").strip()
+    if not value:
+        raise ValidationError(f"{what} is required", hint=f"pass {key}")
+    return value
+
+
+def _attach(s: Session, c: Case, uploads: list[Any]) -> list[str]:
+    """Check every photo first (one bad photo refuses the whole feedback), then store and record them."""
+    from urbanbrain.meta.models import CaseAttachment
+    from urbanbrain.operate.attachments import check, store
+
+    digests = [check(u) for u in uploads]
+    ids = []
+    for upload, digest in zip(uploads, digests, strict=True):
+        store(upload, digest)
+        row = CaseAttachment(case_id=c.id, name=upload.name, content_type=upload.content_type,
+                             size=len(upload.data), sha256=digest)
+        s.add(row)
+        s.flush()
+        ids.append(row.id)
+    return ids
+
+
+def _apply(s: Session, c: Case, action: str, params: Mapping[str, Any], now: datetime
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column changes and the history detail of one action (already allowed and authorised)."""
+    note = str(params.get("note") or "").strip()
+    detail: dict[str, Any] = {"note": note} if note else {}
+    values: dict[str, Any] = {}
+    if action == "dispatch":
+        from urbanbrain.operate.catalogue import require_department
+
+        dept = require_department(s, _text(params, "department", "the department to dispatch to"))
+        values.update(department=dept, dispatched_at=now)
+        if params.get("category"):
+            values["category"] = str(params["category"])
+        detail.update(department=dept, previous=c.department, decision=params.get("decision") or "dispatcher")
+    elif action == "accept":
+        values["responded_at"] = c.responded_at or now
+    elif action == "return":
+        detail["reason"] = _text(params, "reason", "a reason for sending the case back")
+        detail["from_department"] = c.department
+        values.update(department=None, returns=c.returns + 1)
+    elif action == "handle":
+        detail["note"] = _text(params, "note", "a progress note")
+    elif action == "feedback":
+        detail["note"] = _text(params, "note", "a note on what was done")
+        detail["attachments"] = _attach(s, c, list(params.get("photos") or []))
+        values["resolved_at"] = now
+    elif action == "rate":
+        score = params.get("satisfaction")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise ValidationError(f"satisfaction must be a whole number from 1 to 5, not {score!r}")
+        values["satisfaction"] = score
+        detail["satisfaction"] = score
+    elif action == "close":
+        values["closed_at"] = now
+    elif action == "reopen":
+        detail["reason"] = _text(params, "reason", "a reason for reopening")
+        values.update(resolved_at=None, closed_at=None, satisfaction=None)
+    elif action == "merge":
+        into = _text(params, "into", "the case to merge into")
+        if into == c.id:
+            raise ValidationError("a case cannot be merged into itself")
+        target = _get(s, into)
+        if target.status == "merged":
+            raise TransitionNotAllowedError(f"case {into} is itself merged into {target.merged_into}",
+                                            hint=f"merge into {target.merged_into} instead")
+        values.update(merged_into=into, respond_warn_at=None, respond_due_at=None, resolve_warn_at=None,
+                      resolve_due_at=None)
+        detail["into"] = into
+    return values, detail

@@ -1,0 +1,141 @@
+"""Auto-dispatch: propose category, department and location for a new case, explained; act when sure.
+
+Category: the one the channel gave, else the text model trained on this city's own closed cases
+(`urbanbrain.operate.evaluate`'s classifier; no model until enough cases have closed). Department: the
+dispatch catalogue (category × district). Confidence at or above `threshold`, a catalogue rule found and
+no likely duplicate → dispatched at once by `system:auto-dispatch`; otherwise the case waits in the
+dispatcher's inbox with the proposal shown.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import Case
+from urbanbrain.operate import catalogue
+from urbanbrain.operate.states import OPEN
+
+AUTO = Principal("system", "auto-dispatch")
+MIN_TRAINING = 30
+DUPLICATE_METRES = 50.0
+DUPLICATE_WINDOW = timedelta(hours=72)
+_MODEL: dict[str, Any] = {}
+
+
+def threshold() -> float:
+    return float(os.environ.get("URBANBRAIN_DISPATCH_THRESHOLD", "0.8"))
+
+
+@dataclass
+class Proposal:
+    category: str | None
+    confidence: float
+    department: str | None
+    rule: str | None
+    duplicates: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def automatic(self) -> bool:
+        return bool(self.department and self.category and self.confidence >= threshold() and not self.duplicates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "confidence": round(self.confidence, 4), "department": self.department,
+                "rule": self.rule, "duplicates": self.duplicates, "reasons": self.reasons,
+                "automatic": self.automatic, "threshold": threshold()}
+
+
+def _category_model() -> Any | None:
+    """A text → category model from closed cases, retrained when their number changes."""
+    from urbanbrain.operate.evaluate import _text_model
+
+    with session_scope() as s:
+        n = int(s.scalar(select(func.count()).select_from(Case).where(Case.status == "closed",
+                                                                      Case.category.is_not(None))) or 0)
+        if n < MIN_TRAINING:
+            return None
+        from urbanbrain.core.settings import get_settings
+
+        key = (get_settings().metadata_url, n)  # another store or a new closed case: retrain
+        if _MODEL.get("key") == key:
+            return _MODEL["model"]
+        rows = s.execute(select(Case.description, Case.category).where(Case.status == "closed",
+                                                                       Case.category.is_not(None))).all()
+    if len({c for _, c in rows}) < 2:
+        return None
+    model = _text_model([str(t) for t, _ in rows], [str(c) for _, c in rows])
+    _MODEL.update(key=key, model=model)
+    return model
+
+
+def metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    return 6_371_000 * math.hypot(x, math.radians(lat2 - lat1))
+
+
+def duplicates(case_id: str, category: str | None, lon: float | None, lat: float | None, at: datetime,
+               address: str | None = None) -> list[str]:
+    """Open cases of the same category within ~50 m (or at the same standardised address) in the window."""
+    if not category:
+        return []
+    q = select(Case.id, Case.lon, Case.lat, Case.address).where(
+        Case.category == category, Case.status.in_(OPEN), Case.id != case_id,
+        Case.created_at >= at - DUPLICATE_WINDOW, Case.created_at <= at + DUPLICATE_WINDOW)
+    if lon is not None and lat is not None:  # a box of ~60 m in SQL; the exact distance below
+        box = 0.0006
+        q = q.where(Case.lon.between(lon - box / max(math.cos(math.radians(lat)), 0.1), lon + box / max(
+            math.cos(math.radians(lat)), 0.1)), Case.lat.between(lat - box, lat + box))
+    elif address:
+        q = q.where(Case.address == address)
+    else:
+        return []
+    with session_scope() as s:
+        rows = s.execute(q).all()
+    out = []
+    for cid, clon, clat, caddr in rows:
+        if lon is not None and lat is not None and clon is not None and clat is not None:
+            if metres(lon, lat, clon, clat) <= DUPLICATE_METRES:
+                out.append(cid)
+        elif address and caddr and address == caddr:
+            out.append(cid)
+    return sorted(out)
+
+
+def propose(case: dict[str, Any]) -> Proposal:
+    category, confidence = case.get("category"), 1.0 if case.get("category") else 0.0
+    reasons: list[str] = []
+    if category:
+        reasons.append(f"category: given by the channel ({category})")
+    else:
+        model = _category_model()
+        if model is None:
+            reasons.append("category: no model yet (fewer than {MIN_TRAINING} closed cases); a dispatcher decides")
+        else:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1):
+                proba = model.predict_proba([case["description"]])[0]
+            best = int(proba.argmax())
+            category, confidence = str(model.classes_[best]), float(proba[best])
+            reasons.append(f"category: {category} from the text, confidence {confidence:.2f}")
+    rule = catalogue.lookup(category, case.get("district")) if category else None
+    if category and rule is None:
+        reasons.append(f"catalogue: nobody owns {category!r}" + (f" in {case['district']}" if case.get("district")
+                                                                  else "") + " — a dispatcher decides")
+    elif rule is not None:
+        reasons.append(rule.explain())
+    reasons.append(f"location: {case.get('district') or 'no district'}")
+    dups = duplicates(case["id"], category, case.get("lon"), case.get("lat"),
+                      datetime.fromisoformat(case["created_at"]), case.get("address"))
+    if dups:
+        reasons.append(f"possible duplicate of {', '.join(dups)}: proposed for merging")
+    return Proposal(category, confidence, rule.department if rule else None,
+                    rule.explain() if rule else None, dups, reasons)
