@@ -84,3 +84,27 @@ def test_alert_becomes_one_case_per_alert_id(city: None) -> None:
     with pytest.raises(ValidationError, match="lacks alert_id"):
         handle_alert({**ALERT, "alert_id": ""})
     assert len(list_cases(DISPATCHER)) == 2
+
+
+def test_alerts_raised_on_the_bus_become_cases_once(city: None) -> None:
+    """The real-time layer publishes `alerts.<severity>` with its own field names (`id`, `device_id`);
+    raised ones open a case, repeats and later events (acknowledged, cleared) open none."""
+    from urbanbrain.core.bus import get_bus, reset_bus
+    from urbanbrain.operate.intake.alerts import subscribe_alerts
+
+    reset_bus()
+    sub = subscribe_alerts()
+    try:
+        raised = {"event": "raised", "id": "sal-9", "rule": "pm25_high", "feed": "air", "department": "ecology",
+                  "device_id": "aq-017", "severity": "major", "status": "raised", "message": "PM2.5 above 75",
+                  "value": "80", "raised_at": "2026-03-02T01:00:00+00:00"}
+        get_bus().publish("alerts.major", raised)
+        get_bus().publish("alerts.major", raised)
+        get_bus().publish("alerts.major", {**raised, "event": "cleared", "id": "sal-10"})
+        get_bus().publish("alerts.major", {"event": "raised", "id": "sal-11"})  # malformed: logged, not raised
+    finally:
+        sub.unsubscribe()
+        reset_bus()
+    cases = list_cases(DISPATCHER)
+    assert len(cases) == 1
+    assert cases[0]["reporter"] == "device:aq-017" and cases[0]["department"] == "ecology"

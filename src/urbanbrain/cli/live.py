@@ -19,8 +19,10 @@ def stream_command(
     """Run every MQTT and NATS feed: live state, history, rules and alerts, until Ctrl-C or SIGTERM."""
     import logging
 
+    from urbanbrain.operate.intake.alerts import subscribe_alerts
     from urbanbrain.stream.runner import StreamProcess
 
+    subscribe_alerts()  # alerts raised here become cases (with NATS as the bus, any process could do it)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     proc = StreamProcess(list(feed) if feed else None, batch_seconds=batch_seconds)
 

@@ -32,8 +32,10 @@ def serve_command(
 
     serving_defaults()
     if stream and not reload:
+        from urbanbrain.operate.intake.alerts import subscribe_alerts
         from urbanbrain.stream.runner import start_background
 
+        subscribe_alerts()  # alerts raised by this process's feeds become cases
         start_background()
     say(f"urbanbrain API on http://{host}:{port}/api — docs at http://{host}:{port}/docs")
     uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, reload=reload)

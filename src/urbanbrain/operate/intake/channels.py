@@ -62,6 +62,9 @@ class AlertChannel:
                                           "critical": "urgent"}
 
     def to_report(self, payload: Mapping[str, Any]) -> Report:
+        # the real-time layer publishes `id` and `device_id` (stream.alerts.alert_public)
+        payload = {**payload, "alert_id": payload.get("alert_id") or payload.get("id"),
+                   "device": payload.get("device") or payload.get("device_id")}
         missing = [k for k in ("alert_id", "rule", "device", "message") if not payload.get(k)]
         if missing:
             raise ValidationError(f"the alert lacks {', '.join(missing)}")
