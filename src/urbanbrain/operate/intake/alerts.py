@@ -2,7 +2,8 @@
 
 `subscribe_alerts()` subscribes this to the event bus (`alerts.>`); `urbanbrain serve` and
 `urbanbrain stream`, the processes where rules raise alerts, call it (with NATS as the bus, any process
-may). An alert without a location is accepted (the device identifies the place); one with a location outside the city is refused.
+may). An alert without a location is accepted (the device identifies the place); one with a location
+outside the city is refused.
 """
 
 from __future__ import annotations
