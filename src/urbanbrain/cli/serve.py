@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from urbanbrain.cli.output import say
-from urbanbrain.core.settings import get_settings
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.core import settings
+else:
+    settings = lazy_module("urbanbrain.core.settings")
 
 
 def serving_defaults() -> None:
@@ -16,7 +21,7 @@ def serving_defaults() -> None:
     metering and audit batches are written by a child process, off the server's GIL
     (`urbanbrain.meta.writer`; bench/gateway: 0.49x -> 0.62x a bare route)."""
     os.environ.setdefault("URBANBRAIN_WRITER_PROCESS", "true")
-    get_settings.cache_clear()
+    settings.get_settings.cache_clear()
 
 
 def serve_command(
