@@ -15,6 +15,7 @@ from urbanbrain.capability.catalog import CapabilityPublic, CapabilitySpec, regi
 from urbanbrain.core.errors import ValidationError
 from urbanbrain.lake.datasets import get_dataset
 from urbanbrain.lake.engine import quote_ident
+from urbanbrain.meta.schemas import DatasetPublic
 
 PARAM = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -51,7 +52,15 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
     >>> generate_lookup_api("market.registry.enterprises", "credit_code", name="enterprise_by_credit_code")
     ... # then the market department approves it: approve_capability("enterprise_by_credit_code")
     """
-    ds = get_dataset(dataset)
+    spec = lookup_api_spec(get_dataset(dataset), key_column, name=name, owner=owner, title_zh=title_zh,
+                           title_en=title_en, columns=columns, max_rows=max_rows, version=version)
+    return register_capability(spec, status="draft")
+
+
+def lookup_api_spec(ds: DatasetPublic, key_column: str, *, name: str | None = None, owner: str | None = None,
+                    title_zh: str | None = None, title_en: str | None = None, columns: list[str] | None = None,
+                    max_rows: int = 100, version: int = 1) -> CapabilitySpec:
+    """The spec of a lookup data API over `ds` (not stored: `generate_lookup_api` registers it)."""
     types = {str(c["name"]): str(c.get("type", "string")) for c in ds.columns}
     if key_column not in types:
         raise ValidationError(f"dataset {ds.name} has no column {key_column!r}",
@@ -80,4 +89,4 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
         output_schema={"type": "array", "items": row_schema},
         implementation={"sql": sql, "max_rows": max_rows, "dataset": ds.name, "key_column": key_column},
     )
-    return register_capability(spec, status="draft")
+    return spec

@@ -24,6 +24,31 @@ def serving_defaults() -> None:
     settings.get_settings.cache_clear()
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with the fix (`--port`) when another process holds the port, instead of uvicorn's raw
+    `[Errno 98] address already in use` after start-up."""
+    import errno
+    import socket
+
+    from urbanbrain.core.errors import ConfigurationError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is not busy
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(
+                    f"port {port} on {host} is already in use (another urbanbrain or another server)",
+                    hint=f"stop that process, or choose another port: --port {port + 1}") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise ConfigurationError(f"not allowed to listen on port {port}",
+                                         hint="ports below 1024 need root; use e.g. --port 8080") from None
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                     hint="check --host (an address of this machine, e.g. 127.0.0.1)") from None
+
+
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes it to the network.")]
     = "127.0.0.1",
@@ -33,6 +58,7 @@ def serve_command(
     """Serve the API at http://HOST:PORT/api (OpenAPI docs at /docs)."""
     import uvicorn
 
+    check_port(host, port)
     serving_defaults()
     say(f"urbanbrain API on http://{host}:{port}/api — docs at http://{host}:{port}/docs")
     uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, reload=reload)
