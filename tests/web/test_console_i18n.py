@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from urbanbrain.capability.catalog import CATEGORIES, STATUSES
+from urbanbrain.govern.classification import LEVELS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.web import i18n
 from urbanbrain.web.console.runs import RUN_STATUSES
@@ -29,6 +30,7 @@ DYNAMIC = {
     "capstatus.": STATUSES,
     "grantstatus.": ("requested", "approved", "refused", "revoked"),
     "tryerror.": ("401", "403", "404", "422", "429", "504"),
+    "level.": LEVELS,
 }
 
 

@@ -42,7 +42,14 @@ class Rule:
 
 # action -> rule. Keep sorted by action name; docs/governance.md is generated from this table.
 RULES: dict[str, Rule] = {
+    "capability.approve": Rule((STEWARD, DEPT_ADMIN), doc="publish (approve) a department's capability"),
+    "classification.set": Rule((STEWARD, DEPT_ADMIN), doc="set a field's sharing level, PII type or mask"),
     "department.create": Rule((), "platform", "register a department"),
+    "grant.approve": Rule((STEWARD, DEPT_ADMIN), doc="approve or refuse a grant to call a capability"),
+    "sharing.approve": Rule((STEWARD, DEPT_ADMIN), doc="approve or refuse a request for a dataset's fields"),
+    "sharing.request": Rule((ANALYST, STEWARD, DEPT_ADMIN, DEVELOPER, OPERATOR),
+                            doc="ask another department for fields, for one's own department"),
+    "system.sync": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="start a sync of a department's system now"),
 }
 
 

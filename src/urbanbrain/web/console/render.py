@@ -30,6 +30,22 @@ templates.env.filters["duration"] = lambda run: duration(
     (run.finished_at - run.started_at).total_seconds() if run.finished_at else None)
 
 
+def readable(value: Any) -> str:
+    """An audit detail value as a person reads it: lists as `a, b`, objects as `key: value; ...`, no Python
+    reprs (`['a', 'b']`, `True`)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(readable(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items() if v is not None) or "—"
+    return "—" if value is None or value == "" else str(value)
+
+
+templates.env.filters["readable"] = readable
+templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
+
+
 def request_language(request: Request) -> str:
     return negotiate(request.cookies.get(COOKIE), request.headers.get("accept-language"))
 
@@ -37,6 +53,13 @@ def request_language(request: Request) -> str:
 def can_audit(principal: Principal | None) -> bool:
     """Admins and data stewards read the audit log (the nav shows the link only to them)."""
     return principal is not None and (principal.has_role(STEWARD) or principal.has_role(DEPT_ADMIN))
+
+
+def can(principal: Principal | None, action: str, department: str | None = None) -> bool:
+    """Templates show an action's button only when the server would allow it (`govern.authz.allowed`)."""
+    from urbanbrain.govern.authz import allowed
+
+    return principal is not None and allowed(action, principal, department)
 
 
 def is_htmx(request: Request) -> bool:
@@ -54,7 +77,7 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     common: dict[str, Any] = {
         "t": t, "lang": lang, "languages": LANGUAGES, "here": here, "section": request.url.path.split("/")[1],
         "ago": partial(ago, t), "compact": partial(compact, lang), "hx": is_htmx(request),
-        "principal": principal, "can_audit": can_audit(principal),
+        "principal": principal, "can_audit": can_audit(principal), "can": partial(can, principal),
     }
     return templates.TemplateResponse(request, template, {**common, **(context or {})}, status_code=status_code)
 
