@@ -13,6 +13,7 @@ import pytest
 
 from urbanbrain.capability.catalog import CATEGORIES, STATUSES
 from urbanbrain.govern.classification import LEVELS
+from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.web import i18n
 from urbanbrain.web.console.runs import RUN_STATUSES
@@ -31,6 +32,7 @@ DYNAMIC = {
     "grantstatus.": ("requested", "approved", "refused", "revoked"),
     "tryerror.": ("401", "403", "404", "422", "429", "504"),
     "level.": LEVELS,
+    "link.kind.": KINDS,
 }
 
 
