@@ -12,14 +12,15 @@ PYTEST_TIMEOUT ?= 600
 # Lint only the folders that exist (bench/ may not yet).
 LINT_PATHS := $(wildcard src tests bench)
 
-.PHONY: all help bootstrap services demo serve test lint bench
+.PHONY: all help bootstrap services demo serve test test-slow lint bench
 
 all: help
 
 help:
 	@echo "make demo      build, sync and serve the demo city (console on http://127.0.0.1:8080)"
 	@echo "make serve     run 'urbanbrain serve'"
-	@echo "make test      the whole test suite (starts PostgreSQL and MariaDB if needed)"
+	@echo "make test      the test suite without the slow scale tests (starts PostgreSQL and MariaDB if needed)"
+	@echo "make test-slow only the slow scale tests (400-system demo); CI runs it after make test"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     run the benchmarks (bench/run.py)"
 
@@ -45,6 +46,15 @@ test: bootstrap
 	echo "$(PY) -m pytest -q -m \"not slow\" -p no:cacheprovider $$timeout_opt $(PYTEST_ARGS)"; \
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider $$timeout_opt $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+# The slow stage: scale tests marked `slow` (the 400-system demo), each with its own generous hang guard.
+PYTEST_SLOW_TIMEOUT ?= 4000
+test-slow: bootstrap
+	@bash scripts/services.sh postgres mariadb
+	@echo "$(PY) -m pytest -q -m slow -p no:cacheprovider --timeout=$(PYTEST_SLOW_TIMEOUT) $(PYTEST_ARGS)"; \
+	$(PY) -m pytest -q -m slow -p no:cacheprovider --timeout=$(PYTEST_SLOW_TIMEOUT) $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-slow: FAILED: pytest collected no slow tests (exit 5)" >&2; fi; \
 	exit $$rc
 
 # Both linters always run, so one pass reports everything; either failing fails the target.

@@ -12,8 +12,7 @@
 
 Prints time to ready, each phase, rows synced, rows/s of the sync and of the reference, their ratio,
 and peak RSS; writes bench/.work/demo.json. The target is a demo that finishes with no failed system
-(the issue asks for "about two minutes" for the default scale: compare the printed time with that on a
-quiet machine, it is not asserted).
+and, on a quiet machine, a default-scale demo ready (console serving; One ID links behind it) in 30 s.
 
     .venv/bin/python bench/demo.py                 # the default (small) city
     .venv/bin/python bench/demo.py --scale tiny    # a quick look
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+READY_TARGET_S = 30.0  # issue 13: the default (small) demo ready in 30 s on a quiet machine
 WORK = BENCH_DIR / ".work"
 
 CHILD = """
@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ratio = sync_rate / ref_rate if ref_rate else float("nan")
     ok = not summary["failures"]
 
-    print(f"ready after {wall:.1f} s  ({summary['systems']} systems, {summary['departments']} departments, "
+    # `urbanbrain demo` serves the console before linking (One ID is built behind it), so "ready" is the
+    # wall time without the link phase; the total includes it
+    link_s = float(summary["seconds"].get("link", 0.0))
+    ready = wall - link_s
+    print(f"ready after {ready:.1f} s (target <= {READY_TARGET_S:.0f} s on a quiet machine); with One ID linked "
+          f"{wall:.1f} s  ({summary['systems']} systems, {summary['departments']} departments, "
           f"{summary['capabilities']} capabilities, registries {summary['entities'] or '-'})")
     for phase, seconds in summary["seconds"].items():
         print(f"  {phase:<10}{seconds:>8.1f} s")
@@ -131,10 +136,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "demo",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_average_before": load, "scale": args.scale, "ready_seconds": wall, "phases": summary["seconds"],
+        "load_average_before": load, "scale": args.scale, "ready_seconds": ready, "total_seconds": wall,
+        "phases": summary["seconds"],
         "rows_synced": summary["rows_synced"], "sync_rows_per_s": sync_rate, "reference_rows": ref_rows,
         "reference_rows_per_s": ref_rate, "sync_over_reference": ratio, "peak_rss_gb": peak_gb,
-        "summary": summary, "targets": {"no_failed_system_met": ok},
+        "summary": summary, "targets": {"no_failed_system_met": ok, "ready_30s_met": ready <= READY_TARGET_S},
     }
     (WORK / "demo.json").write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "govern": "govern.py",
     "link": "link.py",
     "cases": "cases.py",
+    "cli": "cli.py",
 }
 
 

@@ -165,7 +165,7 @@ server_release = threading.Event()
 
 
 def _hang(seen: Seen) -> Reply:
-    server_release.wait(10)
+    server_release.wait(120)  # far past any client timeout under test; released when the server stops
     return Reply(body=[])
 
 

@@ -145,10 +145,10 @@ def test_sync_now_starts_a_background_run_that_completes(client: TestClient) -> 
     row = client.post("/systems/hotline/sync", headers={"HX-Request": "true"})
     assert row.status_code == 200
     assert 'id="system-hotline"' in row.text
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600  # a hang guard; the sync takes a second on a quiet machine
     html = row.text
     while 'hx-trigger="every 2s"' in html:  # the row polls while the job is queued or running
-        assert time.monotonic() < deadline, "sync-now did not finish in 60 s"
+        assert time.monotonic() < deadline, "sync-now did not finish in 600 s"
         time.sleep(0.2)
         html = client.get("/systems/hotline/row", headers={"HX-Request": "true"}).text
     assert "status-succeeded" in html and "Sync now" in html
@@ -165,9 +165,9 @@ def test_sync_now_returns_at_once_and_never_queues_twice(client: TestClient) -> 
     started = time.monotonic()
     client.post("/systems/hotline/sync", headers={"HX-Request": "true"})
     client.post("/systems/hotline/sync", headers={"HX-Request": "true"})
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # returned without waiting for the sync (a hang guard, not a speed test)
     job = jobs.get("hotline")
-    job.future.result(timeout=60)
+    job.future.result(timeout=600)
     assert len(client.get("/api/runs", params={"system": "hotline"}).json()) <= 3  # at most one more per click
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from urbanbrain.capability.catalog import CATEGORIES, STATUSES
+from urbanbrain.govern.classification import LEVELS
+from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
 from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
@@ -37,6 +39,10 @@ DYNAMIC = {
     "cases.view.": CASE_VIEWS,
     "cases.clock.": ("respond", "resolve"),
     "cases.clockstate.": ("none", "met", "running", "warning", "overdue"),
+    "level.": LEVELS,
+    "link.kind.": KINDS,
+    "trigger.": ("manual", "schedule", "console", "demo", "api"),
+    "mask.": ("partial", "hash", "redact", "none"),
 }
 
 
@@ -111,3 +117,13 @@ def test_humanised_times_and_numbers() -> None:
     assert i18n.compact("en", 13_700_000_000) == "13.7B" and i18n.compact("zh-CN", 13_700_000_000) == "137 亿"
     assert i18n.compact("en", 999_999) == "999,999" and i18n.compact("zh-CN", 25_000) == "2.5 万"
     assert i18n.duration(0.42) == "0.4 s" and i18n.duration(185) == "3 m 5 s"
+
+
+@pytest.mark.parametrize(("lang", "value", "shown"), [
+    ("zh-CN", "every 1d", "每 1 天"), ("zh-CN", "manual", "手动"), ("zh-CN", None, "手动"),
+    ("en", "every 5m", "every 5 min"), ("zh-CN", "*/15 * * * *", "*/15 * * * *"),
+])
+def test_schedules_read_in_the_page_language(lang: str, value: str | None, shown: str) -> None:
+    from urbanbrain.web.console.render import schedule_text
+
+    assert schedule_text(i18n.translator(lang), value) == shown

@@ -17,6 +17,7 @@ from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.lake.datasets import get_dataset
 from urbanbrain.lake.engine import quote_ident
+from urbanbrain.meta.schemas import DatasetPublic
 
 PARAM = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -57,6 +58,15 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
     by = acting(by)
     ds = get_dataset(dataset)
     authorize("capability.register", by, ds.department)  # releasing a dataset is its department's decision
+    spec = lookup_api_spec(ds, key_column, name=name, owner=owner, title_zh=title_zh,
+                           title_en=title_en, columns=columns, max_rows=max_rows, version=version)
+    return register_capability(spec, status="draft", by=by)
+
+
+def lookup_api_spec(ds: DatasetPublic, key_column: str, *, name: str | None = None, owner: str | None = None,
+                    title_zh: str | None = None, title_en: str | None = None, columns: list[str] | None = None,
+                    max_rows: int = 100, version: int = 1) -> CapabilitySpec:
+    """The spec of a lookup data API over `ds` (not stored: `generate_lookup_api` registers it)."""
     types = {str(c["name"]): str(c.get("type", "string")) for c in ds.columns}
     if key_column not in types:
         raise ValidationError(f"dataset {ds.name} has no column {key_column!r}",
@@ -85,4 +95,4 @@ def generate_lookup_api(dataset: str, key_column: str, *, name: str | None = Non
         output_schema={"type": "array", "items": row_schema},
         implementation={"sql": sql, "max_rows": max_rows, "dataset": ds.name, "key_column": key_column},
     )
-    return register_capability(spec, status="draft", by=by)
+    return spec

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, err_console
 from urbanbrain.core.clock import parse_utc
 from urbanbrain.core.errors import ValidationError
-from urbanbrain.govern import audit as svc
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.govern import audit as svc
+else:
+    svc = lazy_module("urbanbrain.govern.audit")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from urbanbrain.capability import catalog, gateway
-from urbanbrain.capability.catalog import CapabilitySpec
-from urbanbrain.capability.lookups import generate_lookup_api
-from urbanbrain.capability.metering import flush_all
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, model_rows
 from urbanbrain.core.errors import ValidationError
+from urbanbrain.core.lazy import lazy_function, lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.capability import catalog, gateway
+    from urbanbrain.capability.catalog import CapabilitySpec
+    from urbanbrain.capability.lookups import generate_lookup_api
+    from urbanbrain.capability.metering import flush_all
+else:
+    catalog = lazy_module("urbanbrain.capability.catalog")
+    gateway = lazy_module("urbanbrain.capability.gateway")
+    CapabilitySpec = lazy_function("urbanbrain.capability.catalog", "CapabilitySpec")
+    generate_lookup_api = lazy_function("urbanbrain.capability.lookups", "generate_lookup_api")
+    flush_all = lazy_function("urbanbrain.capability.metering", "flush_all")
 
 app = typer.Typer(no_args_is_help=True)
 

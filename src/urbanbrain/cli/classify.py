@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows
-from urbanbrain.govern import classification as svc
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.govern import classification as svc
+else:
+    svc = lazy_module("urbanbrain.govern.classification")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,7 +17,12 @@ from urbanbrain.cli.output import (
     emit_table,
     model_rows,
 )
-from urbanbrain.lake import datasets as svc
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.lake import datasets as svc
+else:
+    svc = lazy_module("urbanbrain.lake.datasets")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, model_rows
-from urbanbrain.meta import departments as svc
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.meta import departments as svc
+else:
+    svc = lazy_module("urbanbrain.meta.departments")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from urbanbrain.capability import consumers as svc
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, err_console, model_rows
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.capability import consumers as svc
+else:
+    svc = lazy_module("urbanbrain.capability.consumers")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -10,14 +10,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_record, emit_rows
-from urbanbrain.link import golden, mapping, review, service
-from urbanbrain.link.run import run_link, train_kind
+from urbanbrain.core.lazy import lazy_function, lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.link import golden, mapping, review, service
+    from urbanbrain.link.run import run_link, train_kind
+else:
+    golden = lazy_module("urbanbrain.link.golden")
+    mapping = lazy_module("urbanbrain.link.mapping")
+    review = lazy_module("urbanbrain.link.review")
+    service = lazy_module("urbanbrain.link.service")
+    run_link = lazy_function("urbanbrain.link.run", "run_link")
+    train_kind = lazy_function("urbanbrain.link.run", "train_kind")
 
 app = typer.Typer(no_args_is_help=True)
 KindArg = Annotated[str, typer.Argument(help="person, organisation or address.")]
@@ -101,7 +111,8 @@ def decide(kind: KindArg, pair_id: Annotated[str, typer.Argument(help="From `urb
 
 @app.command("rule")
 def rule(kind: KindArg, attribute: Annotated[str, typer.Argument()],
-         rule_name: Annotated[str, typer.Argument(metavar="RULE", help=", ".join(golden.RULES))]) -> None:
+         rule_name: Annotated[str, typer.Argument(
+             metavar="RULE", help="most_frequent, most_recent or source_priority (golden.RULES)")]) -> None:
     """Change the survivorship rule of one attribute of a kind's golden records."""
     rules = golden.set_rule(mapping.check_kind(kind), attribute, rule_name)
     console.print(", ".join(f"{a}={r}" for a, r in rules.items()))

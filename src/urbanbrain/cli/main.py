@@ -8,46 +8,52 @@ error ever shows a traceback.
 from __future__ import annotations
 
 import getpass
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
+import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from urbanbrain.cli import (
-    audit,
-    capability,
-    case,
-    classify,
-    consumer,
-    dataset,
-    demo,
-    dept,
-    feed,
-    grant,
-    key,
-    link,
-    live,
-    rule,
-    runs,
-    serve,
-    share,
-    sql,
-    sync,
-    system,
-    token,
-    user,
-    worker,
-)
 from urbanbrain.cli.acting import AsOption, acting_principal
-from urbanbrain.cli.output import console, err_console
+from urbanbrain.cli.output import console, err_console, escape
 from urbanbrain.core.errors import UrbanBrainError
-from urbanbrain.core.settings import reset_settings
-from urbanbrain.govern import audit as audit_log
+from urbanbrain.govern.actor import set_actor
 from urbanbrain.govern.principals import Principal
+
+# Every command but `version`, imported only when it runs (or its own --help is asked for), so
+# `urbanbrain --help` costs no pyiceberg, pandas, DuckDB or Splink. One line registers a command:
+# name -> (module, attribute, one-line help). The attribute is a `typer.Typer` (a group of
+# commands) or a command function; the help is what `urbanbrain --help` lists.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("urbanbrain.cli.demo", "demo_command", "Build a demo city, sync it and serve the console."),
+    "dept": ("urbanbrain.cli.dept", "app", "Departments: who owns systems and datasets."),
+    "system": ("urbanbrain.cli.system", "app", "Department systems: register, test, discover, configure."),
+    "sync": ("urbanbrain.cli.sync", "sync_command", "Sync a system's enabled objects into the lakehouse."),
+    "sql": ("urbanbrain.cli.sql", "sql_command", "Run a read-only SQL query over the lakehouse."),
+    "dataset": ("urbanbrain.cli.dataset", "app", "Datasets in the lake: list, inspect, preview, drop."),
+    "runs": ("urbanbrain.cli.runs", "app", "Sync-run history."),
+    "serve": ("urbanbrain.cli.serve", "serve_command", "Serve the console, the API and the capability gateway."),
+    "worker": ("urbanbrain.cli.worker", "worker_command", "Run scheduled syncs (the sync worker)."),
+    "capability": ("urbanbrain.cli.capability", "app", "Capabilities: list, show, publish, approve, call."),
+    "consumer": ("urbanbrain.cli.consumer", "app", "Consumers: applications that call capabilities."),
+    "key": ("urbanbrain.cli.key", "app", "API keys of consumers: create (shown once), list, revoke."),
+    "grant": ("urbanbrain.cli.grant", "app", "Grants: request access to a capability; owners approve or refuse."),
+    "user": ("urbanbrain.cli.user", "app", "Users: console logins, passwords, roles per department."),
+    "token": ("urbanbrain.cli.token", "app", "Personal API tokens of users: create (shown once), list, revoke."),
+    "audit": ("urbanbrain.cli.audit", "app", "The audit log: verify its hash chain, list and export entries."),
+    "classify": ("urbanbrain.cli.classify", "app", "Classification: sharing levels, PII types and masks of fields."),
+    "share": ("urbanbrain.cli.share", "app", "Sharing requests: ask for another department's fields; owners decide."),
+    "link": ("urbanbrain.cli.link", "app", "One ID: link people, organisations and addresses into base registries."),
+    "case": ("urbanbrain.cli.case", "app", "Cases: the event closed loop from report to close."),
+    "dispatch": ("urbanbrain.cli.case", "dispatch_app", "Auto-dispatch: the catalogue and its evaluation."),
+    "sla": ("urbanbrain.cli.case", "sla_app", "SLA policies: time limits by category and priority."),
+    "feed": ("urbanbrain.cli.feed", "app", "Live sensor feeds: MQTT, NATS JetStream, HTTP push."),
+    "stream": ("urbanbrain.cli.live", "stream_command", "Run every live feed: state, history, rules, alerts."),
+    "live": ("urbanbrain.cli.live", "live_command", "Current state of live devices, filtered by type, place, value."),
+    "rule": ("urbanbrain.cli.rule", "rules", "Rules over live feeds: thresholds, rates, silent devices."),
+    "alert": ("urbanbrain.cli.rule", "alerts", "Alerts raised by rules: list, acknowledge."),
+}
 
 
 def report_error(exc: UrbanBrainError) -> None:
@@ -67,7 +73,29 @@ def _os_user() -> str:
 
 
 class ErrorHandlingGroup(TyperGroup):
-    """Catches `UrbanBrainError` around every command (also under Typer's CliRunner) → exit code 1."""
+    """Loads commands on demand and catches `UrbanBrainError` around every one (also under CliRunner) → exit 1."""
+
+    _listing = False  # while the top-level help is drawn, commands are listed from COMMANDS, not imported
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute, short_help = COMMANDS[cmd_name]
+        if self._listing:
+            return TyperCommand(cmd_name, help=short_help, short_help=short_help)
+        command = _load_command(cmd_name, module, attribute, short_help)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def invoke(self, ctx: Any) -> Any:  # a click Context; typer vendors click, so its class moves between releases
         try:
@@ -77,6 +105,28 @@ class ErrorHandlingGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
+def _load_command(name: str, module: str, attribute: str, short_help: str) -> Any:
+    """The click command for one COMMANDS entry, built the way `app.add_typer`/`app.command` would."""
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer(add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name, help=short_help)
+    else:
+        holder.command(name=name)(target)
+        holder.callback()(lambda: None)  # keeps the holder a group, so its one command keeps its name
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)
+    return _plain(group.commands[name])
+
+
+def _plain(command: Any) -> Any:
+    """Plain click help (no Rich panels): instant to draw, and flags show no `<bool>` type."""
+    command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        _plain(sub)
+    return command
+
+
 app = typer.Typer(
     cls=ErrorHandlingGroup,
     name="urbanbrain",
@@ -84,6 +134,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -98,11 +149,13 @@ def root(
 ) -> None:
     """Global options; a bare `urbanbrain` prints help so the first thing a user types is useful."""
     if home is not None:
+        from urbanbrain.core.settings import reset_settings
+
         reset_settings(home=home.expanduser().resolve())
     # whoever runs the command at the machine's shell can read the store anyway; the audit log names them
-    audit_log.set_actor(Principal("system", f"shell:{_os_user()}"))
+    set_actor(Principal("system", f"shell:{_os_user()}"))
     if as_:  # every command then acts, and is checked, as that principal (cli/acting.py)
-        audit_log.set_actor(acting_principal(as_))
+        set_actor(acting_principal(as_))
     if ctx.invoked_subcommand is None:
         console.print(ctx.get_help())
         raise typer.Exit(0)
@@ -111,40 +164,14 @@ def root(
 @app.command()
 def version() -> None:
     """Print the installed urbanbrain version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
     try:
         text = package_version("urbanbrain")
     except PackageNotFoundError:
         text = "unknown (not installed)"
     console.print(f"urbanbrain {text}")
-
-
-app.command(name="demo")(demo.demo_command)
-app.add_typer(dept.app, name="dept", help="Departments: who owns systems and datasets.")
-app.add_typer(system.app, name="system", help="Department systems: register, test, discover, configure.")
-app.command(name="sync")(sync.sync_command)
-app.command(name="sql")(sql.sql_command)
-app.add_typer(dataset.app, name="dataset", help="Datasets in the lake: list, inspect, preview, drop.")
-app.add_typer(runs.app, name="runs", help="Sync-run history.")
-app.command(name="serve")(serve.serve_command)
-app.command(name="worker")(worker.worker_command)
-app.add_typer(capability.app, name="capability", help="Capabilities: list, show, publish, approve, call.")
-app.add_typer(consumer.app, name="consumer", help="Consumers: applications that call capabilities.")
-app.add_typer(key.app, name="key", help="API keys of consumers: create (shown once), list, revoke.")
-app.add_typer(grant.app, name="grant", help="Grants: request access to a capability; owners approve or refuse.")
-app.add_typer(user.app, name="user", help="Users: console logins, passwords, roles per department.")
-app.add_typer(token.app, name="token", help="Personal API tokens of users: create (shown once), list, revoke.")
-app.add_typer(audit.app, name="audit", help="The audit log: verify its hash chain, list and export entries.")
-app.add_typer(classify.app, name="classify", help="Classification: sharing levels, PII types and masks of fields.")
-app.add_typer(share.app, name="share", help="Sharing requests: ask for another department's fields; owners decide.")
-app.add_typer(case.app, name="case", help="Cases: the event closed loop from report to close.")
-app.add_typer(case.dispatch_app, name="dispatch", help="Auto-dispatch: the catalogue and its evaluation.")
-app.add_typer(case.sla_app, name="sla", help="SLA policies: time limits by category and priority.")
-app.add_typer(link.app, name="link", help="One ID: link people, organisations and addresses into base registries.")
-app.add_typer(feed.app, name="feed", help="Live sensor feeds: MQTT, NATS JetStream, HTTP push.")
-app.command(name="stream")(live.stream_command)
-app.command(name="live")(live.live_command)
-app.add_typer(rule.rules, name="rule", help="Rules over live feeds: thresholds, rates, silent devices.")
-app.add_typer(rule.alerts, name="alert", help="Alerts raised by rules: list, acknowledge.")
 
 
 def main() -> None:

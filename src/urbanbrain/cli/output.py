@@ -18,21 +18,51 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, cast
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
-from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from urbanbrain.core.errors import ValidationError
 
-console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+if TYPE_CHECKING:  # Arrow, pydantic and Rich load only when a command prints (keeps --help instant)
+    import pyarrow as pa
+    from pydantic import BaseModel
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A Rich console made on first use: `urbanbrain <group> --help` never prints through Rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def _real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __enter__(self) -> Console:  # Rich's Live (progress bars) enters its console
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._real().__exit__(*exc)
+
+
+console = cast("Console", _LazyConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 160))
+err_console = cast("Console", _LazyConsole(stderr=True))
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, imported when first needed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 TABLE_MAX_ROWS = 1_000  # a terminal table longer than this helps nobody; CSV/Parquet have no such limit
 
@@ -61,7 +91,7 @@ def json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
-    if isinstance(value, BaseModel):
+    if hasattr(value, "model_dump"):  # a pydantic model
         return value.model_dump(mode="json")
     return str(value)
 
@@ -92,6 +122,8 @@ def model_rows(models: Iterable[BaseModel], fields: Sequence[str] | None = None)
 
 def rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pa.Table:
     """Metadata rows as a flat Arrow table (nested values become text, all-null columns text)."""
+    import pyarrow as pa
+
     data = {c: [_cell(r.get(c)) for r in rows] for c in columns}
     arrays = []
     for c in columns:
@@ -123,6 +155,13 @@ def emit_rows(
     if fmt is Format.table and vertical and len(rows) == 1:
         _print_vertical(rows[0], cols, title)
         return
+    if fmt is Format.table:  # straight to Rich: a listing on a terminal needs no Arrow
+        flat = [[_cell(r.get(c)) for c in cols] for r in rows]
+        numeric = [all(isinstance(row[i], int | float | Decimal) and not isinstance(row[i], bool)
+                       for row in flat if row[i] is not None) and any(row[i] is not None for row in flat)
+                   for i in range(len(cols))]
+        _print_rows(list(zip(cols, numeric, strict=True)), iter(flat), title, output, None)
+        return
     emit_table(rows_table(rows, cols), fmt, title=title, output=output)
 
 
@@ -149,6 +188,10 @@ def emit_table(table: pa.Table, fmt: Format = Format.table, *, title: str | None
 def emit_batches(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: Format = Format.table, *,
                  title: str | None = None, output: Path | None = None, truncated: bool = False) -> int:
     """Stream batches out without holding them all (CSV, Parquet); returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     rows = 0
     if fmt is Format.csv:
         from urbanbrain.lake.types import csv_ready
@@ -248,30 +291,46 @@ def _limited(batches: Iterable[pa.RecordBatch], limit: int, more: list[bool]) ->
 
 def _print_rich(schema: pa.Schema, batches: Iterable[pa.RecordBatch], title: str | None,
                 output: Path | None) -> int:
-    table = Table(title=title, header_style="bold cyan", show_lines=False)
-    for field in schema:
-        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) \
-            or pa.types.is_decimal(field.type)
-        table.add_column(escape(field.name), justify="right" if numeric else "left", overflow="fold")
-    rows = 0
+    import pyarrow as pa
+
+    columns = [(field.name, pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+                or pa.types.is_decimal(field.type)) for field in schema]
     more: list[bool] = []
-    for row in _limited(batches, TABLE_MAX_ROWS, more):
+    return _print_rows(columns, _limited(batches, TABLE_MAX_ROWS, more), title, output, more)
+
+
+def _print_rows(columns: Sequence[tuple[str, bool]], rows: Iterator[Sequence[Any]], title: str | None,
+                output: Path | None, more: list[bool] | None) -> int:
+    """A Rich table of (name, numeric) columns; stops at TABLE_MAX_ROWS."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold cyan", show_lines=False)
+    for name, numeric in columns:
+        table.add_column(escape(name), justify="right" if numeric else "left", overflow="fold")
+    shown = 0
+    for row in rows:
+        if shown >= TABLE_MAX_ROWS:
+            more = [True]
+            break
         table.add_row(*[_display(v) for v in row])
-        rows += 1
+        shown += 1
     if output is not None:
         with open(output, "w", encoding="utf-8") as fh:
             Console(file=fh, width=200).print(table)
     else:
         console.print(table)
-    if rows == 0:
+    if shown == 0:
         err_console.print("[dim](no rows)[/dim]")
     elif more:
         err_console.print(f"[yellow]table output stops at {TABLE_MAX_ROWS} rows; use --format csv or parquet "
                           "for all of them[/yellow]")
-    return rows
+    return shown
 
 
 def _print_vertical(record: Mapping[str, Any], columns: Sequence[str], title: str | None) -> None:
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column(overflow="fold")

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from itertools import chain
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
 import typer
 
 from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import TABLE_MAX_ROWS, Format, FormatOption, OutputOption, emit_batches, emit_table
-from urbanbrain.core.settings import get_settings
+from urbanbrain.core.lazy import lazy_function
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import run_query, stream_query
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    import pyarrow as pa
+
+    from urbanbrain.core.settings import get_settings
+    from urbanbrain.govern.query import run_query, stream_query
+else:
+    get_settings = lazy_function("urbanbrain.core.settings", "get_settings")
+    run_query = lazy_function("urbanbrain.govern.query", "run_query")
+    stream_query = lazy_function("urbanbrain.govern.query", "stream_query")
 
 
 def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

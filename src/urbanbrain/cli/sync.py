@@ -6,15 +6,20 @@ and maps the run's status to an exit code (0 succeeded, 1 partial or failed) for
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from urbanbrain.cli.output import Format, FormatOption, console, emit_rows, err_console
-from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
-from urbanbrain.sync.service import sync_system
+from urbanbrain.core.lazy import lazy_function
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
+    from urbanbrain.sync.service import sync_system
+else:
+    sync_system = lazy_function("urbanbrain.sync.service", "sync_system")
 
 SUMMARY_COLUMNS = ["object", "mode", "status", "rows_read", "rows_written", "rows_rejected", "error"]
 STATUS_STYLE = {"succeeded": "green", "succeeded_with_rejects": "yellow", "partial": "yellow", "failed": "red"}

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows, model_rows
-from urbanbrain.connect import systems as svc
 from urbanbrain.core.errors import ValidationError
-from urbanbrain.meta.schemas import SourceObjectPublic
+from urbanbrain.core.lazy import lazy_module
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.connect import systems as svc
+    from urbanbrain.meta.schemas import SourceObjectPublic
+else:
+    svc = lazy_module("urbanbrain.connect.systems")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -8,14 +8,19 @@ is `urbanbrain user add NAME --admin`; there is no default account.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, emit_rows
 from urbanbrain.core.errors import ValidationError
-from urbanbrain.govern import users as svc
+from urbanbrain.core.lazy import lazy_module
 from urbanbrain.govern.principals import PLATFORM_ADMIN, ROLES
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.govern import users as svc
+else:
+    svc = lazy_module("urbanbrain.govern.users")
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from urbanbrain.cli.output import say
-from urbanbrain.sync.worker import run_worker
+from urbanbrain.core.lazy import lazy_function
+
+if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
+    from urbanbrain.sync.worker import run_worker
+else:
+    run_worker = lazy_function("urbanbrain.sync.worker", "run_worker")
 
 
 def worker_command(

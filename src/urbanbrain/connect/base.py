@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from urbanbrain.core.registry import Registry
+
+if TYPE_CHECKING:  # Arrow loads with the first connector that reads data, not with `system list`
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SourceObject:
     cursor_candidates: list[str] = field(default_factory=list)
 
     def schema(self) -> pa.Schema:
+        import pyarrow as pa
+
         return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
 
 

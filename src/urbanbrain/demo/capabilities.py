@@ -14,18 +14,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from urbanbrain.capability.batch import publish_capabilities
 from urbanbrain.capability.catalog import (
     CapabilityPublic,
     CapabilitySpec,
-    approve_capability,
     list_capabilities,
     publish_builtins,
-    register_capability,
 )
 from urbanbrain.capability.consumers import add_consumer, create_key
 from urbanbrain.capability.gateway import invoke
 from urbanbrain.capability.grants import approve_grant, request_grant
-from urbanbrain.capability.lookups import generate_lookup_api, json_type
+from urbanbrain.capability.lookups import json_type, lookup_api_spec
 from urbanbrain.capability.metering import flush_all
 from urbanbrain.core.errors import AlreadyExistsError, UrbanBrainError
 from urbanbrain.govern.principals import SYSTEM
@@ -145,28 +144,20 @@ def publish_city_capabilities(on_step: Callable[[str], None] | None = None, seed
     summary.builtins = len(result["published"])
     summary.skipped.extend(result["skipped"])
     existing = {c.name for c in list_capabilities()}
+    specs: list[CapabilitySpec] = []
     for ds in list_datasets(include_quarantine=False):
-        specs: list[CapabilitySpec] = dataset_specs(ds)
-        for spec in specs:
-            if spec.name in existing:
-                continue
-            try:
-                register_capability(spec, status="draft")
-                approve_capability(spec.name, approver=f"{ds.department} data steward", department=ds.department)
-                existing.add(spec.name)
-            except UrbanBrainError as exc:
-                summary.skipped.append(f"{spec.name}: {exc.message}")
+        specs.extend(spec for spec in dataset_specs(ds) if spec.name not in existing)
         for key in [c for c in _columns(ds) if KEY.search(c.lower())]:
             name = f"{_slug(ds)}_by_{re.sub(r'[^a-z0-9_]+', '_', key.lower())}"[:120]
             if name in existing:
                 continue
             try:
-                generate_lookup_api(ds.name, key, name=name, owner=ds.department)
-                approve_capability(name, approver=f"{ds.department} data steward", department=ds.department)
-                existing.add(name)
+                specs.append(lookup_api_spec(ds, key, name=name, owner=ds.department))
             except UrbanBrainError as exc:
                 summary.skipped.append(f"{name}: {exc.message}")
         step(ds.name)
+    # one transaction for the whole catalog, each entry approved by its owning department
+    summary.skipped.extend(publish_capabilities(specs).skipped)
     published = [c for c in list_capabilities(status="published")]
     summary.published = len(published)
     _reuse(published, summary, seed)

@@ -1,12 +1,15 @@
 """How `run_demo` reports progress: phases (generate, register, sync) and per-system sync results.
 
-The CLI passes `RichDemoProgress` to draw bars; tests and scripts pass nothing (`NoDemoProgress`).
+The CLI passes `RichDemoProgress` to draw bars on a terminal and `PlainDemoProgress` (one line per step)
+when its output goes to a file or a pipe; tests and scripts pass nothing (`NoDemoProgress`).
 Sync progress per object is forwarded through the runner's own `SyncProgress` protocol.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import ClassVar, Protocol
 
@@ -104,3 +107,57 @@ class RichDemoProgress:
             self.failed += run.status not in ("succeeded", "succeeded_with_rejects")
             detail = f"{self.synced_rows:,} rows" + (f", {self.failed} failed" if self.failed else "")
             self.progress.update(self.tasks["sync"], advance=1, detail=detail)
+
+
+class PlainDemoProgress:
+    """One line per step, for logs and pipes (no terminal, so no bars): what a CI log or `make demo | tee` shows."""
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        self.write = write or _print_flush
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.totals: dict[str, int | None] = {}
+        self.synced_rows = 0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> PlainDemoProgress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        return None
+
+    def _line(self, text: str) -> None:
+        self.write(f"[{time.monotonic() - self.started:6.1f}s] {text}")
+
+    def phase(self, name: str, total: int | None) -> None:
+        with self.lock:
+            self.counts[name], self.totals[name] = 0, total
+            label = RichDemoProgress.LABELS.get(name, name)
+            self._line(f"{label}" + (f": {total}" if total is not None else "") + " ...")
+
+    def advance(self, name: str, amount: int, detail: str) -> None:
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + amount
+            total = self.totals.get(name)
+            count = f"{self.counts[name]}/{total}" if total is not None else f"{self.counts[name]:,}"
+            self._line(f"  {name} {count}  {detail}")
+
+    def rows(self, amount: int) -> None:
+        with self.lock:
+            self.synced_rows += amount
+
+    def sync_progress(self, system: str) -> SyncProgress:
+        return _RowCounter(self)  # type: ignore[arg-type]  # only calls rows()
+
+    def system_synced(self, system: str, run: SyncRunPublic) -> None:
+        with self.lock:
+            self.counts["sync"] = self.counts.get("sync", 0) + 1
+            total = self.totals.get("sync")
+            error = f"  {run.error}" if run.status != "succeeded" and run.error else ""
+            self._line(f"  sync {self.counts['sync']}/{total}  {system}  {run.status}  "
+                       f"{run.rows_written:,} rows{error}")
+
+
+def _print_flush(text: str) -> None:
+    print(text, flush=True)

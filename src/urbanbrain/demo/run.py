@@ -41,6 +41,7 @@ from urbanbrain.demo import build as builder
 from urbanbrain.demo.capabilities import publish_city_capabilities
 from urbanbrain.demo.departments import DEPARTMENTS, SystemSpec, base_systems, branches
 from urbanbrain.demo.progress import DemoProgress, NoDemoProgress
+from urbanbrain.demo.sharing import seed_sharing_requests
 from urbanbrain.demo.simulator import Simulator, SimulatorConfig, rest_options
 from urbanbrain.demo.users import DemoUser, create_demo_users
 from urbanbrain.meta.departments import add_department, list_departments
@@ -71,6 +72,7 @@ class DemoSummary:
     capability_grants: int = 0
     users: list[DemoUser] = field(default_factory=list)  # with their demo passwords, printed by the CLI
     entities: dict[str, int] = field(default_factory=dict)  # base registry kind -> entities (when linked)
+    sharing_requests: dict[str, int] = field(default_factory=dict)  # status -> requests seeded between departments
 
     @property
     def ok(self) -> bool:
@@ -165,11 +167,15 @@ def _sync_all(names: list[str], full_refresh: bool, progress: DemoProgress, work
     return results
 
 
-def _link_registries(progress: DemoProgress) -> tuple[dict[str, int], dict[str, str]]:
-    """Build (or update, incrementally) the base registries of people, organisations and addresses."""
+def link_registries(progress: DemoProgress | None = None) -> tuple[dict[str, int], dict[str, str]]:
+    """Build (or update, incrementally) the base registries of people, organisations and addresses.
+
+    `urbanbrain demo` calls it in a background thread once the console serves (it took half the time to
+    ready); `run_demo(link=True)` calls it inline. Returns (entities per kind, failures)."""
     from urbanbrain.link.mapping import KINDS
     from urbanbrain.link.run import run_link
 
+    progress = progress or NoDemoProgress()
     progress.phase("link", len(KINDS))
     entities: dict[str, int] = {}
     failures: dict[str, str] = {}
@@ -246,6 +252,7 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         progress.phase("publish", None)
         published = publish_city_capabilities(on_step=lambda label: progress.advance("publish", 1, label))
         demo_users = create_demo_users()
+        sharing_requests = seed_sharing_requests()
         timings["publish"] = time.monotonic() - t0
     finally:
         sim.stop()
@@ -253,7 +260,7 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
     link_failures: dict[str, str] = {}
     if link:
         t0 = time.monotonic()
-        entities, link_failures = _link_registries(progress)
+        entities, link_failures = link_registries(progress)
         timings["link"] = time.monotonic() - t0
     kinds: dict[str, int] = {}
     for p in placements:
@@ -266,7 +273,7 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         runs={n: r.status for n, r in runs.items()},
         failures={**{n: r.error or r.status for n, r in runs.items() if not _ok(r.status)}, **link_failures},
         seconds=timings, capabilities=published.published, capability_grants=published.grants, users=demo_users,
-        entities=entities)
+        entities=entities, sharing_requests=sharing_requests)
 
 
 class LiveFeeds:

@@ -38,7 +38,6 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,7 +49,11 @@ from sqlalchemy.orm import Session
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.settings import get_settings
-from urbanbrain.govern.principals import SYSTEM, Principal
+from urbanbrain.govern.actor import acting_as as acting_as  # re-exported: callers use audit.acting_as
+from urbanbrain.govern.actor import current_actor
+from urbanbrain.govern.actor import reset_actor as reset_actor
+from urbanbrain.govern.actor import set_actor as set_actor
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import driver_time, get_engine, insert_many
 from urbanbrain.meta.models import AuditEntry, AuditHead
 from urbanbrain.meta.schemas import UTCDateTime
@@ -61,35 +64,6 @@ HEAD_ID = 1
 BATCH_SIZE = 200
 FLUSH_SECONDS = 0.2
 STATEMENT_MAX = 20_000  # characters of a read's SQL kept in its audit entry
-
-_ACTOR: ContextVar[Principal | None] = ContextVar("urbanbrain_audit_actor", default=None)
-
-
-# --- who is acting ---------------------------------------------------------------------------------
-
-
-def set_actor(principal: Principal | None) -> Token[Principal | None]:
-    """Say who is acting in this context (the web middleware per request, the CLI once per process)."""
-    return _ACTOR.set(principal)
-
-
-def reset_actor(token: Token[Principal | None]) -> None:
-    _ACTOR.reset(token)
-
-
-@contextlib.contextmanager
-def acting_as(principal: Principal) -> Iterator[None]:
-    token = set_actor(principal)
-    try:
-        yield
-    finally:
-        reset_actor(token)
-
-
-def current_actor() -> Principal:
-    """The principal service functions audit when their caller names none: urbanbrain itself by default."""
-    return _ACTOR.get() or SYSTEM
-
 
 # --- the chain -------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ SQLite (embedded) gets WAL and a busy timeout so the worker, the API and the CLI
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -50,7 +51,34 @@ def get_engine(url: str | None = None) -> Engine:
     return engine
 
 
+_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*(.+)$", re.M)
+
+
+def _head_revisions() -> set[str]:
+    """The migration heads, read from the version files' `revision`/`down_revision` lines (no Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in Path(__file__).with_name("migrations").joinpath("versions").glob("*.py"):
+        for down, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            names = set(re.findall(r"['\"]([^'\"]+)['\"]", value))
+            (parents if down else revisions).update(names)
+    return revisions - parents
+
+
+def _at_head(engine: Engine) -> bool:
+    """True when the database already records exactly the current heads: then Alembic need not load."""
+    try:
+        with engine.connect() as conn:
+            current = {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+    except Exception:  # no table yet, or no database: let Alembic create it and report clearly
+        return False
+    heads = _head_revisions()
+    return bool(heads) and current == heads
+
+
 def _migrate(engine: Engine, url: str) -> None:
+    if _at_head(engine):  # the common case; importing Alembic costs a CLI command ~0.3 s
+        return
     from alembic import command
     from alembic.config import Config
 

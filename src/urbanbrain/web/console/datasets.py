@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from urbanbrain.core.errors import UrbanBrainError
-from urbanbrain.govern.classification import get_classification
+from urbanbrain.govern.authz import allowed
+from urbanbrain.govern.classification import CONDITIONAL, LEVELS, get_classification
+from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import QueryResult, lineage, preview
 from urbanbrain.lake.datasets import get_dataset, list_datasets
 from urbanbrain.meta.departments import list_departments
@@ -37,4 +39,14 @@ def dataset_detail(request: Request, name: str, principal: CurrentPrincipal) -> 
         problem = exc
     fields = {f.column: f for f in get_classification(name)[1]}
     return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name, principal=principal), "preview": rows,
-                                          "problem": problem, "fields": fields})
+                                          "problem": problem,
+                                          "fields": fields, "levels": LEVELS,
+                                          "shareable": [c for c, f in fields.items() if f.level == CONDITIONAL],
+                                          "request_departments": request_departments(principal, ds.department)})
+
+
+def request_departments(principal: Principal | None, owner: str) -> list[str]:
+    """The departments `principal` may ask `owner` for fields on behalf of (none for the owner itself)."""
+    if principal is None or principal.is_platform_admin:
+        return []
+    return sorted(d for d in principal.departments if d != owner and allowed("share.request", principal, d))

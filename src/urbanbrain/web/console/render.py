@@ -7,6 +7,7 @@ for the language switch), so templates never reach into services and routes neve
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,38 @@ templates.env.filters["duration"] = lambda run: duration(
     (run.finished_at - run.started_at).total_seconds() if run.finished_at else None)
 
 
+def readable(value: Any) -> str:
+    """An audit detail value as a person reads it: lists as `a, b`, objects as `key: value; ...`, no Python
+    reprs (`['a', 'b']`, `True`)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set):
+        return ", ".join(readable(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(v)}" for k, v in value.items() if v is not None) or "—"
+    return "—" if value is None or value == "" else str(value)
+
+
+templates.env.filters["readable"] = readable
+templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
+
+
+_EVERY = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$", re.IGNORECASE)
+
+
+def schedule_text(t: Any, value: str | None) -> str:
+    """A system's schedule in the reader's language (`every 1d` -> 每 1 天); cron expressions stay as written."""
+    text = (value or "manual").strip()
+    if text.lower() == "manual":
+        return str(t("schedule.manual"))
+    match = _EVERY.match(text)
+    if not match:
+        return text
+    unit = {"s": t("unit.seconds"), "m": t("unit.minutes"), "h": t("unit.hours"), "d": t("unit.days")}[
+        match.group(2)[0].lower()]
+    return str(t("schedule.every", n=int(match.group(1)), unit=unit))
+
+
 def request_language(request: Request) -> str:
     return negotiate(request.cookies.get(COOKIE), request.headers.get("accept-language"))
 
@@ -39,6 +72,13 @@ def can_audit(principal: Principal | None) -> bool:
     from urbanbrain.govern.authz import allowed
 
     return principal is not None and allowed("audit.read", principal)
+
+
+def can(principal: Principal | None, action: str, department: str | None = None) -> bool:
+    """Templates show an action's button only when the server would allow it (`govern.authz.allowed`)."""
+    from urbanbrain.govern.authz import allowed
+
+    return principal is not None and allowed(action, principal, department)
 
 
 def is_htmx(request: Request) -> bool:
@@ -56,7 +96,8 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     common: dict[str, Any] = {
         "t": t, "lang": lang, "languages": LANGUAGES, "here": here, "section": request.url.path.split("/")[1],
         "ago": partial(ago, t), "compact": partial(compact, lang), "hx": is_htmx(request),
-        "principal": principal, "can_audit": can_audit(principal),
+        "principal": principal, "can_audit": can_audit(principal), "can": partial(can, principal),
+        "schedule": partial(schedule_text, t),
     }
     return templates.TemplateResponse(request, template, {**common, **(context or {})}, status_code=status_code)
 

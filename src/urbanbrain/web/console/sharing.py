@@ -42,6 +42,24 @@ def refuse(grant_id: str, form: FormFields, principal: CurrentPrincipal) -> Resp
     return RedirectResponse("/sharing", status_code=303)
 
 
+@router.post("/datasets/{name}/sharing-request")
+async def request_fields(request: Request, name: str, principal: CurrentPrincipal) -> Response:
+    """The form on a dataset's page (and under a refused query): ask its owner for conditional fields."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    days = form.get("days", ["30"])[-1].strip()
+    sharing.request_fields(name, form.get("field") or [], form.get("purpose", [""])[-1], int(days) if days.isdigit()
+                           else 0, by=principal, department=form.get("department", [""])[-1] or None,
+                           unmasked=bool(form.get("unmasked")))
+    return RedirectResponse("/sharing", status_code=303)
+
+
+@router.post("/datasets/{name}/fields/{column}/level")
+def set_level(name: str, column: str, form: FormFields, principal: CurrentPrincipal) -> Response:
+    """A steward changes a field's sharing level on the dataset's page."""
+    classification.set_field(name, column, level=form.get("level", ""), by=principal)
+    return RedirectResponse(f"/datasets/{quote(name)}", status_code=303)
+
+
 @router.post("/datasets/{name}/fields/{column}/confirm")
 def confirm_pii(name: str, column: str, principal: CurrentPrincipal) -> Response:
     classification.set_field(name, column, pii_type="proposed", by=principal)

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from urbanbrain.core.errors import QueryError, ValidationError
+from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import QueryResult, run_query, stream_query
+from urbanbrain.lake.datasets import list_datasets
 from urbanbrain.web.api.results import csv_chunks
 from urbanbrain.web.console.render import FormFields, is_htmx, page
 from urbanbrain.web.errors import status_for
@@ -40,8 +42,19 @@ def run(request: Request, form: FormFields, principal: CurrentPrincipal) -> HTML
         result = run_query(sql, max_rows=SHOWN_ROWS, principal=principal)
     except (QueryError, ValidationError) as exc:
         error, status = exc, status_for(exc)
-    context = {"q": sql, "result": result, "error": error}
+    context = {"q": sql, "result": result, "error": error,
+               "requestable": requestable_datasets(sql, principal) if error is not None else []}
     return page(request, "_sql_result.html" if is_htmx(request) else "sql.html", context, status_code=status)
+
+
+def requestable_datasets(sql: str, principal: Principal) -> list[str]:
+    """Other departments' datasets a refused query names: the page links each one's sharing-request form,
+    instead of leaving the user with a CLI hint."""
+    if principal.is_platform_admin or not principal.departments:
+        return []
+    text = sql.lower()
+    return [d.name for d in list_datasets(include_quarantine=False)
+            if d.name.lower() in text and d.department not in principal.departments]
 
 
 @router.get("/download")
