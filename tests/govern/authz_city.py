@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from tests.govern.city import home, id_number
 from urbanbrain.connect.systems import add_system
+from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import users
 from urbanbrain.govern.authz import DEPARTMENT_ROLES
 from urbanbrain.govern.principals import PLATFORM_ADMIN
-from urbanbrain.core.settings import get_settings
 from urbanbrain.lake.catalog import reset_catalogs
 from urbanbrain.meta.db import dispose_engines
 from urbanbrain.meta.departments import add_department

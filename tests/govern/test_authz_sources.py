@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from urbanbrain.connect.guards import check_source
 from urbanbrain.connect import systems
+from urbanbrain.connect.guards import check_source
 from urbanbrain.connect.systems import add_system, discover_system, update_system
 from urbanbrain.core.errors import PermissionDeniedError
 from urbanbrain.core.settings import get_settings
@@ -96,7 +96,7 @@ def test_roots_narrowed_later_hold_at_connect_time(lake: Path, monkeypatch: pyte
     add_system("shops", "market", "files", {"path": str(lake)}, by=MARKET_ADMIN)
     monkeypatch.setenv("URBANBRAIN_FILE_ROOTS", str(lake.parent / "elsewhere"))
     get_settings.cache_clear()
-    with pytest.raises(PermissionDeniedError, match="URBANBRAIN_FILE_ROOTS|only read files under"):
+    with pytest.raises(PermissionDeniedError, match=r"only read files under"):
         discover_system("shops", by=MARKET_ADMIN)
     with pytest.raises(PermissionDeniedError):
         update_system("shops", options={"path": str(lake / "shops.csv")}, by=MARKET_ADMIN)

@@ -96,9 +96,11 @@ def root(
     if home is not None:
         reset_settings(home=home.expanduser().resolve())
     # whoever runs the command at the machine's shell can read the store anyway; the audit log names them
-    audit_log.set_actor(Principal("system", f"shell:{_os_user()}"))
+    shell = audit_log.set_actor(Principal("system", f"shell:{_os_user()}"))
+    ctx.call_on_close(lambda: audit_log.reset_actor(shell))  # an in-process caller (tests) gets its actor back
     if as_:  # every command then acts, and is checked, as that principal (cli/acting.py)
-        audit_log.set_actor(acting_principal(as_))
+        acting = audit_log.set_actor(acting_principal(as_))
+        ctx.call_on_close(lambda: audit_log.reset_actor(acting))
     if ctx.invoked_subcommand is None:
         console.print(ctx.get_help())
         raise typer.Exit(0)
