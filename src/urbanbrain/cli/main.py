@@ -18,7 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 from urbanbrain.cli.acting import AsOption, acting_principal
 from urbanbrain.cli.output import console, err_console, escape
 from urbanbrain.core.errors import UrbanBrainError
-from urbanbrain.govern.actor import set_actor
+from urbanbrain.govern.actor import reset_actor, set_actor
 from urbanbrain.govern.principals import Principal
 
 # Every command but `version`, imported only when it runs (or its own --help is asked for), so
@@ -153,9 +153,11 @@ def root(
 
         reset_settings(home=home.expanduser().resolve())
     # whoever runs the command at the machine's shell can read the store anyway; the audit log names them
-    set_actor(Principal("system", f"shell:{_os_user()}"))
+    shell = set_actor(Principal("system", f"shell:{_os_user()}"))
+    ctx.call_on_close(lambda: reset_actor(shell))  # an in-process caller (tests) gets its actor back
     if as_:  # every command then acts, and is checked, as that principal (cli/acting.py)
-        set_actor(acting_principal(as_))
+        acting = set_actor(acting_principal(as_))
+        ctx.call_on_close(lambda: reset_actor(acting))
     if ctx.invoked_subcommand is None:
         console.print(ctx.get_help())
         raise typer.Exit(0)
