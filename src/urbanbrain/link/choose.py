@@ -185,6 +185,7 @@ def spec_for(kind: str, fields: dict[str, str], chosen: Plan, *, threshold: floa
     filled = {f: t for f, t in fields.items() if chosen.filled.get(f, 0) > 0}
     return ModelSpec(
         name=kind, comparisons=comparisons_of(filled), blocking=tuple(chosen.blocking),
-        training_blocks=tuple(chosen.training or chosen.blocking[:3]), prior_rules=tuple(chosen.prior_rules), prior_recall=0.8,
-        threshold=threshold, review_low=min(0.5, threshold / 2), u_pairs=5e5, fixed={"prior": chosen.prior} if chosen.prior else {},
+        training_blocks=tuple(chosen.training or chosen.blocking[:3]), prior_rules=tuple(chosen.prior_rules),
+        prior_recall=0.8, threshold=threshold, review_low=min(0.5, threshold / 2), u_pairs=5e5,
+        fixed={"prior": chosen.prior} if chosen.prior else {},
         else_m_floor={f: ELSE_M_FLOOR[t] for f, t in filled.items() if t in ELSE_M_FLOOR})
