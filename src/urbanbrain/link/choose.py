@@ -80,7 +80,13 @@ def plan(kind: str, fields: dict[str, str], records: pa.Table, *, link_only: boo
     if not present:
         raise ValidationError(f"no field of {kind} has any value in the mapped records",
                               hint=f"map columns to its fields ({', '.join(fields)}) with `urbanbrain link map {kind}`")
-    cap = max(50_000, 25 * total)
+    if all(t == "category" for t in present.values()):
+        raise ValidationError(f"{kind} has only category fields filled ({', '.join(present)}): a category cannot "
+                              "tell two entities apart",
+                              hint="map a name, identifier, phone, e-mail, address, date or geo point to it")
+    all_pairs = n_left * n_right if link_only else total * (total - 1) // 2
+    # a key that pairs more than half of all records with each other selects nothing (on small data too)
+    cap = min(max(50_000, 25 * total), max(1, all_pairs // 2) if all_pairs > 1_000 else all_pairs)
     con = duck.connect()
     try:
         frame = _sides(records, other) if link_only else records
