@@ -58,7 +58,7 @@ def test_rules_are_measured_and_a_kind_that_cannot_link_is_refused_by_name() -> 
     with pytest.raises(ValidationError, match="only category fields filled"):
         choose.plan("shop", {"kind": "category"}, flat)
     same = pa.table({"unique_id": [str(i) for i in range(100)], "email": ["x@y.org"] * 100})
-    with pytest.raises(ValidationError, match="no field of shop is selective enough.*email 4950"):
+    with pytest.raises(ValidationError, match=r"no field of shop is selective enough.*email 4950"):
         choose.plan("shop", {"email": "email"}, same)
     with pytest.raises(ValidationError, match="no field of shop has any value"):
         choose.plan("shop", {"kind": "category"}, pa.table({"unique_id": ["1"], "kind": pa.array([None], pa.string())}))
