@@ -5,6 +5,7 @@ national ID numbers: system add -> sync -> link map -> link run -> link evaluate
 from __future__ import annotations
 
 import json
+from collections import Counter
 import shutil
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,36 @@ def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
     meta = store.load_model_meta("organisation")
     assert meta["engine"] == "generic" and meta["mode"] == "link_only"
     scores = _json(_cli("link", "evaluate", "organisation", "--truth", str(DATA / "matches_fodors_zagats.csv"),
-                             "--left", FODORS, "--right", ZAGAT, "--format", "json"))
+                        "--left", FODORS, "--right", ZAGAT, "--format", "json"))
     assert scores["true_pairs"] == 112
     assert scores["f1"] >= 0.9 and scores["b3_f1"] >= 0.98, scores
+    # link-only: no pair within one guide (Fodor's lists some places twice; those stay apart)
+    xref = store.read("organisation", "xref")
+    assert xref is not None
+    per_entity: dict[str, set[str]] = {}
+    for e, ds in zip(xref.column("entity_id").to_pylist(), xref.column("source_dataset").to_pylist(), strict=True):
+        per_entity.setdefault(e, set()).add(ds)
+    counts = {e: n for e, n in Counter(xref.column("entity_id").to_pylist()).items() if n > 1}
+    assert counts and all(len(per_entity[e]) == 2 for e in counts if counts[e] == 2)
+
+    # Was: after the mapping changed, `link run --full` silently reused the model of the old mapping.
+    again = _json(_cli("link", "run", "organisation", "--format", "json"))
+    assert again["retrained"] is None  # same mapping: the model is reused
+    _cli("link", "map", "organisation", ZAGAT, "--column", "category=")  # the steward drops a noisy field
+    changed = _json(_cli("link", "run", "organisation", "--full", "--format", "json"))
+    assert changed["retrained"] == "mapping or kind changed since the model was trained"
+
+
+def test_a_stewards_kind_links_by_several_columns_and_an_expression(guides: Path) -> None:
+    _cli("link", "kind", "define", "venue", "--field", "name=name", "--field", "place=text", "--field",
+         "phone=phone", "--prefix", "VEN")
+    for ds in (FODORS, ZAGAT):
+        _cli("link", "map", "venue", ds, "--key", "id", "--column", "name=name", "--column", "place=addr+city",
+             "--column", "phone==regexp_replace(phone, '[^0-9]', '', 'g')")
+    run = _json(_cli("link", "run", "venue", "--format", "json"))
+    assert run["records"] == 864
+    golden = store.read("venue", "golden")
+    assert golden is not None and all(e.startswith("VEN") for e in golden.column("entity_id").to_pylist())
+    scores = _json(_cli("link", "evaluate", "venue", "--truth", str(DATA / "matches_fodors_zagats.csv"),
+                        "--left", FODORS, "--right", ZAGAT, "--format", "json"))
+    assert scores["f1"] >= 0.85, scores  # dedupe mode: within-guide pairs are compared too
