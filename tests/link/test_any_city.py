@@ -5,8 +5,8 @@ national ID numbers: system add -> sync -> link map -> link run -> link evaluate
 from __future__ import annotations
 
 import json
-from collections import Counter
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
