@@ -82,6 +82,8 @@ def test_a_stewards_kind_links_by_several_columns_and_an_expression(guides: Path
              "--column", "phone==regexp_replace(phone, '[^0-9]', '', 'g')")
     run = _json(_cli("link", "run", "venue", "--format", "json"))
     assert run["records"] == 864
+    again = _json(_cli("link", "run", "venue", "--format", "json"))  # dedupe kinds run incrementally
+    assert (again["mode"], again["new"], again["changed"], again["retrained"]) == ("incremental", 0, 0, None)
     golden = store.read("venue", "golden")
     assert golden is not None and all(e.startswith("VEN") for e in golden.column("entity_id").to_pylist())
     scores = _json(_cli("link", "evaluate", "venue", "--truth", str(DATA / "matches_fodors_zagats.csv"),
