@@ -1,15 +1,19 @@
 """`urbanbrain link ...`: one ID for people, organisations and addresses (entity resolution).
 
+    urbanbrain link kind define publication --field title=text --field authors=name
     urbanbrain link map person                 # propose mappings from column names and save them
+    urbanbrain link map organisation DATASET   # propose one dataset's columns (names and values), with reasons
     urbanbrain link train person               # fit the linkage model on the mapped records
     urbanbrain link run person [--full]        # link into registry.person.* (incremental by default)
     urbanbrain link status person
     urbanbrain link evaluate                   # precision / recall / F1 against the demo's truth
+    urbanbrain link evaluate KIND --truth FILE # pairwise and B³ scores against a labelled file
     urbanbrain link review person / decide person PAIR approved|rejected
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,43 +23,117 @@ from urbanbrain.cli.output import Format, FormatOption, OutputOption, console, e
 from urbanbrain.core.lazy import lazy_function, lazy_module
 
 if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first use (keeps --help instant)
-    from urbanbrain.link import golden, mapping, review, service
+    from urbanbrain.link import golden, kinds, mapping, review, service, store
     from urbanbrain.link.run import run_link, train_kind
 else:
     golden = lazy_module("urbanbrain.link.golden")
+    kinds = lazy_module("urbanbrain.link.kinds")
     mapping = lazy_module("urbanbrain.link.mapping")
     review = lazy_module("urbanbrain.link.review")
     service = lazy_module("urbanbrain.link.service")
+    store = lazy_module("urbanbrain.link.store")
     run_link = lazy_function("urbanbrain.link.run", "run_link")
     train_kind = lazy_function("urbanbrain.link.run", "train_kind")
 
 app = typer.Typer(no_args_is_help=True)
-KindArg = Annotated[str, typer.Argument(help="person, organisation or address.")]
+kind_app = typer.Typer(no_args_is_help=True, help="Entity kinds: presets and the steward's own.")
+app.add_typer(kind_app, name="kind")
+KindArg = Annotated[str, typer.Argument(help="person, organisation, address or a kind you defined.")]
+
+
+@kind_app.command("list")
+def kind_list(fmt: FormatOption = Format.table) -> None:
+    """Every kind with its fields (and their comparison types) and mode."""
+    rows = [{"kind": k.name, "prefix": k.prefix, "mode": k.mode, "preset": k.preset,
+             "fields": ", ".join(f"{f}:{t}" for f, t in k.fields.items())} for k in kinds.all_kinds().values()]
+    emit_rows(rows, fmt, columns=["kind", "prefix", "mode", "preset", "fields"], title="entity kinds")
+
+
+@kind_app.command("define")
+def kind_define(name: Annotated[str, typer.Argument(help="Lower-case name, e.g. publication.")],
+                field: Annotated[list[str], typer.Option("--field", "-f", help="name=TYPE, repeatable; TYPE: "
+                                                         + ", ".join(kinds.COMPARISON_TYPES))],
+                prefix: Annotated[str | None, typer.Option("--prefix", help="Three-letter ID prefix.")] = None,
+                mode: Annotated[str, typer.Option("--mode", help="dedupe or link_only.")] = "dedupe",
+                threshold: Annotated[float, typer.Option("--threshold", help="Link at or above.")] = 0.95,
+                replace: Annotated[bool, typer.Option("--replace", help="Redefine an existing kind.")] = False,
+                ) -> None:
+    """Define an entity kind: its fields and how each is compared."""
+    pairs = [f.split("=", 1) for f in field]
+    bad = [f for f, p in zip(field, pairs, strict=True) if len(p) != 2]
+    if bad:
+        raise typer.BadParameter(f"--field {bad[0]!r}: write name=TYPE")
+    kind = kinds.define_kind(name, {a.strip(): b.strip() for a, b in pairs}, prefix=prefix, mode=mode,
+                             threshold=threshold, replace=replace)
+    console.print(f"defined {kind.name} ({kind.prefix}): {', '.join(f'{f}:{t}' for f, t in kind.fields.items())}; "
+                  f"map datasets with `urbanbrain link map {kind.name} DATASET`")
+
+
+@kind_app.command("mode")
+def kind_mode(kind: KindArg, mode: Annotated[str, typer.Argument(help="dedupe or link_only.")]) -> None:
+    """Deduplicate within and across sources, or link two sources only (no within-source pairs)."""
+    kinds.set_mode(kind, mode)
+    console.print(f"{kind}: {mode}; the next `urbanbrain link run {kind}` retrains for it")
+
+
+@kind_app.command("remove")
+def kind_remove(kind: KindArg) -> None:
+    """Remove a steward-defined kind (its mappings stay until removed)."""
+    kinds.remove_kind(kind)
+    console.print(f"removed kind {kind}")
 
 
 @app.command("map")
 def map_(kind: KindArg,
-         dataset: Annotated[str | None, typer.Argument(help="department.system.object to map by hand.")] = None,
-         column: Annotated[list[str] | None, typer.Option("--column", "-c", help="field=column, repeatable.")] = None,
+         dataset: Annotated[str | None, typer.Argument(help="department.system.object to map.")] = None,
+         column: Annotated[list[str] | None, typer.Option(
+             "--column", "-c", help="field=column, field=a+b (joined), field==EXPRESSION, field= (drop); "
+                                    "repeatable; overrides the current mapping's fields.")] = None,
          key: Annotated[str | None, typer.Option("--key", help="The record key column.")] = None,
-         priority: Annotated[int, typer.Option("--priority", help="Survivorship priority (lower wins).")] = 100,
+         priority: Annotated[int | None, typer.Option("--priority", help="Survivorship priority (lower wins).")] = None,
          date_column: Annotated[str | None, typer.Option("--date-column", help="Dates each record.")] = None,
          remove: Annotated[bool, typer.Option("--remove", help="Remove this dataset's mapping.")] = False,
          fmt: FormatOption = Format.table) -> None:
-    """Show, propose (no DATASET, none saved yet), set or remove the datasets mapped to a kind."""
+    """Show, propose, override or remove the datasets mapped to a kind.
+
+    No DATASET: proposals for every dataset (when none is saved yet). DATASET alone: a proposal for that
+    dataset from column names and values, with reasons. DATASET --column: change the given fields.
+    """
     mapping.check_kind(kind)
     if dataset and remove:
         mapping.remove_mapping(kind, dataset)
+    elif dataset and column:
+        current = next((m for m in mapping.load_mappings(kind) if m.dataset == dataset), None)
+        base = current or mapping.Mapping(kind, dataset, key or mapping.default_key(dataset), {})
+        cols = dict(base.columns)
+        reasons = dict(base.reasons)
+        for item in column:
+            fld, _, src = item.partition("=")
+            if not _:
+                raise typer.BadParameter(f"--column {item!r}: write field=column")
+            if src:
+                cols[fld.strip()] = mapping.parse_source(src.strip())
+                reasons[fld.strip()] = "set by the steward"
+            else:
+                cols.pop(fld.strip(), None)
+                reasons.pop(fld.strip(), None)
+        mapping.set_mapping(mapping.Mapping(kind, dataset, key or base.key_column, cols,
+                                            base.priority if priority is None else priority,
+                                            date_column or base.date_column, reasons=reasons))
     elif dataset:
-        if not key:
-            raise typer.BadParameter("--key is required when mapping a dataset by hand")
-        cols = dict(c.split("=", 1) for c in column or [])
-        mapping.set_mapping(mapping.Mapping(kind, dataset, key, cols, priority, date_column))
+        proposed = mapping.propose_dataset(kind, dataset, key)
+        if priority is not None:
+            proposed.priority = priority
+        proposed.date_column = date_column
+        mapping.set_mapping(proposed)
+        for fld, why in proposed.reasons.items():
+            console.print(f"  {fld}: {why}")
     elif not mapping.load_mappings(kind):
-        proposed = mapping.propose_all(kind)
-        mapping.save_mappings([*mapping.load_mappings(), *proposed])
-        console.print(f"proposed {len(proposed)} mapping(s) from column names; saved to {mapping.mappings_path()}")
-    rows = [{"dataset": m.dataset, "key": m.key_column, "columns": ", ".join(f"{f}={c}" for f, c in m.columns.items()),
+        proposed_all = mapping.propose_all(kind)
+        mapping.save_mappings([*mapping.load_mappings(), *proposed_all])
+        console.print(f"proposed {len(proposed_all)} mapping(s) from column names; saved to {mapping.mappings_path()}")
+    rows = [{"dataset": m.dataset, "key": m.key_column,
+             "columns": ", ".join(f"{f}={'+'.join(c) if isinstance(c, list) else c}" for f, c in m.columns.items()),
              "priority": m.priority, "date_column": m.date_column} for m in mapping.load_mappings(kind)]
     emit_rows(rows, fmt, columns=["dataset", "key", "columns", "priority", "date_column"], title=f"{kind} mappings")
 
@@ -64,7 +142,17 @@ def map_(kind: KindArg,
 def train(kind: KindArg) -> None:
     """Fit the kind's linkage model (m/u parameters) on the mapped records and save it."""
     train_kind(mapping.check_kind(kind))
-    console.print(f"[green]trained[/green] the {kind} model; `urbanbrain link run {kind}` uses it")
+    meta = store.load_model_meta(kind)
+    console.print(f"[green]trained[/green] the {kind} model ({meta.get('engine')} engine, {meta.get('mode')}); "
+                  f"`urbanbrain link run {kind}` uses it")
+    plan = meta.get("plan") or {}
+    for rule in plan.get("blocking", []):
+        console.print(f"  blocks on {' + '.join(rule)}: {plan['pair_counts'].get(' + '.join(rule))} pairs")
+    for rule in plan.get("prior_rules", []):
+        count = plan["pair_counts"].get("prior: " + " + ".join(rule))
+        console.print(f"  deterministic rule {' + '.join(rule)}: {count} pairs")
+    for note in meta.get("notes", []):
+        console.print(f"  {note}")
 
 
 @app.command("run")
@@ -82,10 +170,25 @@ def status(kind: KindArg, fmt: FormatOption = Format.table) -> None:
 
 @app.command("evaluate")
 def evaluate(kind: Annotated[str | None, typer.Argument(help="One kind (default: all run so far).")] = None,
+             truth: Annotated[Path | None, typer.Option("--truth", help="Labelled pairs or clusters (CSV/Parquet).")]
+             = None,
+             left: Annotated[str | None, typer.Option("--left", help="Dataset of a pair file's first column.")] = None,
+             right: Annotated[str | None, typer.Option("--right", help="Dataset of its second column.")] = None,
              fmt: FormatOption = Format.table, output: OutputOption = None) -> None:
-    """Pairwise precision, recall and F1 per kind against the demo city's ground truth."""
-    kinds = (mapping.check_kind(kind),) if kind else mapping.KINDS
-    rows = [{"kind": k, **s} for k, s in service.evaluate_all(kinds).items()]
+    """Pairwise (and with --truth, B³) precision, recall and F1: against a labelled file, or the demo city's truth."""
+    if truth is not None:
+        if not kind:
+            raise typer.BadParameter("--truth needs the KIND whose registry it scores")
+        from urbanbrain.link.truth import evaluate_file
+
+        result = evaluate_file(mapping.check_kind(kind), truth, left=left, right=right).as_dict()
+        emit_rows([{"kind": kind, **result}], fmt, columns=["kind", "records", "precision", "recall", "f1",
+                                                            "b3_precision", "b3_recall", "b3_f1", "predicted_pairs",
+                                                            "true_pairs"],
+                  title=f"link evaluation against {truth.name}: {result['format']}", output=output)
+        return
+    kinds_ = (mapping.check_kind(kind),) if kind else mapping.KINDS
+    rows = [{"kind": k, **s} for k, s in service.evaluate_all(kinds_).items()]
     emit_rows(rows, fmt, columns=["kind", "records", "precision", "recall", "f1", "predicted_pairs", "true_pairs"],
               title="link evaluation (demo ground truth)", output=output)
 

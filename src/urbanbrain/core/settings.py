@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
     query_memory_limit: str = Field(default="4GB", description="DuckDB memory limit for SQL queries.")
+    city_code: str = Field(default="430100", pattern=r"^(\d{6})?$",
+                           description="GB/T 2260 code of the city served (Chinese address parsing); '' elsewhere.")
     query_max_rows: int = Field(default=100_000, ge=1, description="Rows returned by the SQL API at most.")
     demo_db_prefix: str = Field(default="ub_demo", pattern=r"^[a-z][a-z0-9_]{0,30}$",
                                 description="Prefix of the demo's PostgreSQL/MariaDB databases.")

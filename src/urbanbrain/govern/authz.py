@@ -99,6 +99,7 @@ RULES: dict[str, Rule] = {
     "key.revoke": Rule(_DEVELOPERS, doc="revoke an API key of a consumer of the department"),
     "link.decide": Rule(_STEWARDS, doc="decide a One ID review pair (department: registry)"),
     "link.golden_rule": Rule(_STEWARDS, doc="set a golden-record rule (department: registry)"),
+    "link.kind": Rule(_STEWARDS, doc="define, change or remove an entity kind (department: registry)"),
     "link.mapping": Rule(_STEWARDS, doc="add or remove a dataset mapping (department: registry)"),
     "link.run": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="run or train entity resolution (department: registry)"),
     "rule.create": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="add an alert rule over a feed"),

@@ -44,6 +44,15 @@ if TYPE_CHECKING:
     from urbanbrain.govern.principals import Principal
 
 
+def attributes_of(kind: str, columns: list[str] | None = None) -> dict[str, str]:
+    """attribute -> feature column: the presets' Chinese features, or a configured kind's fields."""
+    if kind in ATTRIBUTES and (columns is None or all(c in columns for c in ATTRIBUTES[kind].values())):
+        return ATTRIBUTES[kind]
+    from urbanbrain.link.kinds import get_kind
+
+    return {f: f for f in get_kind(kind).fields if columns is None or f in columns}
+
+
 def rules_path() -> Path:
     return get_settings().home_dir / "link" / "survivorship.json"
 
@@ -51,7 +60,8 @@ def rules_path() -> Path:
 def rules_for(kind: str) -> dict[str, str]:
     path = rules_path()
     stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {**DEFAULT_RULES[kind], **stored.get(kind, {})}
+    defaults = DEFAULT_RULES.get(kind) or {a: "most_frequent" for a in attributes_of(kind)}
+    return {**{a: "most_frequent" for a in attributes_of(kind)}, **defaults, **stored.get(kind, {})}
 
 
 def set_rule(kind: str, attribute: str, rule: str, *, by: Principal | None = None) -> dict[str, str]:
@@ -60,9 +70,9 @@ def set_rule(kind: str, attribute: str, rule: str, *, by: Principal | None = Non
 
     by = acting(by)
     authorize("link.golden_rule", by, "registry")
-    if attribute not in ATTRIBUTES.get(kind, {}):
-        raise ValidationError(f"{kind} has no attribute {attribute!r}",
-                              hint=f"attributes: {', '.join(ATTRIBUTES.get(kind, {}))}")
+    known = {**ATTRIBUTES.get(kind, {}), **attributes_of(kind)}
+    if attribute not in known:
+        raise ValidationError(f"{kind} has no attribute {attribute!r}", hint=f"attributes: {', '.join(known)}")
     if rule not in RULES:
         raise ValidationError(f"unknown survivorship rule {rule!r}", hint=f"use one of {', '.join(RULES)}")
     path = rules_path()
@@ -85,31 +95,33 @@ def _order(rule: str, valid: str | None) -> str:
 def golden_records(kind: str, records: pa.Table, rules: dict[str, str] | None = None) -> pa.Table:
     """One row per entity in `records` (features + entity_id): each attribute, its source and date."""
     rules = rules or rules_for(kind)
+    attributes = attributes_of(kind, records.column_names)
     con = duck.connect()
     try:
         con.register("ub_records", records)
         selects = ["SELECT entity_id, count(*) AS record_count FROM ub_records GROUP BY entity_id"]
         joins = []
-        for n, (attr, column) in enumerate(ATTRIBUTES[kind].items()):
+        for n, (attr, column) in enumerate(attributes.items()):
             valid = VALIDITY.get(attr) if VALIDITY.get(attr) in records.column_names else None
+            rule = rules.get(attr, "most_frequent")
             joins.append(f"""LEFT JOIN (
                 SELECT entity_id, "{column}" AS "{attr}", source_dataset || '|' || record_key AS "{attr}_source",
                        record_date AS "{attr}_date"
                 FROM (SELECT *, count(*) OVER (PARTITION BY entity_id, "{column}") AS freq FROM ub_records
                       WHERE "{column}" IS NOT NULL)
-                QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY {_order(rules[attr], valid)}) = 1
+                QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY {_order(rule, valid)}) = 1
             ) a{n} USING (entity_id)""")
-        cols = ", ".join(f'"{a}", "{a}_source", "{a}_date"' for a in ATTRIBUTES[kind])
+        cols = ", ".join(f'"{a}", "{a}_source", "{a}_date"' for a in attributes)
         sql = f"SELECT entity_id, record_count, {cols} FROM ({selects[0]}) base {' '.join(joins)} ORDER BY entity_id"
         table = con.execute(sql).fetch_arrow_table()
     finally:
         con.close()
-    return table.cast(golden_schema(kind))
+    return table.cast(golden_schema(kind, list(attributes)))
 
 
-def golden_schema(kind: str) -> pa.Schema:
+def golden_schema(kind: str, attributes: list[str] | None = None) -> pa.Schema:
     fields = [pa.field("entity_id", pa.string()), pa.field("record_count", pa.int64())]
-    for attr in ATTRIBUTES[kind]:
+    for attr in attributes if attributes is not None else attributes_of(kind):
         fields += [pa.field(attr, pa.string()), pa.field(f"{attr}_source", pa.string()),
                    pa.field(f"{attr}_date", pa.string())]
     return pa.schema(fields)

@@ -40,7 +40,9 @@ class IdCounter:
     """Issues `PID0000000001`-style IDs from a number that only grows."""
 
     def __init__(self, kind: str, next_number: int) -> None:
-        self.prefix = PREFIX[kind]
+        from urbanbrain.link.kinds import prefix_of
+
+        self.prefix = PREFIX.get(kind) or prefix_of(kind)
         self.next_number = next_number
 
     def __call__(self) -> str:

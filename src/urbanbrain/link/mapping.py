@@ -20,13 +20,12 @@ from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
 
 REGISTRY = "registry"  # the base registries' department (link.store.DEPARTMENT); its stewards map datasets
+from urbanbrain.link.kinds import CN_FIELDS, PRESETS, get_kind
+from urbanbrain.link.kinds import check_kind as check_kind
 
-KINDS = ("person", "organisation", "address")
-FIELDS: dict[str, tuple[str, ...]] = {
-    "person": ("name", "id_number", "birth_date", "phone", "address", "sex"),
-    "organisation": ("name", "credit_code", "phone", "address"),
-    "address": ("address",),
-}
+KINDS = PRESETS  # the preset kinds; `kinds.all_kinds()` lists the steward's too
+# the fields the presets' Chinese engine reads (who_is_this probes with these)
+FIELDS: dict[str, tuple[str, ...]] = dict(CN_FIELDS)
 # column names that usually hold a field (lower-case English, or the Chinese header as exported)
 HINTS: dict[str, dict[str, tuple[str, ...]]] = {
     "person": {"name": ("name", "姓名", "经营者"),
@@ -49,16 +48,20 @@ PARTY_PREFIXES = ("caller_", "applicant_", "owner_", "contact_")
 
 @dataclass
 class Mapping:
-    """One dataset mapped to one kind: `columns` maps field -> column; lower `priority` wins ties in
-    survivorship; `date_column` dates each record (for 'most recent' rules)."""
+    """One dataset mapped to one kind: `columns` maps field -> source, where a source is a column, a list
+    of columns joined with a space (first and last name into `name`) or `=EXPRESSION` (a SQL expression
+    over the dataset's columns, e.g. `=lower(city) || ' ' || zip`); lower `priority` wins ties in
+    survivorship; `date_column` dates each record (for 'most recent' rules); `reasons` say why a
+    proposal chose each column."""
 
     kind: str
     dataset: str
     key_column: str
-    columns: dict[str, str]
+    columns: dict[str, Any]
     priority: int = 100
     date_column: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 def mappings_path() -> Path:
@@ -81,25 +84,87 @@ def save_mappings(mappings: list[Mapping]) -> Path:
     return path
 
 
-def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValidationError(f"unknown entity kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
-    return kind
-
-
 def set_mapping(mapping: Mapping, *, by: Principal | None = None) -> None:
-    """Add or replace the mapping of (kind, dataset), as a steward of the registry."""
+    """Add or replace the mapping of (kind, dataset), as a steward of the registry; fields must be the
+    kind's, expressions safe."""
     by = acting(by)
     authorize("link.mapping", by, REGISTRY)
-    check_kind(mapping.kind)
-    unknown = sorted(set(mapping.columns) - set(FIELDS[mapping.kind]))
+    kind = get_kind(mapping.kind)
+    unknown = sorted(set(mapping.columns) - set(kind.fields))
     if unknown:
         raise ValidationError(f"{mapping.kind} has no field {', '.join(unknown)}",
-                              hint=f"fields of {mapping.kind}: {', '.join(FIELDS[mapping.kind])}")
+                              hint=f"fields of {mapping.kind}: {', '.join(kind.fields)}; or define a kind with "
+                                   "`urbanbrain link kind define`")
+    for fld, source in mapping.columns.items():
+        check_source(fld, source)
     rest = [m for m in load_mappings() if (m.kind, m.dataset) != (mapping.kind, mapping.dataset)]
     save_mappings([*rest, mapping])
     record(by, "link.mapping", f"{mapping.kind}:{mapping.dataset}", {"set": True, "key": mapping.key_column,
                                                                      "columns": dict(mapping.columns)})
+
+
+def parse_source(text: str) -> str | list[str]:
+    """CLI form of a source: `col`, `first+last` (several columns) or `=EXPRESSION`."""
+    if text.startswith("="):
+        return text
+    parts = [p.strip() for p in text.split("+")]
+    return parts if len(parts) > 1 else parts[0]
+
+
+# functions an expression may call: text shaping only (no table functions, no subqueries)
+SAFE_FUNCTIONS = {"concat", "concat_ws", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring",
+                  "replace", "coalesce", "nullif", "regexp_replace", "regexp_extract", "left", "right",
+                  "split_part", "strip_accents", "lpad", "rpad", "cast", "trycast", "try_cast", "strftime",
+                  "length", "reverse", "dpipe", "if", "case", "round", "abs"}
+
+
+def check_source(fld: str, source: Any) -> None:
+    """A mapped source is a column name, a non-empty list of them, or a safe `=EXPRESSION`."""
+    if isinstance(source, list):
+        if not source or not all(isinstance(c, str) and c for c in source):
+            raise ValidationError(f"field {fld!r}: a list of columns must name at least one column",
+                                  hint="e.g. name=first_name+last_name")
+        return
+    if not isinstance(source, str) or not source:
+        raise ValidationError(f"field {fld!r} has no column", hint="field=column, field=a+b or field==EXPRESSION")
+    if source.startswith("="):
+        _check_expression(fld, source[1:])
+
+
+def _check_expression(fld: str, text: str) -> None:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as e:
+        raise ValidationError(f"field {fld!r}: the expression does not parse: {str(e).splitlines()[0]}",
+                              hint="write a SQL expression over the dataset's columns, e.g. =lower(city)") from e
+    for node in tree.walk():
+        if isinstance(node, exp.Query | exp.Subquery | exp.Table | exp.Star | exp.Placeholder):
+            raise ValidationError(f"field {fld!r}: an expression may only use the dataset's own columns",
+                                  hint="no queries, tables or * inside a mapping expression")
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name not in SAFE_FUNCTIONS:
+                raise ValidationError(f"field {fld!r}: function {name}() is not allowed in a mapping expression",
+                                      hint=f"allowed: {', '.join(sorted(SAFE_FUNCTIONS))}")
+
+
+def sources(m: Mapping) -> list[str]:
+    """Every source column a mapping reads (expressions: the columns they name)."""
+    out: list[str] = [m.key_column]
+    for source in m.columns.values():
+        if isinstance(source, list):
+            out += source
+        elif source.startswith("="):
+            import sqlglot
+            from sqlglot import exp
+
+            out += [c.name for c in sqlglot.parse_one(source[1:], read="duckdb").find_all(exp.Column)]
+        else:
+            out.append(source)
+    return out
 
 
 def remove_mapping(kind: str, dataset: str, *, by: Principal | None = None) -> None:
@@ -118,16 +183,45 @@ def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((lower[n.lower()] for n in names if n.lower() in lower), None)
 
 
+# columns that say a dataset describes people or firms when no national identifier is there
+LATIN_MARKERS = {"person": ("first_name", "firstname", "given_name", "last_name", "lastname", "surname", "email"),
+                 "organisation": ("company", "company_name", "organisation", "organization", "business",
+                                  "business_name", "firm", "employer", "restaurant", "shop", "store", "merchant",
+                                  "公司名称", "机构名称", "商户名称", "店名")}
+
+
 def propose(kind: str, dataset: str, columns: list[str], key_column: str | None,
-            priority: int = 100) -> Mapping | None:
+            priority: int = 100, samples: dict[str, list[Any]] | None = None) -> Mapping | None:
     """A mapping guessed from column names, or None when the dataset does not describe this kind.
 
-    People need a name or ID number column and no credit code; organisations a credit code column;
-    addresses any address column. Datasets outside the registry department only.
+    The Chinese presets: people need an ID number column and no credit code; organisations a credit
+    code and a name column; addresses any address column. Without those, people are recognised by
+    first/last-name or e-mail columns, firms by company-like columns, a steward's kind by at least two
+    of its fields (or its only one). Datasets outside the registry department only.
     """
-    check_kind(kind)
+    from urbanbrain.link.propose import propose_columns
+
+    definition = get_kind(kind)
     if not key_column or dataset.startswith("registry."):
         return None
+    cn = _propose_cn(kind, dataset, columns, key_column, priority) if kind in PRESETS else None
+    if cn is not None:
+        return cn
+    lower = {c.lower() for c in columns}
+    if kind in LATIN_MARKERS and not any(m in lower for m in LATIN_MARKERS[kind]):
+        return None
+    if kind == "person" and _find(columns, MARKERS["organisation"]):
+        return None
+    found, reasons = propose_columns(definition, columns, samples, exclude=[key_column])
+    if kind in PRESETS and "name" not in found and kind != "address":
+        return None
+    if len(found) < min(2, len(definition.fields)):
+        return None
+    date = _find(columns, ("updated_at", "登记日期", "registered_at", "signed_at", "reported_at"))
+    return Mapping(kind, dataset, key_column, found, priority, date, reasons=reasons)
+
+
+def _propose_cn(kind: str, dataset: str, columns: list[str], key_column: str, priority: int) -> Mapping | None:
     prefix = ""
     if kind == "person":
         prefix = next((p for p in PARTY_PREFIXES if f"{p}name" in columns or f"{p}id_number" in columns), "")
@@ -143,7 +237,41 @@ def propose(kind: str, dataset: str, columns: list[str], key_column: str | None,
     if kind == "address" and "address" not in found:
         return None
     date = _find(columns, ("updated_at", "登记日期", "registered_at", "signed_at", "reported_at"))
-    return Mapping(kind, dataset, key_column, found, priority, date)
+    reasons = {f: f"column name {c!r} means {f}" for f, c in found.items()}
+    return Mapping(kind, dataset, key_column, found, priority, date, reasons=reasons)
+
+
+def default_key(dataset: str) -> str:
+    """The dataset's declared single-column key, else its first column (exports: 序号, 登记编号, id)."""
+    from urbanbrain.lake.datasets import get_dataset
+
+    ds = get_dataset(dataset)
+    columns = [str(c.get("name")) for c in ds.columns]
+    if len(ds.primary_key) == 1:
+        return str(ds.primary_key[0])
+    if not columns:
+        raise ValidationError(f"{dataset} has no columns", hint="sync it first (`urbanbrain sync`)")
+    return columns[0]
+
+
+def propose_dataset(kind: str, dataset: str, key_column: str | None = None) -> Mapping:
+    """The steward named the dataset: propose its columns from names and sampled values, ungated."""
+    from urbanbrain.lake.datasets import get_dataset
+    from urbanbrain.link.propose import propose_columns, sample_values
+
+    definition = get_kind(kind)
+    ds = get_dataset(dataset)
+    columns = [str(c.get("name")) for c in ds.columns]
+    key = key_column or (ds.primary_key[0] if len(ds.primary_key) == 1 else (columns[0] if columns else None))
+    if not key or key not in columns:
+        raise ValidationError(f"{dataset} has no column {key!r} to use as the record key",
+                              hint=f"name one with --key (columns: {', '.join(columns)})")
+    found, reasons = propose_columns(definition, columns, sample_values(dataset, columns), exclude=[key])
+    if not found:
+        raise ValidationError(f"no column of {dataset} looks like a field of {kind}",
+                              hint=f"map them by hand: --column field=column (fields: {', '.join(definition.fields)})")
+    priority = next((p for prefix, p in PRIORITY_HINTS.items() if dataset.startswith(prefix)), 100)
+    return Mapping(kind, dataset, key, found, priority, None, reasons={"key": f"record key {key!r}", **reasons})
 
 
 # the registries of record come first when attributes tie (household register, enterprise register,

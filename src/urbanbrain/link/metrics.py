@@ -64,3 +64,43 @@ def pairwise_scores(assignments: pa.Table) -> Scores:
         con.close()
     assert row is not None
     return Scores(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+@dataclass(frozen=True)
+class BCubed:
+    """B-cubed (per-record) precision and recall of a clustering: every record weighs the same, however
+    large its cluster (pairwise scores weigh a cluster of n by n(n-1)/2)."""
+
+    precision: float
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+
+
+def b_cubed(assignments: pa.Table) -> BCubed:
+    """B³ of a table with `predicted` and `truth` (one row per record).
+
+    >>> b = b_cubed(pa.table({"predicted": ["a", "a", "b"], "truth": ["x", "x", "x"]}))
+    >>> (round(b.precision, 3), round(b.recall, 3))
+    (1.0, 0.556)
+    """
+    con = duck.connect()
+    try:
+        con.register("ub_assign", assignments)
+        row = con.execute("""
+            WITH cell AS (SELECT predicted, truth, count(*) AS n FROM ub_assign GROUP BY ALL),
+                 pred AS (SELECT predicted, sum(n) AS np FROM cell GROUP BY predicted),
+                 tru AS (SELECT truth, sum(n) AS nt FROM cell GROUP BY truth)
+            SELECT sum(n * n / np) / sum(n), sum(n * n / nt) / sum(n)
+            FROM cell JOIN pred USING (predicted) JOIN tru USING (truth)""").fetchone()
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        return BCubed(1.0, 1.0)
+    return BCubed(float(row[0]), float(row[1]))

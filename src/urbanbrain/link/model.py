@@ -49,6 +49,10 @@ class ModelSpec:
     # that on a small, duplicate-rich registry random pairs are not inflated by true matches
     u_dedupe: tuple[str, ...] = ()
     fixed: dict[str, Any] = field(default_factory=dict)
+    # comparison -> the least m-probability of its "else" level: EM on a few hundred pairs makes a noisy
+    # attribute's disagreement (a guide's cuisine label, a city written two ways) look nearly impossible
+    # among matches, and one such field then outweighs a matching name and phone
+    else_m_floor: dict[str, float] = field(default_factory=dict)
     # deterministic pairs added to the scored ones: rule_pairs(batch, registry or None, probability) pairs
     # records of `batch` with records of either (addresses: a record naming only a house joins one dwelling)
     rule_pairs: Callable[[pa.Table, pa.Table | None, float], pa.Table] | None = None
@@ -89,14 +93,19 @@ def _result(con: duckdb.DuckDBPyConnection, frame: Any) -> pa.Table:
 
 
 def train(spec: ModelSpec, records: pa.Table, *, link_type: LinkType = "dedupe_only",
-          other: pa.Table | None = None) -> dict[str, Any]:
+          other: pa.Table | None = None, report: list[str] | None = None) -> dict[str, Any]:
     """Fit the model on `records` (and `other`, for link-only data sets) and return it as JSON.
 
     Training reads only the features, never writes; a million records train in well under a minute
-    because u is sampled and every EM pass is blocked.
+    because u is sampled and every EM pass is blocked. It does not fail on data that gives a step
+    nothing to learn from: a prior fixed by the spec (`fixed["prior"]`) or one the deterministic rules
+    cannot estimate falls back to the data's size; an EM pass that finds no pairs is skipped and its
+    comparisons keep the other passes' (or Splink's default) m-probabilities. What happened is appended
+    to `report`.
     """
     from splink import Linker
 
+    notes = report if report is not None else []
     con = duck.connect()
     try:
         api = _api(con)
@@ -104,8 +113,18 @@ def train(spec: ModelSpec, records: pa.Table, *, link_type: LinkType = "dedupe_o
         if other is not None:
             inputs.append(api.register(other, table_name="ub_right"))
         linker = Linker(inputs if other is not None else inputs[0], settings(spec, link_type), log_level=None)
-        linker.training.estimate_probability_two_random_records_match(
-            [_block(cols) for cols in spec.prior_rules], recall=spec.prior_recall)
+        size = records.num_rows + (other.num_rows if other is not None else 0)
+        fallback = float(spec.fixed.get("prior") or 1.0 / max(2, 2 * (size - 1)))
+        if spec.fixed.get("prior") or not spec.prior_rules:
+            linker._settings_obj._probability_two_random_records_match = fallback
+            notes.append(f"prior: no deterministic rule finds pairs; estimated from the data's size ({fallback:.3g})")
+        else:
+            try:
+                linker.training.estimate_probability_two_random_records_match(
+                    [_block(cols) for cols in spec.prior_rules], recall=spec.prior_recall)
+            except (ValueError, ZeroDivisionError, _splink_error()) as exc:
+                linker._settings_obj._probability_two_random_records_match = fallback
+                notes.append(f"prior: deterministic rules gave no estimate ({exc}); using {fallback:.3g}")
         if spec.u_dedupe and other is None:
             u_sample = _one_per_key(records, spec.u_dedupe)
             u_input = api.register(u_sample, table_name="ub_u_sample")
@@ -115,11 +134,40 @@ def train(spec: ModelSpec, records: pa.Table, *, link_type: LinkType = "dedupe_o
         else:
             linker.training.estimate_u_using_random_sampling(max_pairs=spec.u_pairs, seed=42)
         for cols in spec.training_blocks:
-            linker.training.estimate_parameters_using_expectation_maximisation(_block(cols))
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(_block(cols))
+            except (ValueError, ZeroDivisionError, _splink_error()) as exc:
+                notes.append(f"EM on {' + '.join(cols)} skipped: {str(exc).splitlines()[0][:160]}")
         model: dict[str, Any] = linker.misc.save_model_to_json()
-        return model
+        return _floor_else_m(model, spec.else_m_floor)
     finally:
         con.close()
+
+
+def _floor_else_m(model: dict[str, Any], floors: dict[str, float]) -> dict[str, Any]:
+    """Raise each named comparison's else-level m to its floor, scaling the other levels' m down to keep
+    the comparison's m summing to one."""
+    for comp in model.get("comparisons", []):
+        floor = floors.get(str(comp.get("output_column_name")))
+        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")]
+        if floor is None or not levels or not isinstance(levels[-1].get("m_probability"), float | int):
+            continue
+        last = levels[-1]
+        if float(last["m_probability"]) >= floor:
+            continue
+        rest = sum(float(lv.get("m_probability") or 0.0) for lv in levels[:-1])
+        scale = (1.0 - floor) / rest if rest > 0 else 0.0
+        for lv in levels[:-1]:
+            if isinstance(lv.get("m_probability"), float | int):
+                lv["m_probability"] = float(lv["m_probability"]) * scale
+        last["m_probability"] = floor
+    return model
+
+
+def _splink_error() -> type[Exception]:
+    from splink.internals.exceptions import SplinkException
+
+    return SplinkException
 
 
 def _one_per_key(records: pa.Table, keys: Sequence[str]) -> pa.Table:

@@ -114,12 +114,19 @@ def firm_parts(text: str | None) -> tuple[str | None, str | None]:
     return core or None, form
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def address_parts(text: str | None) -> dict[str, Any]:
-    """Standardised components of an address (via the address built-in), with the road's core."""
+    """Standardised components of an address (via the address built-in), with the road's core, parsed
+    for the city the platform serves (setting `city_code`)."""
+    from urbanbrain.link.kinds import city_code
+
+    return _address_parts(text, city_code() or "430100")
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _address_parts(text: str | None, city: str) -> dict[str, Any]:
     if not text or not str(text).strip():
         return {}
-    parts = parse(str(text), "430100")
+    parts = parse(str(text), city)
     out = {k: parts.get(k) for k in ("district", "street", "number", "building", "unit", "room")}
     out["road"] = road_core(parts["road"]) if parts.get("road") else None
     # the golden record shows this form: the road as written (五一大道), without province and city

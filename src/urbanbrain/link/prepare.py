@@ -17,7 +17,9 @@ import pyarrow as pa
 from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.govern.query import stream_query
 from urbanbrain.lake.engine import quote_ident
-from urbanbrain.link.mapping import Mapping
+from urbanbrain.link import generic
+from urbanbrain.link.kinds import engine_of, get_kind
+from urbanbrain.link.mapping import Mapping, load_mappings
 from urbanbrain.link.normalise import FEATURES
 
 BASE = pa.schema([("unique_id", pa.string()), ("source_dataset", pa.string()), ("record_key", pa.string()),
@@ -25,14 +27,32 @@ BASE = pa.schema([("unique_id", pa.string()), ("source_dataset", pa.string()), (
 BOOL_FEATURES = {"id_valid", "credit_valid"}
 
 
-def feature_schema(kind: str) -> pa.Schema:
+def engine(kind: str, mappings: list[Mapping] | None = None) -> str:
+    """`cn` or `generic` for `kind` given its mappings (see `kinds.engine_of`)."""
+    rows = load_mappings(kind) if mappings is None else mappings
+    return engine_of(kind, {f for m in rows for f in m.columns})
+
+
+def feature_schema(kind: str, engine_name: str | None = None) -> pa.Schema:
+    if (engine_name or engine(kind)) == "generic":
+        return pa.schema([*BASE, *[pa.field(n, t) for n, t in generic.columns_of(get_kind(kind).fields)]])
     names = list(FEATURES[kind](pa.table({"x": pa.array([], pa.string())})))
     return pa.schema([*BASE, *[pa.field(n, pa.bool_() if n in BOOL_FEATURES else pa.string()) for n in names]])
 
 
+def _source_sql(source: object) -> str:
+    if isinstance(source, list):  # several columns into one field: joined with a space, empty parts skipped
+        return "NULLIF(concat_ws(' ', " + ", ".join(
+            f"NULLIF(trim(CAST({quote_ident(c)} AS VARCHAR)), '')" for c in source) + "), '')"
+    text = str(source)
+    if text.startswith("="):  # checked by mapping.check_source when it was saved
+        return f"CAST(({text[1:]}) AS VARCHAR)"
+    return f"CAST({quote_ident(text)} AS VARCHAR)"
+
+
 def _select(m: Mapping) -> str:
     cols = [f"CAST({quote_ident(m.key_column)} AS VARCHAR) AS record_key"]
-    cols += [f"CAST({quote_ident(col)} AS VARCHAR) AS {quote_ident(fld)}" for fld, col in sorted(m.columns.items())]
+    cols += [f"{_source_sql(src)} AS {quote_ident(fld)}" for fld, src in sorted(m.columns.items())]
     date = f"CAST({quote_ident(m.date_column)} AS VARCHAR)" if m.date_column else "NULL"
     cols.append(f"{date} AS record_date")
     table = ".".join(quote_ident(p) for p in m.dataset.split("."))
@@ -44,9 +64,11 @@ def _hash(values: Iterable[object]) -> str:
                            digest_size=12).hexdigest()
 
 
-def features_frame(kind: str, raw: pa.Table, *, dataset: str, priority: int = 100) -> pa.Table:
+def features_frame(kind: str, raw: pa.Table, *, dataset: str, priority: int = 100,
+                   engine_name: str | None = None) -> pa.Table:
     """Features of raw records with columns record_key, record_date and the kind's field names."""
-    schema = feature_schema(kind)
+    engine_name = engine_name or engine(kind)
+    schema = feature_schema(kind, engine_name)
     n = raw.num_rows
     fields = sorted(c for c in raw.column_names if c not in ("record_key", "record_date"))
     keys = [str(k) for k in raw.column("record_key").to_pylist()]
@@ -55,18 +77,21 @@ def features_frame(kind: str, raw: pa.Table, *, dataset: str, priority: int = 10
     dates = raw.column("record_date").to_pylist() if "record_date" in raw.column_names else [None] * n
     base = {"unique_id": [f"{dataset}|{k}" for k in keys], "source_dataset": [dataset] * n, "record_key": keys,
             "record_date": dates, "priority": [priority] * n, "record_hash": hashes}
-    return pa.table({**base, **FEATURES[kind](raw)}, schema=schema)
+    feats = generic.features(get_kind(kind).fields, raw) if engine_name == "generic" else FEATURES[kind](raw)
+    return pa.table({**base, **feats}, schema=schema)
 
 
 def prepare(kind: str, mappings: list[Mapping]) -> pa.Table:
     """One frame for all mapped datasets of `kind` (records with an empty mapped address are kept:
     for people and firms other fields carry them; for the address kind they are dropped)."""
-    frames = [pa.table({n: pa.array([], f.type) for n, f in zip(feature_schema(kind).names, feature_schema(kind),
-                                                                 strict=True)})]
+    engine_name = engine(kind, mappings)
+    schema = feature_schema(kind, engine_name)
+    frames = [schema.empty_table()]
     for m in mappings:
         for batch in stream_query(_select(m), principal=SYSTEM):
-            frame = features_frame(kind, pa.Table.from_batches([batch]), dataset=m.dataset, priority=m.priority)
-            if kind == "address":
+            frame = features_frame(kind, pa.Table.from_batches([batch]), dataset=m.dataset, priority=m.priority,
+                                   engine_name=engine_name)
+            if kind == "address" and engine_name == "cn":
                 frame = frame.filter(pa.compute.is_valid(frame.column("addr_road")))
             frames.append(frame)
     return pa.concat_tables(frames).combine_chunks()

@@ -33,12 +33,14 @@ from urbanbrain.govern.principals import Principal
 from urbanbrain.link import model, store
 from urbanbrain.link.golden import golden_records
 from urbanbrain.link.ids import Assignment, Event, IdCounter, assign_batch, assign_full, moves
+from urbanbrain.link.kinds import get_kind
 from urbanbrain.link.mapping import check_kind, load_mappings, propose_all, save_mappings
 from urbanbrain.link.prepare import BASE, prepare
 from urbanbrain.link.review import decided_pairs, pair_id, review_rows
-from urbanbrain.link.specs import SPECS
+from urbanbrain.link.training import current_model, features, runtime_spec, sides, train_records
 
 META = [f.name for f in BASE]
+__all__ = ["RunSummary", "features", "run_link", "train_kind"]
 
 
 @dataclass
@@ -55,15 +57,10 @@ class RunSummary:
     queued_for_review: int = 0
     events: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    retrained: str | None = None  # why the model was (re)trained before this run, if it was
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def features(table: pa.Table) -> pa.Table:
-    """Only what Splink compares: drop provenance and registry columns."""
-    drop = [c for c in (*META[1:], "entity_id", "match_probability") if c in table.column_names]
-    return table.drop_columns(drop)
 
 
 def ensure_mappings(kind: str) -> list[Any]:
@@ -82,13 +79,9 @@ def ensure_mappings(kind: str) -> list[Any]:
 def train_kind(kind: str, records: pa.Table | None = None, *, by: Principal | None = None) -> dict[str, Any]:
     """Fit and save the kind's model on the current source records."""
     authorize("link.run", acting(by), store.DEPARTMENT[0])
-    records = records if records is not None else prepare(kind, ensure_mappings(kind))
-    if records.num_rows < 2:
-        raise ValidationError(f"only {records.num_rows} {kind} record(s) to learn from",
-                              hint="sync the mapped datasets first (`urbanbrain sync`)")
-    fitted = model.train(SPECS[kind], features(records))
-    store.save_model(kind, fitted)
-    return fitted
+    mappings = ensure_mappings(kind)
+    records = records if records is not None else prepare(kind, mappings)
+    return train_records(kind, records, mappings)
 
 
 def _decide(pairs: pa.Table, decisions: dict[str, str], touched: set[str] | None = None) -> pa.Table:
@@ -162,18 +155,22 @@ def run_link(kind: str, *, full: bool = False, by: Principal | None = None) -> R
     by = acting(by)
     authorize("link.run", by, store.DEPARTMENT[0])
     clock = time.perf_counter()
-    spec = SPECS[check_kind(kind)]
+    check_kind(kind)
     summary = RunSummary(kind, "full", new_id("link"))
-    current = prepare(kind, ensure_mappings(kind))
+    mappings = ensure_mappings(kind)
+    current = prepare(kind, mappings)
     summary.seconds["prepare"] = round(time.perf_counter() - clock, 2)
-    fitted = store.load_model(kind) or train_kind(kind, current, by=by)
+    fitted, summary.retrained = current_model(kind, current, mappings)
+    spec = runtime_spec(kind)
+    link_only = get_kind(kind).mode == "link_only"
+    full = full or link_only  # a link-only registry reconciles two sources: every run compares them anew
     existing = store.read(kind, "records")
     review = store.read(kind, "review")
     decisions = decided_pairs(review)
     counter = _counter(kind, existing)
     summary.records = current.num_rows
     if full or existing is None or existing.num_rows == 0:
-        out, pairs, assignment, replaced = _full(spec, fitted, current, existing, decisions, counter, summary)
+        out, pairs, assignment, replaced = _full(kind, spec, fitted, current, existing, decisions, counter, summary)
     else:
         summary.mode = "incremental"
         out, pairs, assignment, replaced = _incremental(spec, fitted, current, existing, decisions, counter,
@@ -187,15 +184,16 @@ def run_link(kind: str, *, full: bool = False, by: Principal | None = None) -> R
     return summary
 
 
-def _full(spec: model.ModelSpec, fitted: dict[str, Any], current: pa.Table, existing: pa.Table | None,
+def _full(kind: str, spec: model.ModelSpec, fitted: dict[str, Any], current: pa.Table, existing: pa.Table | None,
           decisions: dict[str, str], counter: IdCounter, summary: RunSummary
           ) -> tuple[pa.Table, pa.Table, Assignment, set[str] | None]:
     previous: dict[str, str] = {}
     if existing is not None:
         previous = dict(zip(existing.column("unique_id").to_pylist(), existing.column("entity_id").to_pylist(),
                             strict=True))
-    scored = model.link_all(fitted, features(current), threshold=spec.review_low).select(
-        ["uid_l", "uid_r", "probability"])
+    left, right = sides(kind, current)
+    scored = model.link_all(fitted, features(left), other=features(right) if right is not None else None,
+                            threshold=spec.review_low).select(["uid_l", "uid_r", "probability"])
     if spec.rule_pairs is not None:
         scored = pa.concat_tables([scored, spec.rule_pairs(current, None, spec.threshold)])
     pairs = _decide(scored, decisions)

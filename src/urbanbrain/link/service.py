@@ -11,6 +11,7 @@ from urbanbrain.core.errors import NotFoundError
 from urbanbrain.link import store
 from urbanbrain.link.evaluate import score
 from urbanbrain.link.ids import PREFIX
+from urbanbrain.link.kinds import all_kinds
 from urbanbrain.link.mapping import KINDS, check_kind, load_mappings
 
 
@@ -35,10 +36,11 @@ def status(kind: str) -> dict[str, Any]:
 
 
 def kind_of(entity_id: str) -> str:
-    kind = next((k for k, p in PREFIX.items() if entity_id.startswith(p)), None)
+    prefixes = {**PREFIX, **{k: d.prefix for k, d in all_kinds().items()}}
+    kind = next((k for k, p in prefixes.items() if entity_id.startswith(p)), None)
     if kind is None:
         raise NotFoundError(f"{entity_id!r} is not an entity ID",
-                            hint="entity IDs start with " + ", ".join(PREFIX.values()))
+                            hint="entity IDs start with " + ", ".join(prefixes.values()))
     return kind
 
 

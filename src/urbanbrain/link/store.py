@@ -168,6 +168,23 @@ def load_model(kind: str) -> dict[str, Any] | None:
     return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
 
 
+def meta_path(kind: str) -> Path:
+    return state_dir() / "models" / f"{kind}.meta.json"
+
+
+def save_model_meta(kind: str, meta: dict[str, Any]) -> None:
+    """What a model was trained on (the mapping's fingerprint, engine, rules chosen): a run whose mapping
+    differs retrains instead of reusing it."""
+    path = meta_path(kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load_model_meta(kind: str) -> dict[str, Any]:
+    path = meta_path(kind)
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
+
+
 def load_state(kind: str) -> dict[str, Any]:
     path = state_dir() / f"{kind}.state.json"
     return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
