@@ -151,3 +151,18 @@ def test_the_metadata_postgres_database_is_never_a_source(pg_db: str, monkeypatc
     with pytest.raises(PermissionDeniedError, match="metadata database"):
         check_source("postgres", {"url": pg_db.replace("127.0.0.1", "localhost")}, SYSTEM)
     check_source("postgres", {"url": pg_db.rsplit("/", 1)[0] + "/some_department_db"}, SYSTEM)
+
+
+def test_only_the_platform_may_publish_metadata_tables_and_only_the_case_tables() -> None:
+    """`case publish` registers the store's case tables as the platform; nobody may widen that."""
+    from urbanbrain.connect.guards import check_source
+    from urbanbrain.govern.principals import SYSTEM
+
+    meta = get_settings().home_dir / "metadata.db"
+    check_source("sqlite", {"path": str(meta), "tables": ["cases", "case_events"]}, SYSTEM)
+    with pytest.raises(PermissionDeniedError, match="own state"):
+        check_source("sqlite", {"path": str(meta), "tables": ["cases", "users"]}, SYSTEM)
+    with pytest.raises(PermissionDeniedError, match="own state"):
+        check_source("sqlite", {"path": str(meta)}, SYSTEM)  # no table list: every table
+    with pytest.raises(PermissionDeniedError, match="own state"):
+        check_source("sqlite", {"path": str(meta), "tables": ["cases"]}, MARKET_ADMIN)

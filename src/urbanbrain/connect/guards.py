@@ -218,8 +218,36 @@ def url_host(url: str) -> str:
 # --- the check every source goes through ---------------------------------------------------------
 
 
+# The metadata tables the platform itself publishes into its lake (`operate.publish`: the event loop's
+# case tables). A system over the metadata store is accepted only for these tables and only from a
+# platform admin (the platform, after authorising `case.publish`); every other table of the store
+# (users, keys, grants, the audit log) can never be read by a source.
+PUBLISHABLE_TABLES = frozenset({"cases", "case_events", "dispatch_rules", "sla_policies"})
+
+
+def _publishes_metadata(kind: str, options: dict[str, Any], by: Principal | None) -> bool:
+    """Whether these options read the metadata store itself, as the platform's own publication."""
+    if kind == "sqlite":
+        raw, meta = sqlite_path(options), _metadata_file()
+        is_meta = bool(raw and meta and Path(raw).expanduser().resolve() == meta)
+    elif kind == "postgres":
+        is_meta = _same_database(str(options.get("url") or ""), get_settings().metadata_url)
+    else:
+        return False
+    if not is_meta:
+        return False
+    tables = options.get("tables")
+    if not (by is None or by.is_platform_admin) or not isinstance(tables, list) or not tables \
+            or not set(map(str, tables)) <= PUBLISHABLE_TABLES:
+        raise _refuse(f"a {kind} system may not read urbanbrain's own metadata database: it holds urbanbrain's "
+                      "own state", "register the department's database, not the platform's")
+    return True
+
+
 def check_source(kind: str, options: dict[str, Any], by: Principal | None = None) -> None:
     """Refuse options that would make a source read the platform itself or call internal addresses."""
+    if _publishes_metadata(kind, options, by):
+        return
     if kind == "files":
         raw = options.get("path")
         if raw:

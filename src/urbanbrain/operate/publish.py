@@ -13,8 +13,8 @@ from __future__ import annotations
 from urbanbrain.core.errors import NotFoundError
 from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
-from urbanbrain.govern.authz import authorize
-from urbanbrain.govern.principals import Principal
+from urbanbrain.govern.authz import authorize, record
+from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.operate.states import ops_department
 
 SYSTEM_NAME = "cases"
@@ -31,18 +31,21 @@ def publish(by: Principal, *, schedule: str = "every 15m") -> list[str]:
     from urbanbrain.sync.runner import run_sync
 
     authorize("case.publish", by, department=ops_department())
+    # the platform registers and syncs its own tables once the caller may publish them: the source
+    # guards accept the metadata store only from the platform, and only for these tables
+    record(by, "case.publish", f"system:{SYSTEM_NAME}", {"tables": TABLES})
     url = get_settings().metadata_url
     kind = "sqlite" if url.startswith("sqlite") else "postgres"
     if not any(s.name == SYSTEM_NAME for s in list_systems(ops_department())):
         try:
             add_system(SYSTEM_NAME, ops_department(), kind, {"url": url, "tables": TABLES}, schedule=schedule,
-                       description="the event closed loop's case tables (urbanbrain.operate)")
+                       description="the event closed loop's case tables (urbanbrain.operate)", by=SYSTEM)
         except NotFoundError as exc:
             raise NotFoundError(f"the operations centre's department {ops_department()!r} is not registered",
                                 hint="add it with `urbanbrain dept add`, or set URBANBRAIN_OPS_DEPARTMENT") from exc
-        for obj in discover_system(SYSTEM_NAME):
+        for obj in discover_system(SYSTEM_NAME, by=SYSTEM):
             if sql_identifier(obj.name.split(".")[-1]) in ("cases", "dispatch_rules", "sla_policies"):
-                configure_object(SYSTEM_NAME, obj.name, clear_cursor=True)  # small, mutable: full refresh
+                configure_object(SYSTEM_NAME, obj.name, clear_cursor=True, by=SYSTEM)  # small, mutable: full refresh
     run = run_sync(SYSTEM_NAME)
     if run.status != "succeeded":
         from urbanbrain.core.errors import SyncError
