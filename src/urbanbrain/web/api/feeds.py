@@ -157,7 +157,9 @@ def acknowledge(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
     return alerts.acknowledge_alert(principal, alert_id)
 
 
-@router.get("/stream/events")
+@router.get("/stream/events", response_class=StreamingResponse,
+            responses={200: {"description": "server-sent events (never ends on its own)",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def events(request: Request, principal: CurrentPrincipal,
                  topics: str = "state.>,alerts.>") -> StreamingResponse:
     """Server-sent events: `event: state` / `event: alert`, data = the bus payload as JSON."""
