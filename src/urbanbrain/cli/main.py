@@ -28,6 +28,7 @@ from urbanbrain.cli import (
     dept,
     feed,
     grant,
+    indicator,
     key,
     link,
     live,
@@ -145,6 +146,7 @@ app.command(name="stream")(live.stream_command)
 app.command(name="live")(live.live_command)
 app.add_typer(rule.rules, name="rule", help="Rules over live feeds: thresholds, rates, silent devices.")
 app.add_typer(rule.alerts, name="alert", help="Alerts raised by rules: list, acknowledge.")
+app.add_typer(indicator.app, name="indicator", help="Indicators: the city's vital signs, thresholds, history.")
 
 
 def main() -> None:
