@@ -193,3 +193,47 @@ def test_other_bad_definitions(air: Path) -> None:
     with pytest.raises(NotFoundError, match="department"):
         define_indicator(None, "x", sql="select 1 as value", department="nowhere")
     assert aqi(schedule="every 1h")["next_run_at"] is not None
+
+
+def test_the_shell_adds_lists_computes_and_shows(air: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from urbanbrain.cli.main import app
+
+    def cli(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    cli("indicator", "add", "aqi_good_days", "--title", "空气质量优良天数比例", "--unit", "%", "--theme", "environment",
+        "--sql", SHARE, "--by", "district", "--schedule", "every 1h", "--target", ">= 85", "--warn", "< 80",
+        "--alarm", "< 70", "--owner", "ecology", "--iso", "37120:8.1")
+    assert "does not parse" in cli("indicator", "add", "x", "--sql", "select 1 as value", "--owner", "ecology",
+                                   "--warn", "about 80", code=1)
+    define_indicator(ECO_STEWARD, "broken", sql="select count(*) as value from ecology.air.gone", department="ecology")
+    out = cli("indicator", "compute", "--all", "--format", "json")
+    rows = {r["name"]: r for r in json.loads(out[:out.rindex("]") + 1])}
+    assert rows["aqi_good_days"]["state"] == "warn" and rows["broken"]["error"]
+    listed = json.loads(cli("indicator", "list", "--theme", "environment", "--format", "json"))
+    assert [r["name"] for r in listed] == ["aqi_good_days"]
+    shown = json.loads(cli("indicator", "show", "aqi_good_days", "--since", "30d", "--format", "json"))
+    assert shown[0]["breakdown_values"]["芙蓉区"] == pytest.approx(75.0) and len(shown[0]["history"]) == 1
+    assert "history" in cli("indicator", "show", "aqi_good_days")
+
+
+def test_the_alert_becomes_one_case(air: Path) -> None:
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.operate.cases import list_cases
+    from urbanbrain.operate.intake.alerts import on_alert_event
+
+    add_department("12345热线", "hotline")  # the operations centre
+    aqi()
+    bus = InProcessBus()
+    bus.subscribe("alerts.>", on_alert_event)
+    compute("aqi_good_days", bus=bus)
+    compute("aqi_good_days", bus=bus)
+    cases = list_cases(SYSTEM)
+    assert len(cases) == 1 and cases[0]["category"] == "alert:indicator:aqi_good_days"
+    assert cases[0]["channel"] == "alert" and "空气质量优良天数比例" in cases[0]["description"]
