@@ -237,3 +237,18 @@ def test_the_alert_becomes_one_case(air: Path) -> None:
     cases = list_cases(SYSTEM)
     assert len(cases) == 1 and cases[0]["category"] == "alert:indicator:aqi_good_days"
     assert cases[0]["channel"] == "alert" and "空气质量优良天数比例" in cases[0]["description"]
+
+
+def test_the_schedule_says_which_are_due(air: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from urbanbrain.operate.indicator_compute import due
+
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    aqi(schedule="every 1h", now=t0)
+    define_indicator(ECO_STEWARD, "by_hand", sql="select 1 as value", department="ecology", now=t0)
+    assert due(t0 + timedelta(minutes=30)) == []
+    assert due(t0 + timedelta(hours=2)) == ["aqi_good_days"]  # manual ones are never due
+    assert [r["name"] for r in compute_all(only_due=True, now=t0 + timedelta(hours=2))] == ["aqi_good_days"]
+    assert due(t0 + timedelta(hours=2, minutes=30)) == []  # computed: next run an hour later
+    assert due(t0 + timedelta(hours=3, minutes=1)) == ["aqi_good_days"]
