@@ -252,3 +252,23 @@ def test_the_schedule_says_which_are_due(air: Path) -> None:
     assert [r["name"] for r in compute_all(only_due=True, now=t0 + timedelta(hours=2))] == ["aqi_good_days"]
     assert due(t0 + timedelta(hours=2, minutes=30)) == []  # computed: next run an hour later
     assert due(t0 + timedelta(hours=3, minutes=1)) == ["aqi_good_days"]
+
+
+def test_a_computation_overlapping_the_previous_one_is_skipped_with_an_error(air: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Indicator
+
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    aqi(now=t0)
+    assert compute("aqi_good_days", now=t0)["running_since"] is None  # released after a run
+    with session_scope() as s:  # another worker started computing it a minute ago and has not finished
+        s.execute(update(Indicator).values(running_since=t0 + timedelta(minutes=59)))
+    skipped = compute("aqi_good_days", now=t0 + timedelta(hours=1))
+    assert "still running" in skipped["error"] and skipped["stale"] is True
+    assert skipped["value"] == pytest.approx(700 / 9) and len(get_indicator("aqi_good_days")["history"]) == 1
+    later = compute("aqi_good_days", now=t0 + timedelta(hours=2))  # a claim older than the timeout has lapsed
+    assert later["error"] is None and later["stale"] is False and len(get_indicator("aqi_good_days")["history"]) == 2

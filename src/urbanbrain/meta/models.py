@@ -722,6 +722,7 @@ class Indicator(Base):
     error_at: Mapped[datetime | None] = mapped_column(nullable=True)
     next_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
     alert_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    running_since: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from urbanbrain.core.bus import Bus, get_bus
-from urbanbrain.core.clock import utcnow
+from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import UrbanBrainError, ValidationError
 from urbanbrain.core.ids import new_id
 from urbanbrain.core.schedule import parse_schedule
@@ -44,6 +44,7 @@ log = logging.getLogger("urbanbrain.operate.indicators")
 
 SEVERITY = {WARN: "warning", ALARM: "major"}
 MAX_ROWS = 10_000
+RUNNING_TIMEOUT = timedelta(minutes=30)  # a computation older than this has died: its claim lapses
 
 
 @dataclass(frozen=True)
@@ -112,17 +113,30 @@ def compute(name: str, by: Principal | None = None, *, now: datetime | None = No
             bus: Bus | None = None) -> dict[str, Any]:
     """Compute one indicator now; its state afterwards (with `error` and `stale` if this run failed)."""
     by = acting(by)
+    now = now or utcnow()
     with session_scope() as s:
         row = _get(s, name)
         authorize("indicator.compute", by, department=row.department)
         spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
-    now = now or utcnow()
+        claimed = s.execute(update(Indicator).where(
+            Indicator.id == row.id, or_(Indicator.running_since.is_(None),
+                                        Indicator.running_since < now - RUNNING_TIMEOUT))
+            .values(running_since=now).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
+            started = as_utc(row.running_since).isoformat() if row.running_since else "?"
+            row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
+                                                  "running; this one was skipped (hint: choose a longer "
+                                                  "schedule or make the SQL cheaper)"), now, row.computed_at is not None
+            return indicator_public(row)
+    values: list[tuple[str, float]] | None = None
+    error: str | None = "the computation stopped unexpectedly"
     try:
-        values: list[tuple[str, float]] | None = evaluate(spec)
-        error = None
+        values, error = evaluate(spec), None
     except UrbanBrainError as exc:
-        values, error = None, exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-    return _store(spec, values, error, by, now, bus)
+        error = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+    finally:  # whatever happened, the claim is released with the outcome
+        out = _store(spec, values, error, by, now, bus)
+    return out
 
 
 def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None, by: Principal, now: datetime,
@@ -133,6 +147,7 @@ def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None
         if row is None:  # deleted while its query ran: nothing to keep
             return {"name": spec.name, "deleted": True}
         row.next_run_at = parse_schedule(row.schedule).next_after(now)
+        row.running_since = None
         if values is None:
             row.error, row.error_at, row.stale = error, now, row.computed_at is not None
             log.warning("indicator %s: %s", spec.name, error)

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('error_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_run_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('alert_id', sa.String(length=40), nullable=True),
+    sa.Column('running_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=200), nullable=True),
