@@ -272,3 +272,18 @@ def test_a_computation_overlapping_the_previous_one_is_skipped_with_an_error(air
     assert skipped["value"] == pytest.approx(700 / 9) and len(get_indicator("aqi_good_days")["history"]) == 1
     later = compute("aqi_good_days", now=t0 + timedelta(hours=2))  # a claim older than the timeout has lapsed
     assert later["error"] is None and later["stale"] is False and len(get_indicator("aqi_good_days")["history"]) == 2
+
+
+def test_the_loop_computes_due_indicators_until_stopped(air: Path) -> None:
+    import threading
+    from datetime import timedelta
+
+    from urbanbrain.core.clock import utcnow
+    from urbanbrain.operate.indicator_compute import compute_loop
+
+    aqi(schedule="every 1h", now=utcnow() - timedelta(hours=2))  # overdue
+    stop = threading.Event()
+    stop.set()  # one pass, then stop
+    assert compute_loop(stop, every=0.01) == 1
+    assert len(get_indicator("aqi_good_days")["history"]) == 1
+    assert compute_loop(stop, every=0.01) == 0  # not due again for an hour

@@ -75,13 +75,27 @@ def show_command(name: Annotated[str, typer.Argument()],
 def compute_command(name: Annotated[str | None, typer.Argument()] = None,
                     all_: Annotated[bool, typer.Option("--all", help="Every indicator.")] = False,
                     due: Annotated[bool, typer.Option("--due", help="With --all: only the ones due now.")] = False,
+                    every: Annotated[float | None, typer.Option(
+                        "--every", help="With --all --due: keep computing due ones every N seconds.")] = None,
                     fmt: FormatOption = Format.table, as_: AsOption = None) -> None:
     """Compute one indicator, or all; a failing one is recorded on it (stale) and the rest go on."""
-    from urbanbrain.operate.indicator_compute import compute, compute_all
+    from urbanbrain.operate.indicator_compute import compute, compute_all, compute_loop
 
     if all_ == (name is not None):
         raise typer.BadParameter("name one indicator or pass --all")
     by = acting_principal(as_)
+    if every:
+        if not (all_ and due):
+            raise typer.BadParameter("--every needs --all --due")
+        import threading
+
+        console.print(f"computing due indicators every {every:g} s; Ctrl-C stops")
+        stop = threading.Event()
+        try:
+            compute_loop(stop, by, every=every)
+        except KeyboardInterrupt:
+            stop.set()
+        return
     results = compute_all(by, only_due=due) if all_ else [compute(name or "", by)]
     emit_rows(results, fmt, columns=["name", "value", "unit", "state", "stale", "error"])
     if any(r.get("error") for r in results):

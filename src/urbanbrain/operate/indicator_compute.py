@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,7 +38,7 @@ from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Indicator, IndicatorValue
-from urbanbrain.operate.indicators import _get, indicator_public
+from urbanbrain.operate.indicators import indicator_public, indicator_row
 from urbanbrain.operate.thresholds import ALARM, OK, RANK, WARN, light, parse_threshold, worst
 
 log = logging.getLogger("urbanbrain.operate.indicators")
@@ -115,7 +116,7 @@ def compute(name: str, by: Principal | None = None, *, now: datetime | None = No
     by = acting(by)
     now = now or utcnow()
     with session_scope() as s:
-        row = _get(s, name)
+        row = indicator_row(s, name)
         authorize("indicator.compute", by, department=row.department)
         spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
         claimed = s.execute(update(Indicator).where(
@@ -215,3 +216,19 @@ def compute_all(by: Principal | None = None, *, only_due: bool = False, now: dat
             log.exception("indicator %s failed", name)
             results.append({"name": name, "error": f"{type(exc).__name__}: {exc}", "stale": None})
     return results
+
+
+def compute_loop(stop: threading.Event, by: Principal | None = None, *, every: float = 60.0,
+                 bus: Bus | None = None) -> int:
+    """Compute the due indicators every `every` seconds until `stop` is set (`urbanbrain indicator compute
+    --all --due --every 60`); safe in several processes, as each computation claims its indicator.
+    Returns how many computations ran."""
+    by = acting(by)
+    ran = 0
+    while True:
+        try:
+            ran += len(compute_all(by, only_due=True, bus=bus))
+        except Exception:  # the metadata store is down, say: retried next tick
+            log.exception("computing due indicators failed; retrying in %.0f s", every)
+        if stop.wait(every):
+            return ran

@@ -38,7 +38,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _SINCE = re.compile(r"^(\d+)\s*(h|d)$")
 
 
-def _get(s: Session, name: str) -> Indicator:
+def indicator_row(s: Session, name: str) -> Indicator:
     row = s.scalar(select(Indicator).where(Indicator.name == name))
     if row is None:
         raise NotFoundError(f"no indicator {name!r}", hint="list indicators with `urbanbrain indicator list`")
@@ -107,7 +107,7 @@ def delete_indicator(by: Principal | None, name: str) -> None:
     """Remove an indicator and its history."""
     by = acting(by)
     with session_scope() as s:
-        row = _get(s, name)
+        row = indicator_row(s, name)
         authorize("indicator.delete", by, department=row.department)
         s.execute(delete(IndicatorValue).where(IndicatorValue.indicator_id == row.id))
         s.delete(row)
@@ -143,7 +143,7 @@ def get_indicator(name: str, *, key: str | None = None, since: datetime | None =
     `key=None` gives the city-wide series and, beside it, the latest value of every breakdown key;
     `key="芙蓉区"` that key's series."""
     with session_scope() as s:
-        row = _get(s, name)
+        row = indicator_row(s, name)
         out = indicator_public(row)
         q = select(IndicatorValue).where(IndicatorValue.indicator_id == row.id,
                                          IndicatorValue.key == (key or ""))
