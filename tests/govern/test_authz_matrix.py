@@ -74,6 +74,15 @@ def _share() -> str:
     return sharing.request_fields(RESIDENTS, ["name"], "a probe", 3, by=market).id
 
 
+def _indicator() -> str:
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.operate.indicators import define_indicator
+
+    name = _u("ind")
+    define_indicator(SYSTEM, name, sql=f"select count(*) as value from {RESIDENTS}", department="police")
+    return name
+
+
 def _spec(name: str) -> dict[str, Any]:
     return {"name": name, "owner": "police", "kind": "builtin", "implementation": {"builtin": "echo"}}
 
@@ -98,6 +107,12 @@ CASES: list[Case] = [
     Case("POST", "/api/grants/{grant_id}/refuse", "police", lambda c: (f"/api/grants/{_grant()}/refuse", {}, None)),
     Case("POST", "/api/keys/{key_id}/revoke", "police",
          lambda c: (f"/api/keys/{consumers.create_key(_consumer()).id}/revoke", None, None)),
+    Case("POST", "/api/indicators", "police", lambda c: ("/api/indicators", {
+        "name": _u("ind"), "department": "police", "sql": f"select count(*) as value from {RESIDENTS}"}, None)),
+    Case("DELETE", "/api/indicators/{name}", "police", lambda c: (f"/api/indicators/{_indicator()}", None, None),
+         ok=(204,)),
+    Case("POST", "/api/indicators/{name}/compute", "police",
+         lambda c: (f"/api/indicators/{_indicator()}/compute", None, None)),
     Case("POST", "/api/systems", "police", lambda c: ("/api/systems", {
         "name": _u("sys"), "department": "police", "kind": "sqlite", "options": {"url": f"sqlite:///{c.police_db}"}},
         None)),

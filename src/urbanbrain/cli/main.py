@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "live": ("urbanbrain.cli.live", "live_command", "Current state of live devices, filtered by type, place, value."),
     "rule": ("urbanbrain.cli.rule", "rules", "Rules over live feeds: thresholds, rates, silent devices."),
     "alert": ("urbanbrain.cli.rule", "alerts", "Alerts raised by rules: list, acknowledge."),
+    "indicator": ("urbanbrain.cli.indicator", "app", "Indicators: the city's vital signs, thresholds, history."),
 }
 
 

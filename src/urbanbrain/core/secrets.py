@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,11 +29,24 @@ def _key() -> bytes:
     path = settings.home_dir / "secret.key"
     if not path.exists():
         key = Fernet.generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another thread or process created it first: use theirs
+            return _wait_for_key(path)
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
         return key
-    return Path(path).read_bytes().strip()
+    return _wait_for_key(path)
+
+
+def _wait_for_key(path: Path) -> bytes:
+    """The key file's content; a creator that won the race may still be writing its 44 bytes."""
+    for _ in range(100):
+        key = path.read_bytes().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise SecretError(f"the key file {path} is empty", hint="delete it only if nothing was encrypted with it yet")
 
 
 def encrypt(data: dict[str, Any]) -> str:

@@ -18,10 +18,10 @@ from urbanbrain.core.errors import NotFoundError, ValidationError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
-
-REGISTRY = "registry"  # the base registries' department (link.store.DEPARTMENT); its stewards map datasets
 from urbanbrain.link.kinds import CN_FIELDS, PRESETS, get_kind
 from urbanbrain.link.kinds import check_kind as check_kind
+
+REGISTRY = "registry"  # the base registries' department (link.store.DEPARTMENT); its stewards map datasets
 
 KINDS = PRESETS  # the preset kinds; `kinds.all_kinds()` lists the steward's too
 # the fields the presets' Chinese engine reads (who_is_this probes with these)

@@ -691,3 +691,53 @@ class IntakeCursor(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Indicator(Base):
+    """A vital sign of the city: SQL over lake datasets, thresholds, an owner, a schedule, and its
+    current state (the last good value, the traffic light, the last error, whether it is stale)."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ind"))
+    name: Mapped[str] = mapped_column(String(63), unique=True, index=True)
+    title_zh: Mapped[str] = mapped_column(String(200), default="")
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    theme: Mapped[str] = mapped_column(String(40), default="general", index=True)
+    direction: Mapped[str] = mapped_column(String(10), default="up")
+    sql: Mapped[str] = mapped_column(Text)
+    breakdown: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    warn: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    alarm: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    department: Mapped[str] = mapped_column(String(63), index=True)
+    schedule: Mapped[str] = mapped_column(String(100), default="manual")
+    iso_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    state: Mapped[str] = mapped_column(String(10), default="unknown")
+    value: Mapped[float | None] = mapped_column(nullable=True)
+    computed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    alert_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    running_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class IndicatorValue(Base):
+    """One point of an indicator's time series: the city-wide value (`key` = "") or one breakdown
+    value's (a district, say). Appended by every good computation, never updated."""
+
+    __tablename__ = "indicator_values"
+    __table_args__ = (Index("ix_indicator_values_indicator_at", "indicator_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    indicator_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column()
+    key: Mapped[str] = mapped_column(String(200), default="")
+    value: Mapped[float | None] = mapped_column(nullable=True)

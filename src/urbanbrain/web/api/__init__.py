@@ -11,6 +11,7 @@ from urbanbrain.web.api import (
     departments,
     feeds,
     health,
+    indicators,
     overview,
     runs,
     sql,
@@ -23,6 +24,7 @@ __all__ = ["api_router", "gateway_routes"]
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
-    for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers, feeds):
+    for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers, feeds,
+                   indicators):
         router.include_router(module.router)
     return router

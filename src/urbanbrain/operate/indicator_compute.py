@@ -1,0 +1,234 @@
+"""Computing indicators: governed SQL → checked shape → a time-series point → the traffic light → alerts.
+
+The SQL runs through `govern.query.run_query` as the owning department (a principal of that department
+with no roles: it sees the owner's data as stored and other departments' data only as shared), never
+around governance. The values are appended to `indicator_values` in the metadata DB, in the same
+transaction as the indicator's new state: one row per computation and breakdown key is small, and a
+point, the light and the "alert sent" mark can never disagree (a lake table per append would make a
+snapshot per refresh; `case.publish`-style export to the lake is the way to trend queries in SQL).
+
+A computation that fails — the SQL does not run, the dataset has gone, the result has the wrong shape,
+a value is NULL or infinite (a division by zero) — records a clear error on the indicator, keeps the
+last good value and marks it stale; `compute_all` goes on with the next indicator.
+
+An alert goes on the bus (`alerts.<severity>`, the payload the case intake reads) only when the light
+gets worse (ok → warn, warn → alarm), once; a return to ok publishes `cleared`; a refresh that keeps the
+light publishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from urbanbrain.core.bus import Bus, get_bus
+from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.errors import UrbanBrainError, ValidationError
+from urbanbrain.core.ids import new_id
+from urbanbrain.core.schedule import parse_schedule
+from urbanbrain.govern import audit
+from urbanbrain.govern.authz import acting, authorize
+from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.models import Indicator, IndicatorValue
+from urbanbrain.operate.indicators import indicator_public, indicator_row
+from urbanbrain.operate.thresholds import ALARM, OK, RANK, WARN, light, parse_threshold, worst
+
+log = logging.getLogger("urbanbrain.operate.indicators")
+
+SEVERITY = {WARN: "warning", ALARM: "major"}
+MAX_ROWS = 10_000
+RUNNING_TIMEOUT = timedelta(minutes=30)  # a computation older than this has died: its claim lapses
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a computation needs, read once so the query runs outside any metadata transaction."""
+
+    id: str
+    name: str
+    sql: str
+    breakdown: str | None
+    department: str
+
+
+def reader(spec: Spec) -> Principal:
+    """The owning department's view: in the department, no roles, never a platform admin."""
+    return Principal("consumer", f"indicator:{spec.name}", frozenset({spec.department}), frozenset())
+
+
+def evaluate(spec: Spec) -> list[tuple[str, float]]:
+    """Run the SQL as the owner and check the shape: `(key, value)` pairs, key "" for the city-wide row."""
+    from urbanbrain.govern.query import run_query
+
+    result = run_query(spec.sql, max_rows=MAX_ROWS, principal=reader(spec))
+    cols = [c.lower() for c in result.columns]
+    wanted = ["value"] + ([spec.breakdown.lower()] if spec.breakdown else [])
+    if sorted(cols) != sorted(wanted):
+        raise ValidationError(f"the SQL returns columns {result.columns}; expected {wanted}",
+                              hint="select exactly `... as value`" + (f" and `{spec.breakdown}`" if spec.breakdown
+                                                                        else ""))
+    if result.truncated:
+        raise ValidationError(f"the SQL returns more than {MAX_ROWS} rows", hint="aggregate to one row per key")
+    rows = result.table.to_pylist()
+    lower = {c.lower(): c for c in result.columns}
+    if not spec.breakdown and len(rows) != 1:
+        raise ValidationError(f"the SQL returns {len(rows)} rows; an indicator without a breakdown needs one",
+                              hint="aggregate (sum, avg, count ...) or add --by <column>")
+    out: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    for row in rows:
+        raw_key = row[lower[spec.breakdown.lower()]] if spec.breakdown else None
+        key = "" if raw_key is None else str(raw_key)
+        if key in seen:
+            raise ValidationError(f"the SQL returns two rows for {key or 'the city-wide value'!r}",
+                                  hint=f"group by {spec.breakdown}")
+        seen.add(key)
+        out.append((key, _number(row[lower["value"]], key)))
+    return out
+
+
+def _number(value: Any, key: str) -> float:
+    where = f" for {key!r}" if key else ""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        if value is None:
+            raise ValidationError(f"the value{where} is NULL", hint="a division by zero or no data: guard with "
+                                  "nullif/coalesce, or check the dataset still has rows")
+        raise ValidationError(f"the value{where} is not a number ({type(value).__name__})",
+                              hint="cast it: `cast(... as double) as value`")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(f"the value{where} is {number} (a division by zero?)",
+                              hint="guard the denominator with nullif(..., 0)")
+    return number
+
+
+def compute(name: str, by: Principal | None = None, *, now: datetime | None = None,
+            bus: Bus | None = None) -> dict[str, Any]:
+    """Compute one indicator now; its state afterwards (with `error` and `stale` if this run failed)."""
+    by = acting(by)
+    now = now or utcnow()
+    with session_scope() as s:
+        row = indicator_row(s, name)
+        authorize("indicator.compute", by, department=row.department)
+        spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+        claimed = s.execute(update(Indicator).where(
+            Indicator.id == row.id, or_(Indicator.running_since.is_(None),
+                                        Indicator.running_since < now - RUNNING_TIMEOUT))
+            .values(running_since=now).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
+            started = as_utc(row.running_since).isoformat() if row.running_since else "?"
+            row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
+                                                  "running; this one was skipped (hint: choose a longer "
+                                                  "schedule or make the SQL cheaper)"), now, row.computed_at is not None
+            return indicator_public(row)
+    values: list[tuple[str, float]] | None = None
+    error: str | None = "the computation stopped unexpectedly"
+    try:
+        values, error = evaluate(spec), None
+    except UrbanBrainError as exc:
+        error = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+    finally:  # whatever happened, the claim is released with the outcome
+        out = _store(spec, values, error, by, now, bus)
+    return out
+
+
+def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None, by: Principal, now: datetime,
+           bus: Bus | None) -> dict[str, Any]:
+    event: tuple[str, dict[str, Any]] | None = None
+    with session_scope() as s:
+        row = s.get(Indicator, spec.id)
+        if row is None:  # deleted while its query ran: nothing to keep
+            return {"name": spec.name, "deleted": True}
+        row.next_run_at = parse_schedule(row.schedule).next_after(now)
+        row.running_since = None
+        if values is None:
+            row.error, row.error_at, row.stale = error, now, row.computed_at is not None
+            log.warning("indicator %s: %s", spec.name, error)
+            return indicator_public(row)
+        warn, alarm = parse_threshold(row.warn), parse_threshold(row.alarm)
+        state = worst([light(v, warn, alarm) for _, v in values])
+        total = dict(values).get("")
+        s.add_all(IndicatorValue(indicator_id=row.id, at=now, key=k, value=v) for k, v in values)
+        previous = row.state
+        row.value, row.computed_at, row.stale, row.error, row.error_at = total, now, False, None, None
+        row.state = state
+        if state != previous:
+            event = _transition(row, previous, state, values, now)
+            audit.record(by, "indicator.compute", f"indicator:{spec.name}",
+                         {"from": previous, "to": state, "value": total}, session=s)
+        out = indicator_public(row)
+    if event is not None:
+        (bus or get_bus()).publish(*event)
+    return out
+
+
+def _transition(row: Indicator, previous: str, state: str, values: list[tuple[str, float]],
+                now: datetime) -> tuple[str, dict[str, Any]] | None:
+    """The bus message for a change of light, if it deserves one (worse: raised; back to ok: cleared)."""
+    if state in (WARN, ALARM) and RANK[state] > RANK[previous]:
+        row.alert_id = new_id("ialrt")
+        event, severity = "raised", SEVERITY[state]
+    elif state == OK and row.alert_id is not None:
+        event, severity = "cleared", "info"
+    else:
+        return None
+    bad = [k or "全市" for k, v in values if light(v, parse_threshold(row.warn), parse_threshold(row.alarm)) == state]
+    shown = f"{row.value:g}{row.unit}" if row.value is not None else ", ".join(bad[:5])
+    message = f"{row.title_zh or row.title_en or row.name}: {shown} — {state}"
+    payload = {"event": event, "id": row.alert_id, "alert_id": row.alert_id, "rule": f"indicator:{row.name}",
+               "device": f"indicator:{row.name}", "device_id": f"indicator:{row.name}", "feed": "indicators",
+               "department": row.department, "severity": severity, "status": event, "message": message,
+               "value": row.value, "where": bad, "raised_at": now.isoformat()}
+    if event == "cleared":
+        row.alert_id = None
+    return f"alerts.{severity}", payload
+
+
+def due(now: datetime | None = None) -> list[str]:
+    """Names of indicators whose schedule says they should be computed by `now`."""
+    now = now or utcnow()
+    with session_scope() as s:
+        return list(s.scalars(select(Indicator.name).where(Indicator.next_run_at.is_not(None),
+                                                           Indicator.next_run_at <= now).order_by(Indicator.name)))
+
+
+def compute_all(by: Principal | None = None, *, only_due: bool = False, now: datetime | None = None,
+                bus: Bus | None = None) -> list[dict[str, Any]]:
+    """Compute every indicator the caller may compute (or only the due ones); one failing never stops the rest."""
+    by = acting(by)
+    with session_scope() as s:
+        names = due(now) if only_due else list(s.scalars(select(Indicator.name).order_by(Indicator.name)))
+    results = []
+    for name in names:
+        try:
+            results.append(compute(name, by, now=now, bus=bus))
+        except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
+            results.append({"name": name, "error": exc.message, "stale": None})
+        except Exception as exc:  # an unexpected bug in one indicator must not stop the others
+            log.exception("indicator %s failed", name)
+            results.append({"name": name, "error": f"{type(exc).__name__}: {exc}", "stale": None})
+    return results
+
+
+def compute_loop(stop: threading.Event, by: Principal | None = None, *, every: float = 60.0,
+                 bus: Bus | None = None) -> int:
+    """Compute the due indicators every `every` seconds until `stop` is set (`urbanbrain indicator compute
+    --all --due --every 60`); safe in several processes, as each computation claims its indicator.
+    Returns how many computations ran."""
+    by = acting(by)
+    ran = 0
+    while True:
+        try:
+            ran += len(compute_all(by, only_due=True, bus=bus))
+        except Exception:  # the metadata store is down, say: retried next tick
+            log.exception("computing due indicators failed; retrying in %.0f s", every)
+        if stop.wait(every):
+            return ran
