@@ -71,7 +71,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
 }
 
 NOT_GOVERNED: dict[tuple[str, str], str] = {
-    ("POST", "/api/feeds/{name}"): "a device's push: checked against the feed's own key (X-Feed-Key), not a user's roles",
+    ("POST", "/api/feeds/{name}"): "a device's push: checked against the feed's own key (X-Feed-Key), not roles",
     ("POST", "/api/sql"): "a read: every dataset it names goes through govern.policy (masks, row filters)",
     ("POST", "/capabilities/{name}/try"): "a gateway call with the typed API key; the gateway checks key and grant",
     ("POST", "/login"): "signs in: checks the password, creates a session (audited)",
