@@ -166,3 +166,35 @@ def test_only_the_platform_may_publish_metadata_tables_and_only_the_case_tables(
         check_source("sqlite", {"path": str(meta)}, SYSTEM)  # no table list: every table
     with pytest.raises(PermissionDeniedError, match="own state"):
         check_source("sqlite", {"path": str(meta), "tables": ["cases"]}, MARKET_ADMIN)
+
+
+def test_a_rest_source_cannot_be_redirected_onto_an_internal_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registered host is listed; where it redirects (or its next-page links point) is checked
+    again on every request, so a listed API cannot bounce the platform onto a metadata endpoint."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from urbanbrain.connect.rest import RestSource
+
+    class Bounce(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Bounce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("URBANBRAIN_SOURCE_HOSTS", "127.0.0.1")
+    get_settings.cache_clear()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        check_source("rest", {"url": url}, MARKET_ADMIN)  # the registered host itself is listed
+        source = RestSource({"url": url, "endpoints": [{"name": "items", "path": "/items"}]})
+        with pytest.raises(PermissionDeniedError, match="169.254.169.254"):
+            source.test()
+        source.close()
+    finally:
+        server.shutdown()

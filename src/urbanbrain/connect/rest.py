@@ -93,6 +93,15 @@ class Endpoint:
     cursor_param_after: bool = False  # the API returns rows strictly after `cursor_param` (not at it)
 
 
+def _guard_request(request: httpx.Request) -> None:
+    """Every request the source makes — redirects and next-page links included, not only the
+    registered base URL — passes the source guards, so a public API cannot bounce the platform onto
+    an internal address (connect/guards.py)."""
+    from urbanbrain.connect.guards import check_host
+
+    check_host(request.url.host, kind="rest")
+
+
 class RestSource:
     """A JSON-over-HTTP department system; objects are its configured endpoints."""
 
@@ -118,7 +127,8 @@ class RestSource:
             raise ConfigurationError(f"endpoint names must be unique: {names}")
         self._schemas: dict[str, list[ColumnInfo]] = {}
         self._client = httpx.Client(headers=headers, auth=auth, params=params, timeout=self.timeout,
-                                    follow_redirects=True, verify=options.get("verify", True))
+                                    follow_redirects=True, verify=options.get("verify", True),
+                                    event_hooks={"request": [_guard_request]})
 
     # --- options ------------------------------------------------------------------------------
 
