@@ -193,7 +193,7 @@ def test_a_rest_source_cannot_be_redirected_onto_an_internal_address(monkeypatch
         url = f"http://127.0.0.1:{server.server_port}"
         check_source("rest", {"url": url}, MARKET_ADMIN)  # the registered host itself is listed
         source = RestSource({"url": url, "endpoints": [{"name": "items", "path": "/items"}]})
-        with pytest.raises(PermissionDeniedError, match="169.254.169.254"):
+        with pytest.raises(PermissionDeniedError, match=r"169\.254\.169\.254"):
             source.test()
         source.close()
     finally:
