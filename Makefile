@@ -39,7 +39,7 @@ serve: bootstrap
 
 # pytest exit code 5 means "no tests collected": that is a broken suite, not a pass.
 test: bootstrap
-	@bash scripts/services.sh postgres mariadb
+	@bash scripts/services.sh postgres mariadb redis mosquitto nats
 	@bash scripts/browser.sh
 	@timeout_opt=""; \
 	if $(PY) -c 'import pytest_timeout' >/dev/null 2>&1; then timeout_opt="--timeout=$(PYTEST_TIMEOUT)"; fi; \
