@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from urbanbrain.core.aio import run_coroutine
 from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.meta.departments import add_department
 from urbanbrain.stream.schemas import model_example
@@ -68,7 +68,7 @@ def nats_publish(subject_of: Callable[[int], str], payloads: list[bytes], stream
             await js.publish(subject_of(i), p)
         await nc.close()
 
-    asyncio.run(run())
+    run_coroutine(run())
 
 
 def nats_delete_stream(stream: str) -> None:
@@ -80,7 +80,7 @@ def nats_delete_stream(stream: str) -> None:
             await nc.jetstream().delete_stream(stream)
         await nc.close()
 
-    asyncio.run(run())
+    run_coroutine(run())
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:

@@ -19,8 +19,8 @@ from urbanbrain.capability.catalog import CapabilitySpec, validate_spec
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import UrbanBrainError
 from urbanbrain.core.secrets import encrypt
-from urbanbrain.govern.authz import authorize
-from urbanbrain.govern.principals import SYSTEM, Principal
+from urbanbrain.govern.authz import acting, authorize
+from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.departments import get_department_row
 from urbanbrain.meta.models import Capability
@@ -32,12 +32,13 @@ class BatchResult:
     skipped: list[str] = field(default_factory=list)  # "name: why"
 
 
-def publish_capabilities(specs: Sequence[CapabilitySpec], *, by: Principal = SYSTEM,
+def publish_capabilities(specs: Sequence[CapabilitySpec], *, by: Principal | None = None,
                          approver: str = "{owner} data steward") -> BatchResult:
     """Register and publish `specs` together; names that already exist are skipped, not replaced.
 
     Each owning department must allow `capability.approve` for `by` (the demo acts as the system).
     `approver` is recorded per capability; `{owner}` becomes the owning department's code."""
+    by = acting(by)
     result = BatchResult()
     valid: list[tuple[CapabilitySpec, CapabilityDefinition]] = []
     for spec in specs:

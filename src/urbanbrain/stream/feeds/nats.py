@@ -13,6 +13,7 @@ import re
 import threading
 from typing import Any, ClassVar
 
+from urbanbrain.core.aio import run_coroutine
 from urbanbrain.core.errors import AuthenticationError, SourceUnreachableError
 from urbanbrain.stream.feeds.base import Deliver, Message
 
@@ -88,7 +89,7 @@ class NatsFeed:
             finally:
                 await nc.close()
 
-        asyncio.run(run())
+        run_coroutine(run())
 
     def start(self, deliver: Deliver) -> None:
         loop = asyncio.new_event_loop()
