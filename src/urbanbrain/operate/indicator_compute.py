@@ -180,7 +180,8 @@ def _transition(row: Indicator, previous: str, state: str, values: list[tuple[st
         event, severity = "cleared", "info"
     else:
         return None
-    bad = [k or "全市" for k, v in values if light(v, parse_threshold(row.warn), parse_threshold(row.alarm)) == state]
+    ordered = sorted(values, key=lambda kv: (bool(kv[0]), kv[0] or ""))  # city-wide first, then by key
+    bad = [k or "全市" for k, v in ordered if light(v, parse_threshold(row.warn), parse_threshold(row.alarm)) == state]
     shown = f"{row.value:g}{row.unit}" if row.value is not None else ", ".join(bad[:5])
     message = f"{row.title_zh or row.title_en or row.name}: {shown} — {state}"
     payload = {"event": event, "id": row.alert_id, "alert_id": row.alert_id, "rule": f"indicator:{row.name}",
