@@ -12,15 +12,14 @@ Subdistricts (街道/镇) and roads are real names per district; communities are
 from __future__ import annotations
 
 import csv
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from urbanbrain.core.errors import ConfigurationError
+from urbanbrain.reference.divisions import adcodes_file
 
 PROVINCE, PROVINCE_CODE = "湖南省", "430000"
 CITY, CITY_CODE = "长沙市", "430100"
@@ -86,22 +85,11 @@ class District:
     roads: tuple[str, ...]
 
 
-def _adcodes_file() -> Path:
-    spec = importlib.util.find_spec("cpca")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError("the demo city needs the division dictionary shipped with cpca",
-                                 hint="pip install cpca")
-    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "adcodes.csv"
-    if not path.exists():
-        raise ConfigurationError(f"cpca is installed but {path} is missing", hint="pip install --force-reinstall cpca")
-    return path
-
-
 @lru_cache(maxsize=1)
 def districts() -> tuple[District, ...]:
     """The nine districts and counties of Changsha, in code order."""
     found: dict[str, District] = {}
-    with _adcodes_file().open(encoding="utf-8") as fh:
+    with adcodes_file().open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             code = row["adcode"][:6]
             if not code.startswith("4301") or code.endswith("00") or code == "430101" or not row["longitude"]:
