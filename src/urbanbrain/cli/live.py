@@ -49,13 +49,7 @@ def live_command(
     """Current state of devices: latest value of every attribute with its observation time."""
     from urbanbrain.stream import service
 
-    point = None
-    if near:
-        try:
-            lon, lat = (float(x) for x in near.split(","))
-        except ValueError:
-            raise ValidationError(f"--near {near!r} is not lon,lat", hint="e.g. --near 112.98,28.20") from None
-        point = (lon, lat)
+    point = service.parse_point(near, "--near ") if near else None
     filters = {}
     for w in where or []:
         k, sep, v = w.partition("=")

@@ -196,6 +196,15 @@ def parse_distance(text: str) -> float:
         raise ValidationError(f"{text!r} is not a distance", hint="e.g. 3km or 500m") from None
 
 
+def parse_point(text: str, option: str) -> tuple[float, float]:
+    """`lon,lat`; `option` is how the caller spells the input in its error (`--near `, `near=`)."""
+    try:
+        lon, lat = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValidationError(f"{option}{text!r} is not lon,lat", hint=f"e.g. {option}112.98,28.20") from None
+    return lon, lat
+
+
 def live_state(by: Principal, *, type: str | None = None, feed: str | None = None, device: str | None = None,
                near: tuple[float, float] | None = None, max_distance_m: float | None = None,
                where: dict[str, Any] | None = None, limit: int = 1000) -> list[dict[str, Any]]:

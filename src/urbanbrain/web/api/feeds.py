@@ -16,7 +16,6 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from urbanbrain.core.errors import ValidationError
 from urbanbrain.web.api.results import QueryResponse, json_response
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -107,13 +106,7 @@ def devices(principal: CurrentPrincipal, type: str | None = None, feed: str | No
     """Current state of devices, filtered by type, feed, id, attribute values, or near a point."""
     from urbanbrain.stream import service
 
-    point = None
-    if near:
-        try:
-            lon, lat = (float(x) for x in near.split(","))
-        except ValueError:
-            raise ValidationError(f"near={near!r} is not lon,lat", hint="e.g. near=112.98,28.20") from None
-        point = (lon, lat)
+    point = service.parse_point(near, "near=") if near else None
     filters = dict(w.split(":", 1) for w in where or [] if ":" in w)
     return service.live_state(principal, type=type, feed=feed, device=device, near=point,
                               max_distance_m=service.parse_distance(max_distance) if max_distance else None,
