@@ -1,0 +1,24 @@
+"""The bundled district polygons place points by boundary, not by the nearest centre."""
+
+from urbanbrain.reference import boundaries
+
+
+def test_changsha_has_nine_districts_with_names():
+    found = boundaries.districts("430100")
+    assert len(found) == 9
+    assert {d.name for d in found} >= {"芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市"}
+
+
+def test_points_fall_in_their_district_and_outside_points_in_none():
+    # 五一广场 (芙蓉区), 岳麓山 (岳麓区), 浏阳市区 (浏阳市)
+    assert boundaries.district_at("430100", 112.9768, 28.1958).code == "430102"
+    assert boundaries.district_at("430100", 112.9360, 28.1830).code == "430104"
+    assert boundaries.district_at("430100", 113.6330, 28.1630).code == "430181"
+    assert boundaries.district_at("430100", 116.40, 39.90) is None  # Beijing
+
+
+def test_feature_collection_is_geojson_and_other_cities_have_none():
+    fc = boundaries.feature_collection("430100")
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 9
+    assert fc["features"][0]["geometry"]["type"] == "MultiPolygon"
+    assert not boundaries.has_polygons("110100")
