@@ -1,6 +1,6 @@
 """Console languages: message catalogs, picking a language per request, and locale-aware formatting.
 
-Every UI string goes through `t(<key>)`, looked up in `web/locales/<lang>.json` (flat key → text, with
+Every UI string goes through `t(<key>)`, looked up in `web/locales/<lang>[.<area>].json` (flat key → text, with
 `{name}` placeholders). The language comes from the `lang` cookie (set by the switch on every page), else
 the browser's `Accept-Language`, else English. Catalogs are read once per process; a test keeps them
 complete and in step with the templates.
@@ -31,8 +31,16 @@ Translate = Callable[..., str]
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    """The messages of one language (loaded once)."""
+    """The messages of one language (loaded once): `<lang>.json` plus one `<lang>.<area>.json` per console
+    area (live, ioc, indicators, ...), so each area's strings live beside each other; a key defined twice
+    is an error, not a silent override."""
     data: dict[str, str] = json.loads((LOCALES_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in sorted(LOCALES_DIR.glob(f"{lang}.*.json")):
+        extra: dict[str, str] = json.loads(part.read_text(encoding="utf-8"))
+        twice = sorted(set(extra) & set(data))
+        if twice:
+            raise ValueError(f"{part.name} redefines catalog keys {twice[:5]}; keep each key in one file")
+        data.update(extra)
     return data
 
 
