@@ -10,6 +10,7 @@ from urbanbrain.web.api import (
     datasets,
     departments,
     feeds,
+    geo,
     health,
     indicators,
     overview,
@@ -25,6 +26,6 @@ __all__ = ["api_router", "gateway_routes"]
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
     for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers, feeds,
-                   indicators):
+                   indicators, geo):
         router.include_router(module.router)
     return router
