@@ -48,7 +48,8 @@ def test_suggestions_are_titled_from_field_names_and_publish_nothing(elderly: st
     set_label(elderly, "care_level", label_zh="照护等级", label_en="care level", by=STEVE)
     found = {s.name: s for s in suggest_capabilities(elderly, by=STEVE)}
     lookup = found["civil_elderly_lookup_elder_id"]
-    assert (lookup.spec.title_zh, lookup.spec.title_en) == ("养老服务对象查询（按老人编号）", "elderly care recipients by elder ID")
+    assert lookup.spec.title_zh == "养老服务对象查询（按老人编号）"
+    assert lookup.spec.title_en == "elderly care recipients by elder ID"
     assert found["civil_elderly_count_by_care_level"].spec.title_zh == "养老服务对象按照护等级统计"
     assert found["civil_elderly_count_by_district"].spec.title_en == "elderly care recipients: count by district"
     assert not any("elder_id" in s.spec.title_zh or "elderly" in s.spec.title_zh for s in found.values())
