@@ -101,3 +101,23 @@ def test_the_catalog_pages_and_counts_by_kind(elderly: str) -> None:
     assert apis.total == 3 and len(apis.items) == 2 and {c.kind for c in apis.items} == {"data_api"}
     rest = catalog.catalog_page(kind="data_api", offset=2, limit=2)
     assert [c.name for c in rest.items] == ["civil_elderly_list"] and rest.kinds == every.kinds
+
+
+def test_the_terminal_suggests_names_and_publishes_with_a_purpose(elderly: str) -> None:
+    from typer.testing import CliRunner
+
+    from urbanbrain.cli.main import app
+
+    runner = CliRunner()
+    named = runner.invoke(app, ["dataset", "label", elderly, "elder_id", "--zh", "老人编号", "--en", "elder ID"])
+    assert named.exit_code == 0, named.output
+    listed = runner.invoke(app, ["capability", "suggest", elderly, "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert "按老人编号" in listed.output and "civil_elderly_lookup_phone" in listed.output
+    refused = runner.invoke(app, ["capability", "publish", "--dataset", elderly, "--suggestion",
+                                  "civil_elderly_lookup_phone"])
+    assert refused.exit_code != 0 and "--purpose" in refused.output
+    done = runner.invoke(app, ["capability", "publish", "--dataset", elderly, "--suggestion",
+                               "civil_elderly_lookup_phone", "--purpose", "call-back identity checks"])
+    assert done.exit_code == 0, done.output
+    assert catalog.get_capability("civil_elderly_lookup_phone").implementation["purpose"] == "call-back identity checks"
