@@ -1,6 +1,7 @@
 """Issue 13, point 5: the zh-CN console shows no English catalog text. A platform admin walks every page
 reachable from the navigation (and one detail page of each kind linked from them), in zh-CN, and the
-walk fails on any English catalog value — or raw catalog key — in the page's text where zh-CN differs.
+walk fails on any English catalog value — or raw catalog key, or enum value shown as stored instead of
+through its key — in the page's text where zh-CN differs.
 
 Pages are discovered from the nav links, so pages added later are covered without touching this test.
 Identifiers (`code`, `pre`, `.mono`: dataset names, columns, SQL), query results (`table.data`) and
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.web.test_console_i18n import DYNAMIC
 from urbanbrain.capability import catalog, consumers, grants
 from urbanbrain.capability.suggest import publish_suggestion
 from urbanbrain.govern import classification as cls
@@ -53,6 +55,19 @@ def english_patterns() -> dict[str, re.Pattern[str]]:
         body = r"\S+".join(re.escape(p) for p in re.split(r"\{\w+\}", text))
         words = len(re.sub(r"\{\w+\}", "", text).split())
         out[key] = re.compile(rf"(?<![A-Za-z]){body}(?![A-Za-z])" if words >= 3 else rf"^{body}$", re.IGNORECASE)
+    return out
+
+
+def raw_enum_values() -> dict[str, str]:
+    """An enum value shown as stored (`conditional`, `builtin`, `manual`) instead of through its key
+    (`level.conditional`): value -> key, for the keys the console builds from a prefix and a value."""
+    zh = i18n.catalog("zh-CN")
+    out: dict[str, str] = {}
+    for prefix, values in DYNAMIC.items():
+        for value in values:
+            key = f"{prefix}{value}"
+            if key in zh and zh[key].lower() != str(value).lower() and len(str(value)) > 2 and not str(value).isdigit():
+                out[str(value).lower()] = key
     return out
 
 
@@ -103,7 +118,7 @@ def test_every_console_page_in_chinese_shows_no_english_catalog_text(browser: An
     tab.fill("#login-password", PASSWORD)
     tab.locator("form button[type=submit]").first.click()
     tab.wait_for_url(lambda url: "/login" not in url)
-    patterns = english_patterns()
+    patterns, enums = english_patterns(), raw_enum_values()
     keys = set(i18n.catalog("en"))
     raw_key = re.compile(r"\b[a-z][a-z_]*(?:\.[a-z0-9_]+)+\b")
     nav = internal_links(tab, "nav.nav a")
@@ -119,6 +134,7 @@ def test_every_console_page_in_chinese_shows_no_english_catalog_text(browser: An
         visited.append(href)
         texts: list[str] = tab.evaluate(TEXTS)
         english = {k: t for k, p in patterns.items() for t in texts if p.search(t)}
+        english.update({key: t for t in texts if (key := enums.get(t.lower()))})
         raw = sorted({k for t in texts for k in raw_key.findall(t) if k in keys})
         if english or raw:  # each with the text it was seen in
             found[href] = {"english": dict(sorted(english.items())), "raw keys": raw}
