@@ -16,7 +16,7 @@ from urbanbrain.core.errors import PermissionDeniedError, ValidationError
 from urbanbrain.govern import audit
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern.labels import labels_of, set_label
-from urbanbrain.govern.principals import ANALYST, STEWARD, Principal
+from urbanbrain.govern.principals import ANALYST, DEVELOPER, STEWARD, Principal
 from urbanbrain.sync.runner import run_sync
 
 ELDERLY = "civil.care.elderly"
@@ -121,3 +121,24 @@ def test_the_terminal_suggests_names_and_publishes_with_a_purpose(elderly: str) 
                                "civil_elderly_lookup_phone", "--purpose", "call-back identity checks"])
     assert done.exit_code == 0, done.output
     assert catalog.get_capability("civil_elderly_lookup_phone").implementation["purpose"] == "call-back identity checks"
+
+
+def test_grant_many_checks_both_departments_and_audits_each_grant(elderly: str) -> None:
+    from urbanbrain.capability import consumers
+    from urbanbrain.capability.batch import GrantWish, grant_many
+    from urbanbrain.capability.grants import list_grants
+    from urbanbrain.govern.principals import SYSTEM
+
+    cap = publish_suggestion(elderly, "civil_elderly_count_by_district", by=STEVE)
+    consumers.add_consumer("market-app", "market")
+    wish = GrantWish("market-app", cap.name, purpose="district statistics")
+    dev = Principal("user", "dev", frozenset({"market"}), frozenset({DEVELOPER}))
+    granted, skipped = grant_many([wish], by=dev)  # market's developer may ask, but only civil may approve
+    assert granted == [] and "capability_grant.approve" in skipped[0] and list_grants() == []
+    granted, skipped = grant_many([wish], by=STEVE)  # civil's steward may approve, but not ask for market
+    assert granted == [] and "capability_grant.request" in skipped[0] and list_grants() == []
+    granted, skipped = grant_many([wish, GrantWish("market-app", "no_such_api")], by=SYSTEM)
+    assert [g.status for g in granted] == ["approved"] and "no_such_api" in skipped[0]
+    audit.flush()
+    assert [e.target for e in audit.list_entries(action="grant.approve")] == [f"grant:{granted[0].id}"]
+    assert [e.target for e in audit.list_entries(action="grant.request")] == [f"grant:{granted[0].id}"]
