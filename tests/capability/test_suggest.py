@@ -142,3 +142,23 @@ def test_grant_many_checks_both_departments_and_audits_each_grant(elderly: str) 
     audit.flush()
     assert [e.target for e in audit.list_entries(action="grant.approve")] == [f"grant:{granted[0].id}"]
     assert [e.target for e in audit.list_entries(action="grant.request")] == [f"grant:{granted[0].id}"]
+
+
+def test_the_api_and_the_console_page_the_catalog_by_kind(elderly: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from urbanbrain.web.app import create_app
+
+    catalog.publish_builtins()
+    for name in ("civil_elderly_count_by_district", "civil_elderly_count_by_care_level", "civil_elderly_list"):
+        publish_suggestion(elderly, name, by=STEVE)
+    with TestClient(create_app()) as client:
+        answer = client.get("/api/capabilities", params={"kind": "data_api", "limit": 2})
+        assert answer.status_code == 200 and len(answer.json()) == 2
+        assert answer.headers["x-total-count"] == "3" and "data_api=3" in answer.headers["x-kind-counts"]
+        assert len(client.get("/api/capabilities", params={"kind": "data_api", "offset": 2}).json()) == 1
+        html = client.get("/capabilities", params={"kind": "data_api"}, cookies={"lang": "zh-CN"}).text
+        assert 'data-kind="data_api"' in html and "数据接口" in html and "civil_elderly_list" in html
+        assert "validate_id_number" not in html  # a built-in, filtered out
+        suggestions = client.get(f"/api/datasets/{elderly}/suggestions").json()
+        assert {s["name"]: s["published"] for s in suggestions}["civil_elderly_list"] is True
