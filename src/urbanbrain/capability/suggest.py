@@ -205,7 +205,7 @@ def candidates(ds: DatasetPublic, labels: dict[str, Label], pii: dict[str, str])
     return out
 
 
-def _owner_of(dataset: str) -> DatasetPublic:
+def _data_dataset(dataset: str) -> DatasetPublic:
     ds = get_dataset(dataset)
     if ds.role != "data":
         raise NotFoundError(f"{dataset} is a quarantine table", hint="suggest data APIs over the dataset itself")
@@ -217,7 +217,7 @@ def suggest_capabilities(dataset: str, *, by: Principal | None = None) -> list[S
 
     Nothing is stored: a proposal becomes a capability only through `publish_suggestion`."""
     by = acting(by)
-    ds = _owner_of(dataset)
+    ds = _data_dataset(dataset)
     authorize("capability.suggest", by, ds.department)
     found = candidates(ds, labels_of(ds.name), pii_types(ds.name))
     existing = {c.name for c in list_capabilities(department=ds.department)}
@@ -243,7 +243,7 @@ def publish_suggestion(dataset: str, name: str, *, purpose: str | None = None, v
                        by: Principal | None = None) -> CapabilityPublic:
     """The steward releases one proposal: registered and published at once, owned by the dataset's department."""
     by = acting(by)
-    ds = _owner_of(dataset)
+    ds = _data_dataset(dataset)
     authorize("capability.publish_suggestion", by, ds.department)
     found = {s.name: s for s in candidates(ds, labels_of(ds.name), pii_types(ds.name))}
     if name not in found:
