@@ -99,6 +99,10 @@ CASES: list[Case] = [
     Case("POST", "/api/consumers", "police", lambda c: ("/api/consumers", {"name": _u("app"), "department": "police"},
                                                         None)),
     Case("POST", "/api/consumers/{name}/keys", "police", lambda c: (f"/api/consumers/{_consumer()}/keys", {}, None)),
+    Case("PUT", "/api/datasets/{name}/labels", "police",
+         lambda c: (f"/api/datasets/{RESIDENTS}/labels", {"mobile": {"label_zh": "手机", "label_en": "mobile"}}, None)),
+    Case("POST", "/api/datasets/{name}/suggestions/{suggestion}/publish", "police", lambda c: (
+        f"/api/datasets/{RESIDENTS}/suggestions/police_residents_lookup_id/publish", {}, None)),
     Case("POST", "/api/departments", "police",
          lambda c: ("/api/departments", {"name": "Probe", "code": _u("d")}, None)),
     Case("POST", "/api/grants", "police", lambda c: (
@@ -130,6 +134,10 @@ CASES: list[Case] = [
     Case("POST", "/consumers/{name}/keys/{key_id}/revoke", "police", lambda c: _console_revoke()),
     Case("POST", "/datasets/{name}/fields/{column}/confirm", "police",
          lambda c: (f"/datasets/{RESIDENTS}/fields/mobile/confirm", None, {})),
+    Case("POST", "/datasets/{name}/labels", "police",
+         lambda c: (f"/datasets/{RESIDENTS}/labels", None, {"label_en:mobile": "mobile phone"})),
+    Case("POST", "/datasets/{name}/suggestions/{suggestion}/publish", "police",
+         lambda c: (f"/datasets/{RESIDENTS}/suggestions/police_residents_list/publish", None, {})),
     Case("POST", "/grants/{grant_id}/approve", "police", lambda c: (f"/grants/{_grant()}/approve", None, {})),
     Case("POST", "/grants/{grant_id}/refuse", "police", lambda c: (f"/grants/{_grant()}/refuse", None, {})),
     # the decision passes authorisation; there is no registry data to decide on here, hence 404

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from urbanbrain.capability.catalog import CATEGORIES, STATUSES
+from urbanbrain.capability.catalog import CATALOG_KINDS, CATEGORIES, STATUSES
+from urbanbrain.capability.suggest import PATTERNS
 from urbanbrain.govern.classification import LEVELS
+from urbanbrain.govern.pii import PII_TYPES
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
@@ -43,6 +45,9 @@ DYNAMIC = {
     "link.kind.": KINDS,
     "trigger.": ("manual", "schedule", "console", "demo", "api"),
     "mask.": ("partial", "hash", "redact", "none"),
+    "kind.": CATALOG_KINDS,
+    "pii.": PII_TYPES,
+    "suggest.pattern.": PATTERNS,
 }
 
 

@@ -272,8 +272,8 @@ def deprecate_capability(name: str, version: int | None = None, department: str 
 
 
 def list_capabilities(category: str | None = None, department: str | None = None, status: str | None = None,
-                      search: str | None = None) -> list[CapabilityPublic]:
-    """Filter by category, owning department code, status; `search` matches name, titles and descriptions."""
+                      search: str | None = None, kind: str | None = None) -> list[CapabilityPublic]:
+    """Filter by category, owning department code, status, kind; `search` matches name, titles and descriptions."""
     with session_scope() as s:
         query = select(Capability).join(Department).order_by(Capability.name, Capability.version)
         if category:
@@ -282,9 +282,43 @@ def list_capabilities(category: str | None = None, department: str | None = None
             query = query.where(Department.code == department.lower())
         if status:
             query = query.where(Capability.status == status)
+        if kind:
+            query = query.where(Capability.kind == kind)
         rows = [capability_public(c) for c in s.scalars(query)]
     if search:
         needle = search.lower()
         rows = [c for c in rows if any(needle in t.lower() for t in (
             c.name, c.title_zh, c.title_en, c.description_zh, c.description_en, c.owner_name))]
     return rows
+
+
+# What the catalog tells apart, in this order: shipped built-ins, data APIs a department released,
+# indicators published as capabilities (a kind still to come: the filter is ready for it), proxies.
+CATALOG_KINDS = ("builtin", "data_api", "indicator", "http_proxy")
+PAGE_SIZE = 50
+
+
+class CatalogPage(BaseModel):
+    """One page of the catalog, with how many match in all and per kind (the kind filter aside)."""
+
+    items: list[CapabilityPublic]
+    total: int
+    offset: int
+    limit: int
+    kinds: dict[str, int]
+
+
+def catalog_page(category: str | None = None, department: str | None = None, status: str | None = None,
+                 search: str | None = None, kind: str | None = None, *, offset: int = 0,
+                 limit: int | None = PAGE_SIZE) -> CatalogPage:
+    """The filtered catalog a page at a time (`limit=None`: all of it from `offset`); `kinds` counts every
+    kind under the other filters, so the kind tabs say how many each would show."""
+    offset = max(0, int(offset))
+    rows = list_capabilities(category, department, status, search)
+    kinds = {k: 0 for k in CATALOG_KINDS}
+    for c in rows:
+        kinds[c.kind] = kinds.get(c.kind, 0) + 1
+    if kind:
+        rows = [c for c in rows if c.kind == kind]
+    size = len(rows) if limit is None else max(1, min(int(limit), 500))
+    return CatalogPage(items=rows[offset:offset + size], total=len(rows), offset=offset, limit=size, kinds=kinds)

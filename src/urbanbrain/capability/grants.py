@@ -183,3 +183,8 @@ def check_grant(consumer_id: str, capability_id: str, capability_name: str) -> c
         raise PermissionDeniedError(f"the grant to call {capability_name} has expired", capability=capability_name,
                                     grant=grant.id, hint="request a new grant")
     return grant
+
+
+# for `capability.batch.grant_many`, which does request + approve for many grants in one transaction
+capability_row = _capability
+grant_public = _public

@@ -1,4 +1,4 @@
-"""`urbanbrain capability ...`: the catalog from the terminal — list, show, publish, approve, call.
+"""`urbanbrain capability ...`: the catalog from the terminal — list, show, suggest, publish, approve, call.
 
 Each command calls one service in `urbanbrain.capability`; `call` goes through the same gateway
 function as the HTTP route, so a key, grant, quota and schema behave exactly as they do over HTTP.
@@ -88,8 +88,21 @@ def publish(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Generate a lookup data API over it.")] = None,
     key_column: Annotated[str | None, typer.Option("--key-column", help="The lookup's key column.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the generated lookup.")] = None,
+    suggestion: Annotated[str | None, typer.Option(
+        "--suggestion", help="Publish this proposal of `capability suggest DATASET` (with --dataset).")] = None,
+    purpose: Annotated[str | None, typer.Option(
+        "--purpose", help="Why: required for a lookup by a personal field (kept and audited).")] = None,
 ) -> None:
-    """Publish the built-ins, register a capability from a spec file, or generate a dataset lookup."""
+    """Publish the built-ins, a suggested data API, a capability from a spec file, or a dataset lookup."""
+    if suggestion:
+        if not dataset:
+            raise ValidationError("--suggestion needs --dataset", hint="e.g. --dataset civil.elderly_care.elderly")
+        from urbanbrain.capability.suggest import publish_suggestion
+
+        cap = publish_suggestion(dataset, suggestion, purpose=purpose)
+        console.print(f"[green]published[/green] {cap.name} v{cap.version} ({cap.title_zh} / {cap.title_en}) "
+                      f"at {cap.path}")
+        return
     if builtins:
         result = catalog.publish_builtins()
         console.print(f"published {len(result['published'])} built-ins: {', '.join(result['published'])}")
@@ -103,9 +116,26 @@ def publish(
     elif dataset and key_column:
         cap = generate_lookup_api(dataset, key_column, name=name)
     else:
-        raise ValidationError("say what to publish", hint="use --builtins, --file SPEC, or --dataset D --key-column C")
+        raise ValidationError("say what to publish", hint="use --builtins, --dataset D --suggestion NAME, "
+                              "--file SPEC, or --dataset D --key-column C")
     console.print(f"registered [bold]{cap.name}[/bold] v{cap.version} as a draft owned by {cap.owner}; "
                   f"publish it with `urbanbrain capability approve {cap.name} --dept {cap.owner}`")
+
+
+SUGGEST_COLUMNS = ["name", "title_zh", "title_en", "pattern", "column", "pii_type", "needs_purpose", "published"]
+
+
+@app.command("suggest")
+def suggest(dataset: Annotated[str, typer.Argument(help="department.system.object")],
+            fmt: FormatOption = Format.table, output: OutputOption = None) -> None:
+    """Propose data APIs for a dataset (nothing is published); publish one with `publish --suggestion`."""
+    from urbanbrain.capability.suggest import suggest_capabilities
+
+    rows = [s.as_dict() for s in suggest_capabilities(dataset)]
+    emit_rows(rows, fmt, columns=SUGGEST_COLUMNS, title=f"Suggested data APIs for {dataset}", output=output)
+    if fmt is Format.table and rows:
+        console.print(f"publish one: urbanbrain capability publish --dataset {dataset} --suggestion NAME"
+                      " [--purpose '...' for lookups by personal fields]")
 
 
 @app.command("approve")

@@ -93,3 +93,26 @@ def drop(
 
     drop_dataset(name)
     console.print(f"dropped dataset [bold]{name}[/bold]")
+
+
+@app.command("label")
+def label(
+    name: Annotated[str, typer.Argument(help="department.system.object")],
+    column: Annotated[str | None, typer.Argument(help="The field; leave out to name the dataset itself.")] = None,
+    zh: Annotated[str | None, typer.Option("--zh", help="Display name in Chinese, e.g. 老人编号.")] = None,
+    en: Annotated[str | None, typer.Option("--en", help="Display name in English, e.g. 'elder ID'.")] = None,
+    description_zh: Annotated[str | None, typer.Option("--description-zh", help="Description in Chinese.")] = None,
+    description_en: Annotated[str | None, typer.Option("--description-en", help="Description in English.")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Show or set display names and descriptions of a dataset and its fields (both languages; stewards)."""
+    from urbanbrain.govern import labels
+
+    if any(v is not None for v in (zh, en, description_zh, description_en)):
+        done = labels.set_label(name, column or labels.DATASET, label_zh=zh, label_en=en,
+                                description_zh=description_zh, description_en=description_en)
+        console.print(f"{name}{'.' + column if column else ''}: {done.label_zh} / {done.label_en}")
+        return
+    rows = [{**lb.as_dict(), "column": lb.column or "(dataset)"} for lb in labels.labels_of(name).values()]
+    emit_rows(rows, fmt, columns=["column", "label_zh", "label_en", "description_zh", "description_en", "named"],
+              title=f"Names of {name}")

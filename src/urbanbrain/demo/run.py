@@ -14,6 +14,7 @@ deterministic, so the truth files are rewritten identically plus the new links).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import secrets
 import shutil
@@ -125,7 +126,8 @@ def _register(placements: list[builder.Placement], sim: Simulator, progress: Dem
     for dept in DEPARTMENTS:
         if dept.code not in known_depts:
             add_department(dept.name, dept.code)
-    for p in placements:
+
+    def one(p: builder.Placement) -> str:
         options = rest_options(p.spec, sim.url, sim.config.token) if p.connector == "rest" else p.options
         try:
             get_system(p.spec.name)
@@ -139,7 +141,12 @@ def _register(placements: list[builder.Placement], sim: Simulator, progress: Dem
             lake_obj = p.objects[obj.name]
             if obj.cursor and lake_obj in names:
                 configure_object(p.spec.name, lake_obj, cursor_column=obj.cursor)
-        progress.advance("register", 1, p.spec.name)
+        return p.spec.name
+
+    # discovery mostly waits on the systems (databases, files, the REST simulator): a few at once
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for name in pool.map(lambda p: contextvars.copy_context().run(one, p), placements):
+            progress.advance("register", 1, name)
 
 
 def _sync_all(names: list[str], full_refresh: bool, progress: DemoProgress, workers: int) -> dict[str, SyncRunPublic]:
@@ -250,9 +257,13 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         timings["sync"] = time.monotonic() - t0
         t0 = time.monotonic()
         progress.phase("publish", None)
-        published = publish_city_capabilities(on_step=lambda label: progress.advance("publish", 1, label))
-        demo_users = create_demo_users()
-        sharing_requests = seed_sharing_requests()
+        # the users' password hashes (Argon2, deliberately slow, GIL released) and the sharing requests
+        # need nothing of the catalog: they run beside it
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            people = beside.submit(contextvars.copy_context().run,
+                                   lambda: (create_demo_users(), seed_sharing_requests()))
+            published = publish_city_capabilities(on_step=lambda label: progress.advance("publish", 1, label))
+            demo_users, sharing_requests = people.result()
         timings["publish"] = time.monotonic() - t0
     finally:
         sim.stop()

@@ -408,6 +408,24 @@ class FieldClassification(Base):
     updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
+class FieldLabel(Base):
+    """A steward's display name and description of a field (`column == ""`: of the dataset itself), in
+    zh-CN and English; generated capability titles and the console use them instead of raw column names."""
+
+    __tablename__ = "field_labels"
+    __table_args__ = (UniqueConstraint("dataset_id", "column"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("lbl"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    column: Mapped[str] = mapped_column(String(255))
+    label_zh: Mapped[str] = mapped_column(String(200), default="")
+    label_en: Mapped[str] = mapped_column(String(200), default="")
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
 class RowFilter(Base):
     """Rows one department may see of another's dataset, e.g. a district office sees its district."""
 

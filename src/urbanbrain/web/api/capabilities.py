@@ -6,7 +6,9 @@ plain ASGI outside the app's middleware and router (why: see that module).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.routing import BaseRoute, Route
@@ -52,9 +54,18 @@ class Decision(BaseModel):
 
 
 @router.get("")
-def list_capabilities(category: Filter = None, department: Filter = None, status: Filter = None,
-                      search: Search = None) -> list[CapabilityPublic]:
-    return catalog.list_capabilities(category, department, status, search)
+def list_capabilities(response: Response, category: Filter = None, department: Filter = None,
+                      status: Filter = None, search: Search = None,
+                      kind: Annotated[str | None, Query(max_length=40, description=(
+                          "builtin, data_api, indicator or http_proxy"))] = None,
+                      offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                      limit: Annotated[int | None, Query(ge=1, le=500, description="page size; all if omitted")]
+                      = None) -> list[CapabilityPublic]:
+    """The catalog, filtered; `X-Total-Count` says how many match, `X-Kind-Counts` how many of each kind."""
+    found = catalog.catalog_page(category, department, status, search, kind, offset=offset, limit=limit)
+    response.headers["X-Total-Count"] = str(found.total)
+    response.headers["X-Kind-Counts"] = ",".join(f"{k}={n}" for k, n in found.kinds.items())
+    return found.items
 
 
 @router.post("", status_code=201)

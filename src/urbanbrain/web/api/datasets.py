@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from urbanbrain.capability import suggest
+from urbanbrain.capability.catalog import CapabilityPublic
+from urbanbrain.govern import labels
 from urbanbrain.govern import query as reads
 from urbanbrain.lake import datasets as svc
 from urbanbrain.meta.schemas import DatasetPublic, LineagePublic
-from urbanbrain.web.api.bounds import Filter, PathName, Search
+from urbanbrain.web.api.bounds import (
+    MAX_KEYS,
+    MAX_VERSION,
+    Filter,
+    LongName,
+    Note,
+    PathName,
+    Search,
+    Title,
+)
 from urbanbrain.web.api.results import QueryResponse, json_response
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -53,3 +65,43 @@ def preview(name: PathName, principal: CurrentPrincipal,
 def get_lineage(name: PathName, principal: CurrentPrincipal) -> LineagePublic:
     result: LineagePublic = reads.lineage(name, principal=principal)
     return result
+
+
+class FieldLabelBody(BaseModel):
+    label_zh: Title | None = None
+    label_en: Title | None = None
+    description_zh: Note | None = None
+    description_en: Note | None = None
+
+
+class SuggestionPublish(BaseModel):
+    purpose: Note | None = None
+    version: int = Field(default=1, ge=1, le=MAX_VERSION)
+
+
+@router.get("/{name}/labels")
+def get_labels(name: PathName) -> dict[str, dict[str, Any]]:
+    """Display names and descriptions of the dataset (key `""`) and each field, in both languages."""
+    return {column: label.as_dict() for column, label in labels.labels_of(name).items()}
+
+
+@router.put("/{name}/labels")
+def put_labels(name: PathName, body: Annotated[dict[LongName | Literal[""], FieldLabelBody],
+                                               Body(max_length=MAX_KEYS)],
+               principal: CurrentPrincipal) -> dict[str, dict[str, Any]]:
+    """A steward names and describes fields (key `""`: the dataset itself); omitted values stay."""
+    labels.set_labels(name, {c: v.model_dump(exclude_none=True) for c, v in body.items()}, by=principal)
+    return get_labels(name)
+
+
+@router.get("/{name}/suggestions")
+def get_suggestions(name: PathName, principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    """The data APIs proposed for the dataset (nothing is published); for its own department's stewards."""
+    return [s.as_dict() for s in suggest.suggest_capabilities(name, by=principal)]
+
+
+@router.post("/{name}/suggestions/{suggestion}/publish", status_code=201)
+def publish_suggestion(name: PathName, suggestion: PathName, body: SuggestionPublish,
+                       principal: CurrentPrincipal) -> CapabilityPublic:
+    """Publish one proposal; a lookup by a personal field needs `purpose`."""
+    return suggest.publish_suggestion(name, suggestion, purpose=body.purpose, version=body.version, by=principal)

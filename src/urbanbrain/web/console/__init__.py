@@ -17,6 +17,7 @@ from urbanbrain.web.console import (
     audit,
     capabilities,
     consumers,
+    dataset_apis,
     datasets,
     grants,
     lang,
@@ -48,5 +49,5 @@ def mount_console(app: FastAPI) -> None:
     register_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (login, overview, systems, datasets, runs, sql, capabilities, consumers, grants, sharing, link, usage,
-                   audit, lang):
+                   audit, lang, dataset_apis):
         app.include_router(module.router, include_in_schema=False)

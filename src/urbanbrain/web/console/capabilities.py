@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from urbanbrain.capability import gateway
 from urbanbrain.capability.base import BUILTINS, BuiltinSpec
-from urbanbrain.capability.catalog import CATEGORIES, STATUSES, CapabilityPublic, get_capability, list_capabilities
+from urbanbrain.capability.catalog import (
+    CATALOG_KINDS,
+    CATEGORIES,
+    PAGE_SIZE,
+    STATUSES,
+    CapabilityPublic,
+    catalog_page,
+    get_capability,
+)
 from urbanbrain.core.errors import UrbanBrainError, ValidationError
 from urbanbrain.meta.departments import list_departments
 from urbanbrain.web.console.render import FormFields, is_htmx, page
@@ -66,10 +75,17 @@ def pretty(value: Any) -> str:
 
 @router.get("", response_class=HTMLResponse)
 def capabilities(request: Request, q: str | None = None, category: str | None = None, dept: str | None = None,
-                 status: str | None = None) -> HTMLResponse:
-    found = list_capabilities(category or None, dept or None, status or None, q or None)
-    context = {"capabilities": found, "q": q or "", "category": category or "", "dept": dept or "",
-               "status": status or "", "filtered": bool(q or category or dept or status)}
+                 status: str | None = None, kind: str | None = None, page_no: int = Query(1, alias="page", ge=1,
+                                                                                          le=100_000)) -> HTMLResponse:
+    found = catalog_page(category or None, dept or None, status or None, q or None, kind or None,
+                         offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    filters = {"q": q or "", "category": category or "", "dept": dept or "", "status": status or "",
+               "kind": kind or ""}
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    context = {"capabilities": found.items, **filters, "filtered": bool(q or category or dept or status or kind),
+               "total": found.total, "kinds": found.kinds, "catalog_kinds": CATALOG_KINDS,
+               "page_no": min(page_no, pages), "pages": pages,
+               "query": lambda **change: urlencode({k: v for k, v in {**filters, **change}.items() if v})}
     if is_htmx(request):  # live filtering swaps only the results
         return page(request, "_capability_results.html", context)
     return page(request, "capabilities.html", {**context, "departments": list_departments(),

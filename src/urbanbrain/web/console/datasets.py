@@ -12,6 +12,7 @@ from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import QueryResult, lineage, preview
 from urbanbrain.lake.datasets import get_dataset, list_datasets
 from urbanbrain.meta.departments import list_departments
+from urbanbrain.web.console.dataset_apis import page_context
 from urbanbrain.web.console.render import is_htmx, page
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -38,7 +39,8 @@ def dataset_detail(request: Request, name: str, principal: CurrentPrincipal) -> 
     except UrbanBrainError as exc:  # the record exists but its table cannot be read: show the page anyway
         problem = exc
     fields = {f.column: f for f in get_classification(name)[1]}
-    return page(request, "dataset.html", {"ds": ds, "lineage": lineage(name, principal=principal), "preview": rows,
+    return page(request, "dataset.html", {"ds": ds, **page_context(ds, principal),
+                                          "lineage": lineage(name, principal=principal), "preview": rows,
                                           "problem": problem,
                                           "fields": fields, "levels": LEVELS,
                                           "shareable": [c for c, f in fields.items() if f.level == CONDITIONAL],
