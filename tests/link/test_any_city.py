@@ -56,7 +56,9 @@ def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
     scores = _json(_cli("link", "evaluate", "organisation", "--truth", str(DATA / "matches_fodors_zagats.csv"),
                         "--left", FODORS, "--right", ZAGAT, "--format", "json"))
     assert scores["true_pairs"] == 112
-    assert scores["f1"] >= 0.9 and scores["b3_f1"] >= 0.98, scores
+    # the proposal as made (cuisine label included), one partner per record: hand-configured Splink's best
+    # is 0.987 on this data (bench/link_quality.py)
+    assert scores["f1"] >= 0.97 and scores["b3_f1"] >= 0.99, scores
     # link-only: no pair within one guide (Fodor's lists some places twice; those stay apart)
     xref = store.read("organisation", "xref")
     assert xref is not None

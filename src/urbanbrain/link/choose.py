@@ -95,9 +95,10 @@ def plan(kind: str, fields: dict[str, str], records: pa.Table, *, link_only: boo
         singles: dict[tuple[str, ...], int] = {}
         for _, col in keys:
             singles[(col,)] = pair_count(con, (col,), link_only)
-        broad = [k for k, v in singles.items() if v > cap]
-        chosen = {k: v for k, v in singles.items() if 0 < v <= cap}
+        # a category alone (a city, a cuisine) selects nothing worth comparing: only combined with another key
         field_of = dict((c, f) for f, c in keys)
+        broad = [k for k, v in singles.items() if v > cap or present[field_of[k[0]]] == "category"]
+        chosen = {k: v for k, v in singles.items() if 0 < v <= cap and k not in broad}
         for (a,), (b,) in combinations(broad, 2):
             if field_of[a] != field_of[b]:
                 n = pair_count(con, (a, b), link_only)
@@ -194,4 +195,4 @@ def spec_for(kind: str, fields: dict[str, str], chosen: Plan, *, threshold: floa
         training_blocks=tuple(chosen.training or chosen.blocking[:3]), prior_rules=tuple(chosen.prior_rules),
         prior_recall=0.8, threshold=threshold, review_low=min(0.5, threshold / 2), u_pairs=5e5,
         fixed={"prior": chosen.prior} if chosen.prior else {},
-        else_m_floor={f: ELSE_M_FLOOR[t] for f, t in filled.items() if t in ELSE_M_FLOOR})
+        else_m_floor={f: ELSE_M_FLOOR[t] for f, t in filled.items() if t in ELSE_M_FLOOR}, monotone=True)
