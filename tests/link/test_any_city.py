@@ -77,6 +77,17 @@ def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
 
 
 def test_a_stewards_kind_links_by_several_columns_and_an_expression(guides: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from urbanbrain.link.mapping import load_mappings
+    from urbanbrain.web.app import create_app
+
+    with TestClient(create_app()) as console:  # the console's "propose" button: the same proposal, with reasons
+        done = console.post("/link/organisation/mappings", data={"dataset": FODORS, "action": "propose"},
+                            follow_redirects=False)
+        assert done.status_code == 303
+        assert "addr&#39; means address" in console.get("/link", params={"kind": "organisation"}).text
+    assert load_mappings("organisation")[0].columns["address"] == "addr"
     _cli("link", "kind", "define", "venue", "--field", "name=name", "--field", "place=text", "--field",
          "phone=phone", "--prefix", "VEN")
     for ds in (FODORS, ZAGAT):

@@ -136,10 +136,14 @@ def _check_expression(fld: str, text: str) -> None:
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as e:
         raise ValidationError(f"field {fld!r}: the expression does not parse: {str(e).splitlines()[0]}",
                               hint="write a SQL expression over the dataset's columns, e.g. =lower(city)") from e
+    if len(trees) != 1 or isinstance(trees[0], exp.Command):
+        raise ValidationError(f"field {fld!r}: a mapping expression is one expression, not statements",
+                              hint="no ';' or commands: e.g. =lower(city) || ' ' || zip")
+    tree = trees[0]
     for node in tree.walk():
         if isinstance(node, exp.Query | exp.Subquery | exp.Table | exp.Star | exp.Placeholder):
             raise ValidationError(f"field {fld!r}: an expression may only use the dataset's own columns",
@@ -149,6 +153,14 @@ def _check_expression(fld: str, text: str) -> None:
             if name not in SAFE_FUNCTIONS:
                 raise ValidationError(f"field {fld!r}: function {name}() is not allowed in a mapping expression",
                                       hint=f"allowed: {', '.join(sorted(SAFE_FUNCTIONS))}")
+
+
+def expression_sql(source: str) -> str:
+    """The SQL a saved `=EXPRESSION` runs as: re-rendered from its parse tree (what `check_source` checked),
+    never the stored text itself."""
+    import sqlglot
+
+    return sqlglot.parse_one(source[1:], read="duckdb").sql(dialect="duckdb")
 
 
 def sources(m: Mapping) -> list[str]:
@@ -164,6 +176,33 @@ def sources(m: Mapping) -> list[str]:
             out += [c.name for c in sqlglot.parse_one(source[1:], read="duckdb").find_all(exp.Column)]
         else:
             out.append(source)
+    return out
+
+
+def override(kind: str, dataset: str, items: list[str], *, key: str | None = None, priority: int | None = None,
+             date_column: str | None = None, by: Principal | None = None) -> Mapping:
+    """Apply `field=source` items over the current mapping of (kind, dataset), or a new one: `field=col`,
+    `field=a+b`, `field==EXPRESSION`; `field=` drops the field. The CLI's `link map KIND DATASET -c` and
+    the console's mapping form both call this, so a steward corrects any proposal field by field."""
+    current = next((m for m in load_mappings(kind) if m.dataset == dataset), None)
+    base = current or Mapping(kind, dataset, key or default_key(dataset), {})
+    cols = dict(base.columns)
+    reasons = dict(base.reasons)
+    for item in items:
+        fld, eq, src = item.partition("=")
+        fld = fld.strip()
+        if not eq or not fld:
+            raise ValidationError(f"{item!r} is not field=column", hint="e.g. name=first_name+last_name, or name= "
+                                                                      "to drop a field")
+        if src.strip():
+            cols[fld] = parse_source(src.strip())
+            reasons[fld] = "set by the steward"
+        else:
+            cols.pop(fld, None)
+            reasons.pop(fld, None)
+    out = Mapping(kind, dataset, key or base.key_column, cols, base.priority if priority is None else priority,
+                  date_column or base.date_column, reasons=reasons)
+    set_mapping(out, by=by)
     return out
 
 
@@ -278,6 +317,17 @@ def propose_dataset(kind: str, dataset: str, key_column: str | None = None) -> M
 # standard address registry); everything else after, in name order
 PRIORITY_HINTS = {"police.hukou_registry.": 10, "market.enterprise_registry.": 10, "resources.address_registry.": 10,
                   "hrss.": 30, "health.": 40, "education.": 40, "civil.": 50, "market.": 30}
+
+
+def propose_and_save(kind: str, dataset: str, key_column: str | None = None, *,
+                     by: Principal | None = None) -> Mapping:
+    """A steward asks for a dataset's proposal and keeps it (the console's "propose" button): authorised
+    before any value is sampled."""
+    by = acting(by)
+    authorize("link.mapping", by, REGISTRY)
+    proposed = propose_dataset(kind, dataset, key_column)
+    set_mapping(proposed, by=by)
+    return proposed
 
 
 def propose_all(kind: str) -> list[Mapping]:
