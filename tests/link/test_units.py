@@ -113,3 +113,17 @@ def test_categories_of_two_vocabularies_share_a_word() -> None:
     feats = field_features("category", "cuisine", ["French Bistro", "french", None])
     assert feats["cuisine"] == ["french bistro", "french", None]
     assert feats["cuisine__tokens"] == ["bistro french", "french", None]
+
+
+def test_labelled_candidate_pairs_score_only_the_pairs_labelled() -> None:
+    from urbanbrain.link.truth import evaluate
+
+    xref = pa.table({"unique_id": ["d|1", "d|2", "d|3", "a|1", "a|2", "a|3"],
+                     "entity_id": ["E1", "E2", "E3", "E1", "E2", "E9"],
+                     "source_dataset": ["d", "d", "d", "a", "a", "a"], "record_key": ["1", "2", "3", "1", "2", "3"]})
+    labels = pa.table({"dblp_id": ["1", "2", "3", "1"], "acm_id": ["1", "2", "3", "2"],
+                       "label": ["1", "0", "1", "0"]})
+    result = evaluate(xref, labels, left="d", right="a").as_dict()
+    # linked: (1,1) a match, (2,2) labelled different; (3,3) a match not linked; (1,2) not linked, rightly
+    assert (result["precision"], result["recall"]) == (0.5, 0.5)
+    assert result["format"].startswith("labelled pairs (4 of 4 found, 2 matches)")

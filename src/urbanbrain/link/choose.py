@@ -29,7 +29,7 @@ from urbanbrain.link.model import ModelSpec
 MAX_RULES = 8
 # how often two records of one entity may disagree on a field of this type, at least (see ModelSpec)
 ELSE_M_FLOOR = {"category": 0.3, "address": 0.05, "phone": 0.05, "text": 0.05, "date": 0.02, "number": 0.05,
-                "email": 0.05, "geo": 0.02}
+                "email": 0.05, "geo": 0.02, "name": 0.02}
 
 
 @dataclass

@@ -8,7 +8,8 @@ helper columns `f__*` that comparisons and blocking use:
 | identifier | - | exact, 1 edit or a transposition, else |
 | name | key (sorted tokens / pinyin), initials, first, last | exact, same tokens any order, JW >= 0.92, the words |
 | | | of one all in the other, JW >= 0.8, half the words shared, same last token and initials, else |
-| text | tokens, first | exact, Jaro-Winkler >= 0.9, token overlap >= 0.5, else |
+| text | tokens, first | exact, Jaro-Winkler >= 0.9, the words of one all in the other, token overlap >= 0.5, |
+| | | else |
 | address | number, street, tokens | exact, same number and street, same number and JW >= 0.85, |
 | | | token overlap >= 0.5, else |
 | phone | last7 | exact, same last 7 digits, else |
@@ -157,6 +158,11 @@ def _contained(a: str, b: str) -> str:
     return f"(list_has_all({la}, {lb}) OR list_has_all({lb}, {la}))"
 
 
+def _shared(a: str, b: str) -> str:
+    """At least one word in common (two cuisine labels, two spellings of a city)."""
+    return f"len(list_intersect(string_split({a}, ' '), string_split({b}, ' '))) > 0"
+
+
 def _one_edit(a: str, b: str) -> str:
     """Levenshtein <= 1 or two adjacent characters swapped (DuckDB's damerau_levenshtein is ~7x slower)."""
     return (f"(levenshtein({a}, {b}) <= 1 OR CASE WHEN length({a}) = length({b}) THEN hamming({a}, {b}) = 2 AND "
@@ -182,6 +188,7 @@ def _levels(ctype: str, f: str) -> list[tuple[str, str]]:
                  f" OR starts_with({h('initials', 'r')}, {h('initials', 'l')}))", "same last name, initials agree")]
     if ctype == "text":
         return [(f"{l_} = {r_}", "exact"), (f"jaro_winkler_similarity({l_}, {r_}) >= 0.9", "Jaro-Winkler >= 0.9"),
+                (_contained(h("tokens", "l"), h("tokens", "r")), "the words of one all in the other"),
                 (_overlap(h("tokens", "l"), h("tokens", "r")), "half the words shared")]
     if ctype == "address":
         return [(f"{l_} = {r_}", "exact"),
@@ -207,9 +214,7 @@ def _levels(ctype: str, f: str) -> list[tuple[str, str]]:
               f"cos(radians({lb})) * pow(sin(radians({lob} - {lo}) / 2), 2))))")
         return [(f"{km} <= 0.1", "within 100 m"), (f"{km} <= 1", "within 1 km"), (f"{km} <= 10", "within 10 km")]
     # category: two sources' vocabularies differ ("french" / "french bistro", "new york" / "new york city")
-    return [(f"{l_} = {r_}", "exact"),
-            (f"len(list_intersect(string_split({h('tokens', 'l')}, ' '), string_split({h('tokens', 'r')}, ' '))) > 0",
-             "a word shared")]
+    return [(f"{l_} = {r_}", "exact"), (_shared(h("tokens", "l"), h("tokens", "r")), "a word shared")]
 
 
 def comparison(ctype: str, f: str) -> Any:

@@ -143,8 +143,7 @@ def train(spec: ModelSpec, records: pa.Table, *, link_type: LinkType = "dedupe_o
             except (ValueError, ZeroDivisionError, _splink_error()) as exc:
                 notes.append(f"EM on {' + '.join(cols)} skipped: {str(exc).splitlines()[0][:160]}")
         model: dict[str, Any] = linker.misc.save_model_to_json()
-        model = _floor_else_m(model, spec.else_m_floor)
-        return _monotone(model) if spec.monotone else model
+        return _floor_else_m(_monotone(model) if spec.monotone else model, spec.else_m_floor)
     finally:
         con.close()
 
@@ -173,9 +172,11 @@ def _monotone(model: dict[str, Any]) -> dict[str, Any]:
     """Raise the m of any level whose Bayes factor m/u falls below that of a less similar level below it
     (the levels after the null level are ordered most similar first), then rescale so m sums to one."""
     for comp in model.get("comparisons", []):
-        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")]
-        if not all(isinstance(lv.get("m_probability"), float | int) and isinstance(lv.get("u_probability"), float | int)
-                   and float(lv["u_probability"]) > 0 for lv in levels):
+        # levels never seen in the u sample (u = 0) or untrained keep what they have
+        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")
+                  and isinstance(lv.get("m_probability"), float | int)
+                  and isinstance(lv.get("u_probability"), float | int) and float(lv["u_probability"]) > 0]
+        if len(levels) < 2:
             continue
         best_below = 0.0
         for lv in reversed(levels):
@@ -183,7 +184,10 @@ def _monotone(model: dict[str, Any]) -> dict[str, Any]:
             if m / u < best_below:
                 lv["m_probability"] = best_below * u
             best_below = max(best_below, float(lv["m_probability"]) / u)
-        total = sum(float(lv["m_probability"]) for lv in levels)
+        ids = {id(lv) for lv in levels}
+        others = sum(float(lv.get("m_probability") or 0.0) for lv in comp.get("comparison_levels", [])
+                     if not lv.get("is_null_level") and id(lv) not in ids)
+        total = sum(float(lv["m_probability"]) for lv in levels) / max(1e-12, 1.0 - others)
         if total > 0:
             for lv in levels:
                 lv["m_probability"] = float(lv["m_probability"]) / total
