@@ -310,7 +310,39 @@ def propose_dataset(kind: str, dataset: str, key_column: str | None = None) -> M
         raise ValidationError(f"no column of {dataset} looks like a field of {kind}",
                               hint=f"map them by hand: --column field=column (fields: {', '.join(definition.fields)})")
     priority = next((p for prefix, p in PRIORITY_HINTS.items() if dataset.startswith(prefix)), 100)
+    for fld, source in found.items():
+        if definition.fields.get(fld) == "category" and isinstance(source, str):
+            note = _agreement(kind, dataset, fld, source)
+            if note:
+                reasons[fld] = f"{reasons[fld]}; {note}"
     return Mapping(kind, dataset, key, found, priority, None, reasons={"key": f"record key {key!r}", **reasons})
+
+
+def _agreement(kind: str, dataset: str, fld: str, column: str) -> str:
+    """How far a category's values agree with another mapped source's: the share of sampled values that
+    share a word with the other's values (two guides label one cuisine "french" and "french bistro"; the
+    comparison has a "a word shared" level for that)."""
+    from urbanbrain.core.errors import UrbanBrainError
+    from urbanbrain.link.propose import sample_values
+    from urbanbrain.link.textnorm import fold
+
+    other = next((m for m in load_mappings(kind) if m.dataset != dataset and isinstance(m.columns.get(fld), str)
+                  and not str(m.columns[fld]).startswith("=")), None)
+    if other is None:
+        return ""
+    try:
+        mine = sample_values(dataset, [column]).get(column, [])
+        theirs = sample_values(other.dataset, [str(other.columns[fld])]).get(str(other.columns[fld]), [])
+    except UrbanBrainError:
+        return ""
+    words = {w for v in theirs for w in (fold(str(v)) or "").split() if v is not None}
+    values = [set((fold(str(v)) or "").split()) for v in mine if v is not None and str(v).strip()]
+    if not values or not words:
+        return ""
+    exact = len({fold(str(v)) for v in mine if v is not None} & {fold(str(v)) for v in theirs if v is not None})
+    share = sum(1 for v in values if v & words) / len(values)
+    return (f"{share:.0%} of its sampled values share a word with {other.dataset}'s {fld} "
+            f"({exact} identical labels): compared by shared words, not only exact labels")
 
 
 # the registries of record come first when attributes tie (household register, enterprise register,
