@@ -3,7 +3,9 @@
 No national ID is assumed. Every candidate key of the kind's fields (`generic.candidate_keys`) is measured
 on the records as the number of pairs it would compare (dedupe: n(n-1)/2 per block; link-only: left x
 right per block). Keys that compare nothing are dropped; keys that compare too much (more than
-`cap` pairs) are combined with another field's key and measured again. The deterministic rules that set
+`cap` pairs), and categories whatever their count (a city or a cuisine label selects nothing worth
+comparing, and EM blocked on one learns its m from pairs chosen for agreeing on it), are combined with
+another field's key and measured again. The deterministic rules that set
 the prior (the chance two random records match) are exact agreement on an identifying field (identifier,
 phone, e-mail) or on a name plus one more field; if none finds a pair the prior is estimated from the
 size of the data instead (about one duplicate per two records), so training never needs a national ID
