@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -96,6 +97,27 @@ def _pairs(spec: Any, scored: pa.Table, batch: pa.Table, registry: pa.Table | No
     return pa.concat_tables([scored, spec.rule_pairs(batch, registry, spec.threshold)])
 
 
+REFERENCE_SQL = """
+WITH t AS (SELECT i, (i * 7919) % 1000003 AS k, md5(CAST(i AS VARCHAR)) AS s FROM range(2000000) r(i))
+SELECT count(*), sum(jaro_winkler_similarity(a.s, b.s)) FROM t a JOIN t b ON a.k = b.k
+"""
+
+
+def reference_seconds() -> float:
+    """A fixed DuckDB workload like linking's (a 2 M-row hash join scoring Jaro-Winkler on every pair), timed
+    in the same process: on a shared machine the full run is reported as a multiple of it, so figures of
+    runs under different loads can be compared."""
+    from urbanbrain.core import duck
+
+    con = duck.connect()
+    try:
+        t = time.perf_counter()
+        con.execute(REFERENCE_SQL).fetchall()
+        return round(time.perf_counter() - t, 2)
+    finally:
+        con.close()
+
+
 def measure(path: Path, batch: int, kind: str = "person") -> dict[str, Any]:
     """The child: full run over all but `batch` records, then the batch incrementally."""
     from urbanbrain.link import model
@@ -112,7 +134,9 @@ def measure(path: Path, batch: int, kind: str = "person") -> dict[str, Any]:
     held = np.zeros(data.num_rows, dtype=bool)
     held[rng.choice(data.num_rows, batch, replace=False)] = True
     registry, new = data.filter(pa.array(~held)), data.filter(pa.array(held))
-    out: dict[str, Any] = {"records": data.num_rows, "registry": registry.num_rows, "batch": new.num_rows}
+    out: dict[str, Any] = {"records": data.num_rows, "registry": registry.num_rows, "batch": new.num_rows,
+                           "load_before": round(os.getloadavg()[0], 1)}
+    before = reference_seconds()
     t = time.perf_counter()
     comparisons = model.count_comparisons(spec, features(registry.drop_columns(["truth"])))
     out["comparisons"] = comparisons
@@ -152,6 +176,10 @@ def measure(path: Path, batch: int, kind: str = "person") -> dict[str, Any]:
                                                 new.column("truth").combine_chunks()])})
     out["after_batch_f1"] = pairwise_scores(both).as_dict()["f1"]
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out["reference_seconds"] = round((before + reference_seconds()) / 2, 2)  # before and after: the load moves
+    out["full_per_reference"] = round(out["full_seconds"] / out["reference_seconds"], 2)
+    out["incremental_per_reference"] = round(out["incremental_seconds"] / out["reference_seconds"], 3)
+    out["load_after"] = round(os.getloadavg()[0], 1)
     return out
 
 

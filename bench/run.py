@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "audit": "audit.py",
     "govern": "govern.py",
     "link": "link.py",
+    "link_quality": "link_quality.py",
     "cases": "cases.py",
     "cli": "cli.py",
 }

@@ -26,6 +26,7 @@ from urbanbrain.web.actions import MATRIX_ELSEWHERE, ROUTE_ACTIONS
 from urbanbrain.web.app import create_app
 
 Prepared = tuple[str, dict[str, Any] | None, dict[str, str] | None]  # path, JSON body, form
+_LETTERS = str.maketrans("0123456789abcdef", "KLMNOPQRSTUVWXYZ")  # a hex string as upper-case letters
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ CASES: list[Case] = [
     Case("POST", "/grants/{grant_id}/approve", "police", lambda c: (f"/grants/{_grant()}/approve", None, {})),
     Case("POST", "/grants/{grant_id}/refuse", "police", lambda c: (f"/grants/{_grant()}/refuse", None, {})),
     # the decision passes authorisation; there is no registry data to decide on here, hence 404
+    Case("POST", "/link/kinds", "registry", lambda c: ("/link/kinds", None, {
+        "name": _u("kind"), "fields": "title=text, authors=name", "prefix": uuid.uuid4().hex[:3].translate(_LETTERS)})),
+    Case("POST", "/link/{kind}/mappings", "registry", lambda c: (
+        "/link/person/mappings", None, {"dataset": RESIDENTS, "key": "id", "columns": "name=name\nphone=mobile"})),
     Case("POST", "/link/{kind}/decide", "registry",
          lambda c: ("/link/person/decide", None, {"pair_id": "a~b", "decision": "approved"}), ok=(404,)),
     Case("POST", "/sharing/{grant_id}/approve", "police", lambda c: (f"/sharing/{_share()}/approve", None, {})),

@@ -5,6 +5,7 @@ national ID numbers: system add -> sync -> link map -> link run -> link evaluate
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -47,7 +48,10 @@ def guides(tmp_path: Path) -> Path:
 def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
     out = _cli("link", "map", "organisation", FODORS)
     assert "column name 'addr' means address" in out and "phone" in out
-    _cli("link", "map", "organisation", ZAGAT)
+    out = " ".join(_cli("link", "map", "organisation", ZAGAT).split())
+    # the two guides' cuisine vocabularies differ; the proposal says how far they agree
+    assert re.search(r"category: column name 'type' means category; \d+% of its sampled values share a word with "
+                     r"guides\.fodors\.fodors's category \(\d+ identical labels\)", out), out
     _cli("link", "kind", "mode", "organisation", "link_only")
     run = _json(_cli("link", "run", "organisation", "--format", "json"))
     assert run["records"] == 533 + 331 and run["retrained"] == "no model yet"
@@ -56,7 +60,9 @@ def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
     scores = _json(_cli("link", "evaluate", "organisation", "--truth", str(DATA / "matches_fodors_zagats.csv"),
                         "--left", FODORS, "--right", ZAGAT, "--format", "json"))
     assert scores["true_pairs"] == 112
-    assert scores["f1"] >= 0.9 and scores["b3_f1"] >= 0.98, scores
+    # the proposal as made (cuisine label included), one partner per record: hand-configured Splink's best
+    # is 0.987 on this data (bench/link_quality.py)
+    assert scores["f1"] >= 0.97 and scores["b3_f1"] >= 0.99, scores
     # link-only: no pair within one guide (Fodor's lists some places twice; those stay apart)
     xref = store.read("organisation", "xref")
     assert xref is not None
@@ -75,6 +81,17 @@ def test_restaurants_of_two_guides_link_end_to_end(guides: Path) -> None:
 
 
 def test_a_stewards_kind_links_by_several_columns_and_an_expression(guides: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from urbanbrain.link.mapping import load_mappings
+    from urbanbrain.web.app import create_app
+
+    with TestClient(create_app()) as console:  # the console's "propose" button: the same proposal, with reasons
+        done = console.post("/link/organisation/mappings", data={"dataset": FODORS, "action": "propose"},
+                            follow_redirects=False)
+        assert done.status_code == 303
+        assert "addr&#39; means address" in console.get("/link", params={"kind": "organisation"}).text
+    assert load_mappings("organisation")[0].columns["address"] == "addr"
     _cli("link", "kind", "define", "venue", "--field", "name=name", "--field", "place=text", "--field",
          "phone=phone", "--prefix", "VEN")
     for ds in (FODORS, ZAGAT):

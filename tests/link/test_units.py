@@ -84,3 +84,46 @@ def test_a_registry_never_adopts_another_departments_system_of_the_same_name(tmp
     with pytest.raises(ConfigurationError, match="already belongs to department 'police'"):
         store.write("person", "golden", pa.table({"entity_id": ["PID1"]}))
     assert not get_catalog().table_exists(store.ident("person", "golden"))  # refused before writing
+
+
+def test_link_only_keeps_one_partner_per_record_strongest_first() -> None:
+    from urbanbrain.link.clusters import one_to_one
+
+    # two restaurants of one hotel in each guide: four pairs share address and phone; names decide
+    left, right = ["f:cafe", "f:cafe", "f:dining", "f:dining"], ["z:cafe", "z:dining", "z:cafe", "z:dining"]
+    assert one_to_one(left, right, [30.0, 20.0, 21.0, 29.0]) == [0, 3]
+    assert one_to_one(left, right, [30.0, 20.0, 21.0, 29.0], keep={("f:cafe", "z:dining")}) == [1, 2]
+
+
+def test_trained_levels_never_count_a_closer_value_as_weaker_evidence() -> None:
+    from urbanbrain.link.model import _monotone
+
+    levels = [{"is_null_level": True}, {"m_probability": 0.5, "u_probability": 0.001},
+              {"m_probability": 0.0, "u_probability": 0.001},  # EM saw no match here
+              {"m_probability": 0.2, "u_probability": 0.01}, {"m_probability": 0.3, "u_probability": 0.988}]
+    out = _monotone({"comparisons": [{"comparison_levels": levels}]})["comparisons"][0]["comparison_levels"]
+    factors = [lv["m_probability"] / lv["u_probability"] for lv in out[1:]]
+    assert factors == sorted(factors, reverse=True) and factors[1] > 0
+    assert abs(sum(lv["m_probability"] for lv in out[1:]) - 1.0) < 1e-9
+
+
+def test_categories_of_two_vocabularies_share_a_word() -> None:
+    from urbanbrain.link.generic import field_features
+
+    feats = field_features("category", "cuisine", ["French Bistro", "french", None])
+    assert feats["cuisine"] == ["french bistro", "french", None]
+    assert feats["cuisine__tokens"] == ["bistro french", "french", None]
+
+
+def test_labelled_candidate_pairs_score_only_the_pairs_labelled() -> None:
+    from urbanbrain.link.truth import evaluate
+
+    xref = pa.table({"unique_id": ["d|1", "d|2", "d|3", "a|1", "a|2", "a|3"],
+                     "entity_id": ["E1", "E2", "E3", "E1", "E2", "E9"],
+                     "source_dataset": ["d", "d", "d", "a", "a", "a"], "record_key": ["1", "2", "3", "1", "2", "3"]})
+    labels = pa.table({"dblp_id": ["1", "2", "3", "1"], "acm_id": ["1", "2", "3", "2"],
+                       "label": ["1", "0", "1", "0"]})
+    result = evaluate(xref, labels, left="d", right="a").as_dict()
+    # linked: (1,1) a match, (2,2) labelled different; (3,3) a match not linked; (1,2) not linked, rightly
+    assert (result["precision"], result["recall"]) == (0.5, 0.5)
+    assert result["format"].startswith("labelled pairs (4 of 4 found, 2 matches)")

@@ -103,23 +103,7 @@ def map_(kind: KindArg,
     if dataset and remove:
         mapping.remove_mapping(kind, dataset)
     elif dataset and column:
-        current = next((m for m in mapping.load_mappings(kind) if m.dataset == dataset), None)
-        base = current or mapping.Mapping(kind, dataset, key or mapping.default_key(dataset), {})
-        cols = dict(base.columns)
-        reasons = dict(base.reasons)
-        for item in column:
-            fld, _, src = item.partition("=")
-            if not _:
-                raise typer.BadParameter(f"--column {item!r}: write field=column")
-            if src:
-                cols[fld.strip()] = mapping.parse_source(src.strip())
-                reasons[fld.strip()] = "set by the steward"
-            else:
-                cols.pop(fld.strip(), None)
-                reasons.pop(fld.strip(), None)
-        mapping.set_mapping(mapping.Mapping(kind, dataset, key or base.key_column, cols,
-                                            base.priority if priority is None else priority,
-                                            date_column or base.date_column, reasons=reasons))
+        mapping.override(kind, dataset, column, key=key, priority=priority, date_column=date_column)
     elif dataset:
         proposed = mapping.propose_dataset(kind, dataset, key)
         if priority is not None:

@@ -3,7 +3,9 @@
 No national ID is assumed. Every candidate key of the kind's fields (`generic.candidate_keys`) is measured
 on the records as the number of pairs it would compare (dedupe: n(n-1)/2 per block; link-only: left x
 right per block). Keys that compare nothing are dropped; keys that compare too much (more than
-`cap` pairs) are combined with another field's key and measured again. The deterministic rules that set
+`cap` pairs), and categories whatever their count (a city or a cuisine label selects nothing worth
+comparing, and EM blocked on one learns its m from pairs chosen for agreeing on it), are combined with
+another field's key and measured again. The deterministic rules that set
 the prior (the chance two random records match) are exact agreement on an identifying field (identifier,
 phone, e-mail) or on a name plus one more field; if none finds a pair the prior is estimated from the
 size of the data instead (about one duplicate per two records), so training never needs a national ID
@@ -29,7 +31,7 @@ from urbanbrain.link.model import ModelSpec
 MAX_RULES = 8
 # how often two records of one entity may disagree on a field of this type, at least (see ModelSpec)
 ELSE_M_FLOOR = {"category": 0.3, "address": 0.05, "phone": 0.05, "text": 0.05, "date": 0.02, "number": 0.05,
-                "email": 0.05, "geo": 0.02}
+                "email": 0.05, "geo": 0.02, "name": 0.02}
 
 
 @dataclass
@@ -95,9 +97,10 @@ def plan(kind: str, fields: dict[str, str], records: pa.Table, *, link_only: boo
         singles: dict[tuple[str, ...], int] = {}
         for _, col in keys:
             singles[(col,)] = pair_count(con, (col,), link_only)
-        broad = [k for k, v in singles.items() if v > cap]
-        chosen = {k: v for k, v in singles.items() if 0 < v <= cap}
+        # a category alone (a city, a cuisine) selects nothing worth comparing: only combined with another key
         field_of = dict((c, f) for f, c in keys)
+        broad = [k for k, v in singles.items() if v > cap or present[field_of[k[0]]] == "category"]
+        chosen = {k: v for k, v in singles.items() if 0 < v <= cap and k not in broad}
         for (a,), (b,) in combinations(broad, 2):
             if field_of[a] != field_of[b]:
                 n = pair_count(con, (a, b), link_only)
@@ -194,4 +197,4 @@ def spec_for(kind: str, fields: dict[str, str], chosen: Plan, *, threshold: floa
         training_blocks=tuple(chosen.training or chosen.blocking[:3]), prior_rules=tuple(chosen.prior_rules),
         prior_recall=0.8, threshold=threshold, review_low=min(0.5, threshold / 2), u_pairs=5e5,
         fixed={"prior": chosen.prior} if chosen.prior else {},
-        else_m_floor={f: ELSE_M_FLOOR[t] for f, t in filled.items() if t in ELSE_M_FLOOR})
+        else_m_floor={f: ELSE_M_FLOOR[t] for f, t in filled.items() if t in ELSE_M_FLOOR}, monotone=True)

@@ -3,7 +3,7 @@ entity. scipy's sparse graph routine does a million records and edges in about a
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Sequence, Set
 
 import numpy as np
 
@@ -26,3 +26,23 @@ def connected_components(nodes: Sequence[Hashable], left: Sequence[Hashable],
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (rows, cols)), shape=(n, n))
     _, labels = components(graph, directed=False)
     return {node: int(labels[k]) for node, k in index.items()}
+
+
+def one_to_one(left: list[str], right: list[str], weight: list[float], keep: Set[tuple[str, str]] = frozenset()
+               ) -> list[int]:
+    """Indexes of the pairs a greedy one-to-one assignment keeps: strongest first, a pair only while
+    neither record is taken yet (`keep`: pairs a steward approved, taken first whatever their weight).
+
+    Link-only data are two sources each without duplicates, so a record has at most one partner; without
+    this, two restaurants at one hotel address and phone chain with the other guide's two into one
+    entity (connected components), and every pair among the four counts as a link.
+    """
+    order = sorted(range(len(left)), key=lambda i: ((left[i], right[i]) not in keep, -weight[i], left[i], right[i]))
+    taken: set[str] = set()
+    out: list[int] = []
+    for i in order:
+        if left[i] in taken or right[i] in taken:
+            continue
+        taken.update((left[i], right[i]))
+        out.append(i)
+    return sorted(out)

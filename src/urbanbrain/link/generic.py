@@ -6,9 +6,10 @@ helper columns `f__*` that comparisons and blocking use:
 | type | helpers | comparison levels (after null) |
 |---|---|---|
 | identifier | - | exact, 1 edit or a transposition, else |
-| name | key (sorted tokens / pinyin), initials, first, last | exact, same tokens any order, JW >= 0.92, >= 0.8, |
-| | | same last token and initials, else |
-| text | tokens, first | exact, Jaro-Winkler >= 0.9, token overlap >= 0.5, else |
+| name | key (sorted tokens / pinyin), initials, first, last | exact, same tokens any order, JW >= 0.92, the words |
+| | | of one all in the other, JW >= 0.8, half the words shared, same last token and initials, else |
+| text | tokens, first | exact, Jaro-Winkler >= 0.9, the words of one all in the other, token overlap >= 0.5, |
+| | | else |
 | address | number, street, tokens | exact, same number and street, same number and JW >= 0.85, |
 | | | token overlap >= 0.5, else |
 | phone | last7 | exact, same last 7 digits, else |
@@ -16,7 +17,7 @@ helper columns `f__*` that comparisons and blocking use:
 | date | year | exact, 1 edit or a transposition, same year, else |
 | number | - | exact, within 1 %, within 10 %, else |
 | geo | lat, lon, grid | within 0.1 km, 1 km, 10 km, else |
-| category | - | exact, else |
+| category | tokens | exact, a word shared, else |
 
 Blocking keys per type (`candidate_keys`) are what `choose` measures on the data before using any.
 """
@@ -36,7 +37,7 @@ from urbanbrain.link.textnorm import has_cjk, latin_address, name_parts, text_pa
 HELPERS: dict[str, tuple[str, ...]] = {
     "identifier": (), "name": ("key", "initials", "first", "last"), "text": ("tokens", "first"),
     "address": ("number", "street", "tokens"), "phone": ("last7",), "email": ("user",), "date": ("year",),
-    "number": (), "geo": ("lat", "lon", "grid"), "category": (),
+    "number": (), "geo": ("lat", "lon", "grid"), "category": ("tokens",),
 }
 FLOAT_HELPERS = {("geo", "lat"), ("geo", "lon")}
 
@@ -130,7 +131,8 @@ def field_features(ctype: str, f: str, values: list[Any]) -> dict[str, list[Any]
                 f"{f}__lat": [a for a, _ in pts], f"{f}__lon": [b for _, b in pts],
                 f"{f}__grid": [f"{round(a, 2)},{round(b, 2)}" if a is not None and b is not None else None
                                for a, b in pts]}
-    return {f: [t.strip().casefold() if t else None for t in texts]}  # category
+    cats = [t.strip().casefold() if t else None for t in texts]  # category
+    return {f: cats, f"{f}__tokens": [text_parts(c)["tokens"] if c else None for c in cats]}
 
 
 def features(fields: dict[str, str], table: pa.Table) -> dict[str, list[Any]]:
@@ -148,6 +150,17 @@ def _overlap(a: str, b: str) -> str:
     # the character-set Jaccard first is ~10x cheaper and rules out most pairs before the token lists
     return (f"jaccard({a}, {b}) >= 0.3 AND (len(list_intersect({la}, {lb}))::DOUBLE / "
             f"greatest(1, len(list_distinct(list_concat({la}, {lb}))))) >= 0.5")
+
+
+def _contained(a: str, b: str) -> str:
+    """Every word of one side is a word of the other ("spago" / "spago los angeles")."""
+    la, lb = f"string_split({a}, ' ')", f"string_split({b}, ' ')"
+    return f"(list_has_all({la}, {lb}) OR list_has_all({lb}, {la}))"
+
+
+def _shared(a: str, b: str) -> str:
+    """At least one word in common (two cuisine labels, two spellings of a city)."""
+    return f"len(list_intersect(string_split({a}, ' '), string_split({b}, ' '))) > 0"
 
 
 def _one_edit(a: str, b: str) -> str:
@@ -168,11 +181,14 @@ def _levels(ctype: str, f: str) -> list[tuple[str, str]]:
     if ctype == "name":
         return [(f"{l_} = {r_}", "exact"), (f"{h('key', 'l')} = {h('key', 'r')}", "same tokens, any order"),
                 (f"jaro_winkler_similarity({h('key', 'l')}, {h('key', 'r')}) >= 0.92", "Jaro-Winkler >= 0.92"),
+                (_contained(h("key", "l"), h("key", "r")), "the words of one all in the other"),
                 (f"jaro_winkler_similarity({h('key', 'l')}, {h('key', 'r')}) >= 0.8", "Jaro-Winkler >= 0.8"),
+                (_overlap(h("key", "l"), h("key", "r")), "half the words shared"),
                 (f"{h('last', 'l')} = {h('last', 'r')} AND (starts_with({h('initials', 'l')}, {h('initials', 'r')})"
                  f" OR starts_with({h('initials', 'r')}, {h('initials', 'l')}))", "same last name, initials agree")]
     if ctype == "text":
         return [(f"{l_} = {r_}", "exact"), (f"jaro_winkler_similarity({l_}, {r_}) >= 0.9", "Jaro-Winkler >= 0.9"),
+                (_contained(h("tokens", "l"), h("tokens", "r")), "the words of one all in the other"),
                 (_overlap(h("tokens", "l"), h("tokens", "r")), "half the words shared")]
     if ctype == "address":
         return [(f"{l_} = {r_}", "exact"),
@@ -197,7 +213,8 @@ def _levels(ctype: str, f: str) -> list[tuple[str, str]]:
         km = (f"(6371.0 * 2 * asin(sqrt(pow(sin(radians({lb} - {la}) / 2), 2) + cos(radians({la})) * "
               f"cos(radians({lb})) * pow(sin(radians({lob} - {lo}) / 2), 2))))")
         return [(f"{km} <= 0.1", "within 100 m"), (f"{km} <= 1", "within 1 km"), (f"{km} <= 10", "within 10 km")]
-    return [(f"{l_} = {r_}", "exact")]
+    # category: two sources' vocabularies differ ("french" / "french bistro", "new york" / "new york city")
+    return [(f"{l_} = {r_}", "exact"), (_shared(h("tokens", "l"), h("tokens", "r")), "a word shared")]
 
 
 def comparison(ctype: str, f: str) -> Any:

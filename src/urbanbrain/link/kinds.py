@@ -125,6 +125,20 @@ def _check_fields(fields: dict[str, str]) -> None:
                                   hint=f"use one of {', '.join(COMPARISON_TYPES)}")
 
 
+def parse_fields(text: str) -> dict[str, str]:
+    """`name=TYPE` items separated by commas or new lines (the console's form; the CLI's --field)."""
+    out: dict[str, str] = {}
+    for item in re.split(r"[,;\n]", text):
+        if not item.strip():
+            continue
+        fld, eq, ctype = item.partition("=")
+        if not eq:
+            raise ValidationError(f"{item.strip()!r} is not name=TYPE",
+                                  hint=f"e.g. title=text, authors=name; types: {', '.join(COMPARISON_TYPES)}")
+        out[fld.strip()] = ctype.strip()
+    return out
+
+
 def define_kind(name: str, fields: dict[str, str], *, prefix: str | None = None, mode: str = "dedupe",
                 threshold: float = 0.95, description: str = "", replace: bool = False,
                 by: Principal | None = None) -> KindDef:

@@ -136,10 +136,14 @@ def _check_expression(fld: str, text: str) -> None:
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as e:
         raise ValidationError(f"field {fld!r}: the expression does not parse: {str(e).splitlines()[0]}",
                               hint="write a SQL expression over the dataset's columns, e.g. =lower(city)") from e
+    if len(trees) != 1 or isinstance(trees[0], exp.Command):
+        raise ValidationError(f"field {fld!r}: a mapping expression is one expression, not statements",
+                              hint="no ';' or commands: e.g. =lower(city) || ' ' || zip")
+    tree = trees[0]
     for node in tree.walk():
         if isinstance(node, exp.Query | exp.Subquery | exp.Table | exp.Star | exp.Placeholder):
             raise ValidationError(f"field {fld!r}: an expression may only use the dataset's own columns",
@@ -149,6 +153,14 @@ def _check_expression(fld: str, text: str) -> None:
             if name not in SAFE_FUNCTIONS:
                 raise ValidationError(f"field {fld!r}: function {name}() is not allowed in a mapping expression",
                                       hint=f"allowed: {', '.join(sorted(SAFE_FUNCTIONS))}")
+
+
+def expression_sql(source: str) -> str:
+    """The SQL a saved `=EXPRESSION` runs as: re-rendered from its parse tree (what `check_source` checked),
+    never the stored text itself."""
+    import sqlglot
+
+    return sqlglot.parse_one(source[1:], read="duckdb").sql(dialect="duckdb")
 
 
 def sources(m: Mapping) -> list[str]:
@@ -164,6 +176,33 @@ def sources(m: Mapping) -> list[str]:
             out += [c.name for c in sqlglot.parse_one(source[1:], read="duckdb").find_all(exp.Column)]
         else:
             out.append(source)
+    return out
+
+
+def override(kind: str, dataset: str, items: list[str], *, key: str | None = None, priority: int | None = None,
+             date_column: str | None = None, by: Principal | None = None) -> Mapping:
+    """Apply `field=source` items over the current mapping of (kind, dataset), or a new one: `field=col`,
+    `field=a+b`, `field==EXPRESSION`; `field=` drops the field. The CLI's `link map KIND DATASET -c` and
+    the console's mapping form both call this, so a steward corrects any proposal field by field."""
+    current = next((m for m in load_mappings(kind) if m.dataset == dataset), None)
+    base = current or Mapping(kind, dataset, key or default_key(dataset), {})
+    cols = dict(base.columns)
+    reasons = dict(base.reasons)
+    for item in items:
+        fld, eq, src = item.partition("=")
+        fld = fld.strip()
+        if not eq or not fld:
+            raise ValidationError(f"{item!r} is not field=column", hint="e.g. name=first_name+last_name, or name= "
+                                                                      "to drop a field")
+        if src.strip():
+            cols[fld] = parse_source(src.strip())
+            reasons[fld] = "set by the steward"
+        else:
+            cols.pop(fld, None)
+            reasons.pop(fld, None)
+    out = Mapping(kind, dataset, key or base.key_column, cols, base.priority if priority is None else priority,
+                  date_column or base.date_column, reasons=reasons)
+    set_mapping(out, by=by)
     return out
 
 
@@ -271,13 +310,56 @@ def propose_dataset(kind: str, dataset: str, key_column: str | None = None) -> M
         raise ValidationError(f"no column of {dataset} looks like a field of {kind}",
                               hint=f"map them by hand: --column field=column (fields: {', '.join(definition.fields)})")
     priority = next((p for prefix, p in PRIORITY_HINTS.items() if dataset.startswith(prefix)), 100)
+    for fld, source in found.items():
+        if definition.fields.get(fld) == "category" and isinstance(source, str):
+            note = _agreement(kind, dataset, fld, source)
+            if note:
+                reasons[fld] = f"{reasons[fld]}; {note}"
     return Mapping(kind, dataset, key, found, priority, None, reasons={"key": f"record key {key!r}", **reasons})
+
+
+def _agreement(kind: str, dataset: str, fld: str, column: str) -> str:
+    """How far a category's values agree with another mapped source's: the share of sampled values that
+    share a word with the other's values (two guides label one cuisine "french" and "french bistro"; the
+    comparison has a "a word shared" level for that)."""
+    from urbanbrain.core.errors import UrbanBrainError
+    from urbanbrain.link.propose import sample_values
+    from urbanbrain.link.textnorm import fold
+
+    other = next((m for m in load_mappings(kind) if m.dataset != dataset and isinstance(m.columns.get(fld), str)
+                  and not str(m.columns[fld]).startswith("=")), None)
+    if other is None:
+        return ""
+    try:
+        mine = sample_values(dataset, [column]).get(column, [])
+        theirs = sample_values(other.dataset, [str(other.columns[fld])]).get(str(other.columns[fld]), [])
+    except UrbanBrainError:
+        return ""
+    words = {w for v in theirs for w in (fold(str(v)) or "").split() if v is not None}
+    values = [set((fold(str(v)) or "").split()) for v in mine if v is not None and str(v).strip()]
+    if not values or not words:
+        return ""
+    exact = len({fold(str(v)) for v in mine if v is not None} & {fold(str(v)) for v in theirs if v is not None})
+    share = sum(1 for v in values if v & words) / len(values)
+    return (f"{share:.0%} of its sampled values share a word with {other.dataset}'s {fld} "
+            f"({exact} identical labels): compared by shared words, not only exact labels")
 
 
 # the registries of record come first when attributes tie (household register, enterprise register,
 # standard address registry); everything else after, in name order
 PRIORITY_HINTS = {"police.hukou_registry.": 10, "market.enterprise_registry.": 10, "resources.address_registry.": 10,
                   "hrss.": 30, "health.": 40, "education.": 40, "civil.": 50, "market.": 30}
+
+
+def propose_and_save(kind: str, dataset: str, key_column: str | None = None, *,
+                     by: Principal | None = None) -> Mapping:
+    """A steward asks for a dataset's proposal and keeps it (the console's "propose" button): authorised
+    before any value is sampled."""
+    by = acting(by)
+    authorize("link.mapping", by, REGISTRY)
+    proposed = propose_dataset(kind, dataset, key_column)
+    set_mapping(proposed, by=by)
+    return proposed
 
 
 def propose_all(kind: str) -> list[Mapping]:

@@ -56,6 +56,10 @@ class ModelSpec:
     # deterministic pairs added to the scored ones: rule_pairs(batch, registry or None, probability) pairs
     # records of `batch` with records of either (addresses: a record naming only a house joins one dwelling)
     rule_pairs: Callable[[pa.Table, pa.Table | None, float], pa.Table] | None = None
+    # levels are ordered most similar first: after training, no level counts as less evidence of a match
+    # than a less similar one (EM on ~100 matches leaves a level it saw no match in at m = 0, which made
+    # "Jaro-Winkler >= 0.92" veto a pair that "Jaro-Winkler >= 0.8" would have supported)
+    monotone: bool = False
 
 
 def _block(columns: Sequence[str]) -> Any:
@@ -139,7 +143,7 @@ def train(spec: ModelSpec, records: pa.Table, *, link_type: LinkType = "dedupe_o
             except (ValueError, ZeroDivisionError, _splink_error()) as exc:
                 notes.append(f"EM on {' + '.join(cols)} skipped: {str(exc).splitlines()[0][:160]}")
         model: dict[str, Any] = linker.misc.save_model_to_json()
-        return _floor_else_m(model, spec.else_m_floor)
+        return _floor_else_m(_monotone(model) if spec.monotone else model, spec.else_m_floor)
     finally:
         con.close()
 
@@ -161,6 +165,32 @@ def _floor_else_m(model: dict[str, Any], floors: dict[str, float]) -> dict[str, 
             if isinstance(lv.get("m_probability"), float | int):
                 lv["m_probability"] = float(lv["m_probability"]) * scale
         last["m_probability"] = floor
+    return model
+
+
+def _monotone(model: dict[str, Any]) -> dict[str, Any]:
+    """Raise the m of any level whose Bayes factor m/u falls below that of a less similar level below it
+    (the levels after the null level are ordered most similar first), then rescale so m sums to one."""
+    for comp in model.get("comparisons", []):
+        # levels never seen in the u sample (u = 0) or untrained keep what they have
+        levels = [lv for lv in comp.get("comparison_levels", []) if not lv.get("is_null_level")
+                  and isinstance(lv.get("m_probability"), float | int)
+                  and isinstance(lv.get("u_probability"), float | int) and float(lv["u_probability"]) > 0]
+        if len(levels) < 2:
+            continue
+        best_below = 0.0
+        for lv in reversed(levels):
+            m, u = float(lv["m_probability"]), float(lv["u_probability"])
+            if m / u < best_below:
+                lv["m_probability"] = best_below * u
+            best_below = max(best_below, float(lv["m_probability"]) / u)
+        ids = {id(lv) for lv in levels}
+        others = sum(float(lv.get("m_probability") or 0.0) for lv in comp.get("comparison_levels", [])
+                     if not lv.get("is_null_level") and id(lv) not in ids)
+        total = sum(float(lv["m_probability"]) for lv in levels) / max(1e-12, 1.0 - others)
+        if total > 0:
+            for lv in levels:
+                lv["m_probability"] = float(lv["m_probability"]) / total
     return model
 
 

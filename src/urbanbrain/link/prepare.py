@@ -19,7 +19,7 @@ from urbanbrain.govern.query import stream_query
 from urbanbrain.lake.engine import quote_ident
 from urbanbrain.link import generic
 from urbanbrain.link.kinds import engine_of, get_kind
-from urbanbrain.link.mapping import Mapping, load_mappings
+from urbanbrain.link.mapping import Mapping, expression_sql, load_mappings
 from urbanbrain.link.normalise import FEATURES
 
 BASE = pa.schema([("unique_id", pa.string()), ("source_dataset", pa.string()), ("record_key", pa.string()),
@@ -46,7 +46,7 @@ def _source_sql(source: object) -> str:
             f"NULLIF(trim(CAST({quote_ident(c)} AS VARCHAR)), '')" for c in source) + "), '')"
     text = str(source)
     if text.startswith("="):  # checked by mapping.check_source when it was saved
-        return f"CAST(({text[1:]}) AS VARCHAR)"
+        return f"CAST(({expression_sql(text)}) AS VARCHAR)"
     return f"CAST({quote_ident(text)} AS VARCHAR)"
 
 

@@ -31,6 +31,7 @@ from urbanbrain.core.ids import new_id
 from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
 from urbanbrain.link import model, store
+from urbanbrain.link.clusters import one_to_one
 from urbanbrain.link.golden import golden_records
 from urbanbrain.link.ids import Assignment, Event, IdCounter, assign_batch, assign_full, moves
 from urbanbrain.link.kinds import get_kind
@@ -101,6 +102,16 @@ def _decide(pairs: pa.Table, decisions: dict[str, str], touched: set[str] | None
         out = pa.concat_tables([out, pa.table({"uid_l": [e[0] for e in extra], "uid_r": [e[1] for e in extra],
                                                "probability": pa.array([1.0] * len(extra), pa.float64())})])
     return out
+
+
+def _one_to_one(links: pa.Table, raw: pa.Table, decisions: dict[str, str]) -> pa.Table:
+    """The links a greedy one-to-one assignment keeps, strongest match weight first (approved pairs first)."""
+    weight = {(a, b): w for a, b, w in zip(raw.column("uid_l").to_pylist(), raw.column("uid_r").to_pylist(),
+                                           raw.column("weight").to_pylist(), strict=True)}
+    left, right = links.column("uid_l").to_pylist(), links.column("uid_r").to_pylist()
+    approved = {(a, b) for a, b in zip(left, right, strict=True) if decisions.get(pair_id(a, b)) == "approved"}
+    keep = one_to_one(left, right, [weight.get((a, b), 0.0) for a, b in zip(left, right, strict=True)], approved)
+    return links.take(pa.array(keep, pa.int64()))
 
 
 def _best_probability(links: pa.Table) -> dict[str, float]:
@@ -192,12 +203,15 @@ def _full(kind: str, spec: model.ModelSpec, fitted: dict[str, Any], current: pa.
         previous = dict(zip(existing.column("unique_id").to_pylist(), existing.column("entity_id").to_pylist(),
                             strict=True))
     left, right = sides(kind, current)
-    scored = model.link_all(fitted, features(left), other=features(right) if right is not None else None,
-                            threshold=spec.review_low).select(["uid_l", "uid_r", "probability"])
+    raw = model.link_all(fitted, features(left), other=features(right) if right is not None else None,
+                         threshold=spec.review_low)
+    scored = raw.select(["uid_l", "uid_r", "probability"])
     if spec.rule_pairs is not None:
         scored = pa.concat_tables([scored, spec.rule_pairs(current, None, spec.threshold)])
     pairs = _decide(scored, decisions)
     links = pairs.filter(pc.greater_equal(pairs.column("probability"), spec.threshold))
+    if right is not None:  # link-only: each record has at most one partner in the other source
+        links = _one_to_one(links, raw, decisions)
     uids = current.column("unique_id").to_pylist()
     assignment = assign_full(uids, links.column("uid_l").to_pylist(), links.column("uid_r").to_pylist(),
                              previous, counter)

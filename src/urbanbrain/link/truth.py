@@ -2,7 +2,12 @@
 
 `urbanbrain link evaluate KIND --truth FILE` reads a CSV or Parquet file of either
 * clusters -- a record column and a `cluster` (or `cluster_id`, `entity`, `entity_id`, `truth`) column;
-* pairs    -- two record columns, one true match per row (e.g. `fodors_id,zagats_id`).
+* pairs    -- two record columns, one true match per row (e.g. `fodors_id,zagats_id`);
+* labelled pairs -- two record columns and a `label` (or `gold`, `match`, `is_match`) column of 1 / 0:
+  a labelled sample of candidate pairs, both matches and non-matches (py-entitymatching's DBLP-ACM labels).
+  Only the labelled pairs are scored: precision = labelled matches linked / labelled pairs linked, recall =
+  labelled matches linked / labelled matches; B³ over the records named, with the matches' components as
+  the true clusters.
 
 A record is named by its registry unique ID (`dataset|key`) or by its bare record key; `--left DATASET`
 / `--right DATASET` say which dataset a pair file's first / second column keys belong to (keys of two
@@ -25,6 +30,7 @@ from urbanbrain.link.clusters import connected_components
 from urbanbrain.link.metrics import BCubed, Scores, b_cubed, pairwise_scores
 
 CLUSTER_COLUMNS = ("cluster", "cluster_id", "entity", "entity_id", "truth", "true_id")
+LABEL_COLUMNS = ("label", "gold", "match", "is_match")
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,9 @@ def evaluate(xref: pa.Table, truth: pa.Table, *, left: str | None = None, right:
     entity = dict(zip(xref.column("unique_id").to_pylist(), xref.column("entity_id").to_pylist(), strict=True))
     names = truth.column_names
     cluster_col = next((c for c in names if c.lower() in CLUSTER_COLUMNS), None)
+    label_col = next((c for c in names if c.lower() in LABEL_COLUMNS), None)
+    if label_col is not None and cluster_col is None:
+        return _labelled(resolve, entity, truth, label_col, left, right)
     if cluster_col is not None:
         record_col = next(c for c in names if c != cluster_col)
         truth_of: dict[str, str] = {}
@@ -116,6 +125,26 @@ def evaluate(xref: pa.Table, truth: pa.Table, *, left: str | None = None, right:
     uids = sorted(truth_of)
     table = pa.table({"predicted": [entity[u] for u in uids], "truth": [truth_of[u] for u in uids]})
     return Evaluation(pairwise_scores(table), b_cubed(table), len(uids), fmt)
+
+
+def _labelled(resolve: _Resolver, entity: dict[str, str], truth: pa.Table, label_col: str, left: str | None,
+              right: str | None) -> Evaluation:
+    a_col, b_col = [c for c in truth.column_names if c != label_col][:2]
+    rows = [(resolve(a, left), resolve(b, right), str(lab).strip().lower() in ("1", "true", "yes", "1.0"))
+            for a, b, lab in zip(truth.column(a_col).to_pylist(), truth.column(b_col).to_pylist(),
+                                 truth.column(label_col).to_pylist(), strict=True)]
+    found = [(a, b, m) for a, b, m in rows if a is not None and b is not None]
+    if not found:
+        raise ValidationError("no labelled pair of the truth file is in the registry",
+                              hint="check the record names (dataset|key or key) and --left/--right")
+    linked = [m for a, b, m in found if entity[a] == entity[b]]
+    matches = sum(1 for _, _, m in found if m)
+    uids = sorted({u for a, b, _ in found for u in (a, b)})
+    comp = connected_components(uids, [a for a, _, m in found if m], [b for _, b, m in found if m])
+    table = pa.table({"predicted": [entity[u] for u in uids], "truth": [str(comp[u]) for u in uids]})
+    scores = Scores(len(uids), len(linked), matches, sum(1 for m in linked if m))
+    return Evaluation(scores, b_cubed(table), len(uids),
+                      f"labelled pairs ({len(found)} of {len(rows)} found, {matches} matches)")
 
 
 def evaluate_file(kind: str, path: Path, *, left: str | None = None, right: str | None = None) -> Evaluation:
