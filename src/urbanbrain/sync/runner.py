@@ -30,6 +30,7 @@ from urbanbrain.core.errors import (
 )
 from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
+from urbanbrain.lake import partitioning
 from urbanbrain.lake.catalog import Identifier
 from urbanbrain.lake.types import lake_schema
 from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
@@ -53,6 +54,8 @@ class ObjectPlan:
     cursor_column: str | None
     primary_key: list[str]
     discovered: SourceObject | None
+    partition_by: list[str] | None = None  # the steward's spec; None: chosen from size at creation
+    row_estimate: int | None = None
 
 
 def identifier_for(dept_code: str, system_name: str, object_name: str) -> Identifier:
@@ -78,7 +81,8 @@ def _plans(system_name: str, source: Source, only: list[str] | None) -> list[Obj
     with session_scope() as s:
         system = get_system_row(s, system_name)
         records = [o for o in system.objects if o.enabled]
-        plans = [ObjectPlan(o.name, o.cursor_column, list(o.primary_key), discovered.get(o.name))
+        plans = [ObjectPlan(o.name, o.cursor_column, list(o.primary_key), discovered.get(o.name),
+                            None if o.partition_by is None else list(o.partition_by), o.row_estimate)
                  for o in records]
     if only:
         missing = sorted(set(only) - {p.record_name for p in plans})
@@ -225,13 +229,18 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         source_schema = pa.schema([])
     # types inferred from values (files, APIs) widen when later values need it; declared ones stop
     evolve = plan.discovered is not None and plan.discovered.kind in ("file", "endpoint")
-    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key, evolve=evolve)
+    schema = lake_schema(source_schema)
+    estimate = (plan.discovered.row_estimate if plan.discovered else None) or plan.row_estimate
+    partition_by = plan.partition_by if plan.partition_by is not None else \
+        partitioning.choose(schema, estimate, plan.cursor_column)
+    writer = TableWriter(ident, schema, mode=mode, primary_key=plan.primary_key, evolve=evolve,
+                         partition_by=partition_by, sort_by=partitioning.sort_column(schema, plan.cursor_column))
     target = writer.open()
     _register_dataset(ident, system_id, plan, writer, None, None, run_id, "data")  # findable even if killed
     ties = None
     if plan.cursor_column and plan.cursor_column in target.names:
         ties = cursors.TieTracker(plan.cursor_column, stored if inclusive else None,
-                                  target.field(plan.cursor_column).type, remember=not plan.primary_key)
+                                  target.field(plan.cursor_column).type, strict=not plan.primary_key)
     cursor_from = cursor.value if cursor else ""
     q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
