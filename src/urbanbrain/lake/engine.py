@@ -66,6 +66,13 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
     return files, columns
 
 
+def pruned_files(identifier: tuple[str, ...], row_filter: Any) -> list[str]:
+    """The current data files whose partition and column bounds may hold rows matching `row_filter`
+    (an Iceberg expression; see `lake.prune`)."""
+    table = get_catalog().load_table(identifier)
+    return [task.file.file_path.removeprefix("file://") for task in table.scan(row_filter=row_filter).plan_files()]
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

@@ -70,7 +70,7 @@ def _digest(masked_sql: str) -> str:
     return hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
 
 
-def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
+def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str, *, evict: bool = True) -> str:
     """Path of a Parquet file holding `masked_sql`'s result, written now unless it already exists.
 
     Must run before `con` is locked down (it writes a file). Concurrent writers of the same view each
@@ -90,7 +90,8 @@ def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _evict(keep=path)
+    if evict:
+        _evict(keep={path})
     return str(path)
 
 
@@ -103,7 +104,12 @@ def scratch(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
     return str(path)
 
 
-def _evict(keep: Path) -> None:
+def evict(keep: set[str]) -> None:
+    """Bring the cache under its budget, sparing `keep` (the files a query is about to read)."""
+    _evict({Path(p) for p in keep})
+
+
+def _evict(keep: set[Path]) -> None:
     limit = get_settings().mask_cache_total_bytes
     with _LOCK:
         entries = []
@@ -117,7 +123,7 @@ def _evict(keep: Path) -> None:
         for _, size, p in sorted(entries):
             if total <= limit:
                 break
-            if p == keep:
+            if p in keep:
                 continue
             p.unlink(missing_ok=True)
             total -= size
