@@ -176,3 +176,10 @@ def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> Non
     whole = f"SELECT count(*) AS n FROM (SELECT * FROM {DATASET}) s WHERE observed_at < '2024-03-02'"
     assert run_query(whole, principal=OTHER_ANALYST).table.to_pylist() == [{"n": 24}]
     assert len(list(maskcache.cache_dir().glob("*.parquet"))) == 84
+
+
+def test_the_schedule_maintains_a_table_once_its_interval_has_passed(air: Path) -> None:
+    assert lakeops.maintain_due([DATASET], now=1000.0) == []  # first seen now
+    assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
+    [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
+    assert done.plan.dataset == DATASET

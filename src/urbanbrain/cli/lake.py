@@ -19,7 +19,8 @@ else:
 app = typer.Typer(no_args_is_help=True)
 
 STATS_COLUMNS = ["dataset", "files", "bytes", "rows", "snapshots", "partitions", "spec", "disk_bytes",
-                 "compact_files", "expire_snapshots", "expired_bytes", "orphan_files", "orphan_bytes"]
+                 "compact_files", "expire_snapshots", "expired_bytes", "orphan_files", "orphan_bytes",
+                 "in_place_files"]
 MAINTAIN_COLUMNS = ["dataset", "compacted_files", "written_files", "expired", "deleted_files", "deleted_bytes",
                     "seconds", "skipped"]
 

@@ -87,8 +87,37 @@ def _view_sql(files: list[str], columns: Columns) -> str:
         f"{fid}: {{name: {_literal(n)}, type: {_literal(duckdb_type(t))}, default_value: NULL}}"
         for fid, n, t in columns
     )
+    own, in_place = _split_in_place(files)
+    parts = []
+    if own:
+        listing = ", ".join(_literal(f) for f in own)
+        parts.append(f"SELECT * FROM read_parquet([{listing}], schema = MAP {{{mapping}}})")
+    if in_place:
+        parts.append(_by_name_sql(in_place, columns))
+    return " UNION ALL ".join(parts)
+
+
+def _split_in_place(files: list[str]) -> tuple[list[str], list[str]]:
+    """Files the lake wrote (Parquet field ids) and files registered in place (read by column name)."""
+    from urbanbrain.core.settings import get_settings
+
+    root = str(get_settings().warehouse_path) + "/"
+    own = [f for f in files if f.startswith(root)]
+    return own, [f for f in files if not f.startswith(root)]
+
+
+def _by_name_sql(files: list[str], columns: Columns) -> str:
+    """Parquet registered in place (`--register-in-place`) has no field ids: its columns are the
+    table's by name, as the table's name mapping says; the lineage columns it lacks read as NULL."""
+    import pyarrow.parquet as pq
+
+    present: set[str] = set()
+    for f in files:
+        present |= set(pq.read_schema(f).names)
+    exprs = [f"CAST({quote_ident(n) if n in present else 'NULL'} AS {duckdb_type(t)}) AS {quote_ident(n)}"
+             for _, n, t in columns]
     listing = ", ".join(_literal(f) for f in files)
-    return f"SELECT * FROM read_parquet([{listing}], schema = MAP {{{mapping}}})"
+    return f"SELECT {', '.join(exprs)} FROM read_parquet([{listing}], union_by_name = true)"
 
 
 def raw_select(files: list[str], columns: Columns) -> str:

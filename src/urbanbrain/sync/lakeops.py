@@ -80,17 +80,21 @@ def maintain_lake(dataset: str | None = None, *, dry_run: bool = False,
 
 
 def maintain_due(datasets: list[str] | None = None, *, now: float | None = None) -> list[maintain.Result]:
-    """Run `maintain` as SYSTEM on the given datasets (None: all) when `lake_maintain_every_hours`
-    has passed since this process last did; errors are logged, never raised (a scheduler calls it)."""
+    """Run `maintain` as SYSTEM on the given datasets (None: every table) once
+    `lake_maintain_every_hours` have passed since this process first saw them or last maintained them
+    (a long-running worker or stream runner calls it every few seconds). Errors are logged, never
+    raised."""
     every = get_settings().lake_maintain_every_hours
     now = time.monotonic() if now is None else now
-    key = ",".join(sorted(datasets)) if datasets else "*"
-    last = _LAST_RUN.get(key)
-    if every <= 0 or (last is not None and now - last < every * 3600):
-        return []
-    _LAST_RUN[key] = now
     results: list[maintain.Result] = []
+    if every <= 0:
+        return results
     for name in datasets or [None]:  # type: ignore[list-item]
+        key = name or "*"
+        last = _LAST_RUN.setdefault(key, now)
+        if now - last < every * 3600:
+            continue
+        _LAST_RUN[key] = now
         try:
             results.extend(maintain_lake(name, by=SYSTEM))
         except Exception:

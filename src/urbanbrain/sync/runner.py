@@ -209,6 +209,16 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     stored_raw = None
     if get_catalog().table_exists(ident):
         stored_raw = get_catalog().load_table(ident).properties.get(CURSOR_PROPERTY)
+    in_place = getattr(source, "in_place_file", None)
+    refused = None
+    if in_place is not None and (path := in_place(plan.record_name)) is not None:
+        from urbanbrain.sync import inplace
+
+        rows, refused = inplace.register(ident, path)
+        if rows is not None:
+            outcome.mode = "in_place"
+            _register_in_place(ident, system_id, plan, rows, run_id)
+            return
     stored = None if full_refresh else cursors.parse(stored_raw, plan.cursor_column)
     if plan.cursor_column:
         _check_cursor_guarantee(source, plan)
@@ -294,6 +304,10 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         properties[CURSOR_PROPERTY] = cursors.dumps(new_cursor)
     elif stored is None and stored_raw:
         properties[CURSOR_PROPERTY] = ""
+    if refused:
+        from urbanbrain.sync.inplace import REFUSED_PROPERTY
+
+        properties[REFUSED_PROPERTY] = refused
     summary = {"urbanbrain.run-id": run_id}
     q_result = None
     if q_target is not None:
@@ -350,6 +364,17 @@ def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, write
         ds.last_synced_at = utcnow()
         ds.last_run_id = run_id
         ds.snapshot_id = snapshot_id
+
+
+def _register_in_place(ident: Identifier, system_id: str, plan: ObjectPlan, rows: int, run_id: str) -> None:
+    from urbanbrain.lake.catalog import get_catalog
+
+    table = get_catalog().load_table(ident)
+    writer = TableWriter(ident, pa.schema([]))
+    writer._table = table
+    snap = table.current_snapshot()
+    _register_dataset(ident, system_id, plan, writer, rows, snap.snapshot_id if snap else None, run_id, "data")
+    _propose_pii(".".join(ident))
 
 
 def enabled_objects(system_name: str) -> list[str]:
