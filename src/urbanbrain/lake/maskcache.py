@@ -11,7 +11,11 @@ connection that can read these files and nothing raw (see `urbanbrain.govern.que
 restricted view is materialised. Datasets larger than `mask_cache_max_bytes` are written per query
 to a private file (`scratch`) that is deleted when the query ends, instead of filling the cache.
 
-The file's name is a digest of the masked view's SQL, which names the snapshot's data files, every
+Since issue 17 the masked view is written per data file (a "twin" of each file): a new snapshot
+reuses the twins of the files it kept, so an append or a merge masks only its new files, and a query
+whose filter prunes files (`urbanbrain.lake.prune`) masks only the files it can need.
+
+The file's name is a digest of the masked view's SQL, which names the data file(s), every
 column's expression (the mask key included) and the row filter: new data, a changed classification
 or a new grant all give a new SQL, hence a new file; the old one ages out. Datasets larger than
 `mask_cache_max_bytes` are not kept (materialising them would evict everything else), and the cache
