@@ -183,3 +183,32 @@ def test_the_schedule_maintains_a_table_once_its_interval_has_passed(air: Path) 
     assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
     [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
     assert done.plan.dataset == DATASET
+
+
+def test_only_filters_that_bind_every_row_prune() -> None:
+    import pyarrow as pa
+
+    from urbanbrain.lake.engine import parse_tree
+    from urbanbrain.lake.prune import row_filter
+
+    cols = [(1, "t", pa.timestamp("us")), (2, "tz", pa.timestamp("us", tz="UTC")), (3, "name", pa.string()),
+            (4, "v", pa.float64())]
+    ident = ("a", "b", "c")
+
+    def f(where: str, raw: set[str] | None = None) -> str:
+        tree = parse_tree(f"SELECT count(*) FROM a.b.c x WHERE {where}")
+        return str(row_filter(tree, ident, cols, raw if raw is not None else {"t", "tz", "name", "v"}))
+
+    assert "2024-06-01T00:00:00" in f("x.t >= '2024-06-01'") and "GreaterThanOrEqual" in f("t >= '2024-06-01'")
+    assert "LessThan" in f("'2024-06-01' > t")  # constant on the left: the comparison flips
+    assert "2024-06-02T00:00:00" in f("CAST(t AS DATE) = DATE '2024-06-01'")
+    assert "+00:00" in f("tz < '2024-06-01 08:00'")  # read in the session's time zone, as DuckDB does
+    assert f("t >= '2024-06-01' OR v > 1") == "None"
+    assert f("name = 'x'", raw={"t"}) == "None"  # a masked column compares masked values: never pruned
+    assert f("v > 1") == "None"  # doubles vs literals may round: not used
+    assert f("t < now()") == "None"
+    for sample in ("SELECT count(*) FROM a.b.c TABLESAMPLE 10 ROWS WHERE t > '2024-01-01'",
+                   "SELECT count(*) FROM a.b.c WHERE t > '2024-01-01' USING SAMPLE 10 ROWS"):
+        assert row_filter(parse_tree(sample), ident, cols, {"t"}) is None
+    twice = parse_tree("SELECT * FROM a.b.c WHERE t > '2024-01-01' UNION ALL SELECT * FROM a.b.c")
+    assert row_filter(twice, ident, cols, {"t"}) is None

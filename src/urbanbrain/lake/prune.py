@@ -97,8 +97,8 @@ def _value(raw: Any, kind: str, column_type: pa.DataType) -> Any:
     moment = datetime.fromisoformat(text.replace(" ", "T")) if "T" in text or " " in text or ":" in text \
         else datetime.combine(date.fromisoformat(text), datetime.min.time())
     if getattr(column_type, "tz", None):
-        if moment.tzinfo is None:
-            return None  # DuckDB would read it in the session's time zone: do not guess
+        if moment.tzinfo is None:  # DuckDB reads it in the session's time zone: ask DuckDB
+            moment = _session_time(text)
         return moment.isoformat()
     if moment.tzinfo is not None:
         return None
@@ -141,16 +141,31 @@ def _term(node: dict[str, Any], names: dict[str, str], aliases: set[str], types:
     return []
 
 
+def _session_time(text: str) -> datetime:
+    """`text` as DuckDB reads it into a TIMESTAMPTZ on a connection with our defaults (the caller's
+    connection has the same time zone setting)."""
+    from urbanbrain.core import duck
+
+    con = duck.connect()
+    try:
+        row = con.execute("SELECT CAST(CAST($1 AS TIMESTAMPTZ) AS VARCHAR)", [text]).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return datetime.fromisoformat(str(row[0]))
+
+
 def _day_terms(column: str, op: str, raw: Any, column_type: pa.DataType) -> list[BooleanExpression]:
     """`CAST(col AS DATE) <op> d` as a range of the column itself."""
     day = date.fromisoformat(str(raw).strip()[:10])
     if pa.types.is_date(column_type):
         return [_cmp(op, column, day.isoformat())]
-    if getattr(column_type, "tz", None):
-        return []  # the day boundary depends on the session's time zone
     start = datetime.combine(day, datetime.min.time())
     end = start + timedelta(days=1)
-    lo, hi = start.isoformat(), end.isoformat()
+    if getattr(column_type, "tz", None):  # the day's bounds in the session's time zone
+        lo, hi = _session_time(start.isoformat()).isoformat(), _session_time(end.isoformat()).isoformat()
+    else:
+        lo, hi = start.isoformat(), end.isoformat()
     return {"=": [_cmp(">=", column, lo), _cmp("<", column, hi)], ">=": [_cmp(">=", column, lo)],
             ">": [_cmp(">=", column, hi)], "<": [_cmp("<", column, lo)], "<=": [_cmp("<", column, hi)]}[op]
 
@@ -163,9 +178,11 @@ def row_filter(tree: dict[str, Any], ident: tuple[str, ...], columns: list[tuple
     if len(refs) != 1:
         return None
     ref = refs[0]
+    if ref.get("sample"):
+        return None  # a sample is drawn before WHERE: fewer rows in would change which rows it draws
     select = next((n for n in nodes(tree) if n.get("type") == "SELECT_NODE" and n.get("from_table") is ref), None)
-    if select is None or not select.get("where_clause"):
-        return None
+    if select is None or not select.get("where_clause") or select.get("sample"):
+        return None  # `USING SAMPLE` too is drawn before WHERE
     aliases = {ident[-1], str(ref.get("alias") or "").lower()} - {""}
     names = {n.lower(): n for _, n, _ in columns}
     types = {n: t for _, n, t in columns}
