@@ -47,7 +47,7 @@ from urbanbrain.lake.engine import (
     pruned_files,
     quote_ident,
     raw_select,
-    table_files,
+    table_plan,
 )
 
 PolicyOf = Callable[[str], DatasetPolicy]
@@ -110,16 +110,17 @@ def _as_stored(policy: DatasetPolicy, columns: Columns) -> bool:
 
 
 def _pruned(tree: dict[str, Any], ident: tuple[str, ...], files: list[str], columns: Columns,
-            policy: DatasetPolicy) -> list[str]:
+            policy: DatasetPolicy, location: str | None) -> list[str]:
     """Only the data files the query's own filter on `ident` can need (`lake.prune`): a one-day filter
     on a day-partitioned table masks and reads one day's files, not the table's."""
     if len(files) < 2:
         return files
     raw = {c.name for c in policy.columns if c.method == RAW}
     expr = prune.row_filter(tree, ident, columns, raw)
-    if expr is None:
+    found = pruned_files(location, expr) if expr is not None and location else None
+    if found is None:
         return files
-    keep = set(pruned_files(ident, expr))
+    keep = set(found)
     return [f for f in files if f in keep]
 
 
@@ -153,14 +154,14 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
         for n, ident in enumerate(idents):
             ident = tuple(part.lower() for part in ident)
             try:
-                files, columns = table_files(ident)
+                location, files, columns = table_plan(ident)
             except NoSuchTableError:
                 from urbanbrain.lake.names import dataset_name_hint
 
                 raise QueryError(f"no dataset named {'.'.join(ident)!r}", hint=dataset_name_hint(ident)) from None
             policy = decide(".".join(ident))
             sealed.policies.append(policy)
-            files = _pruned(tree, ident, files, columns, policy)
+            files = _pruned(tree, ident, files, columns, policy, location)
             if _as_stored(policy, columns):
                 source = raw_select(files, columns)
                 allowed.extend(files)

@@ -35,6 +35,8 @@ COMBINING_REFS = {"SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM", 
 Columns = list[tuple[int, str, pa.DataType]]
 _PLAN_CACHE: dict[tuple[str, ...], tuple[str, list[str], Columns]] = {}
 _PLAN_LOCK = threading.Lock()
+_LOADED: dict[str, Any] = {}  # metadata location -> the Table loaded at it (for `pruned_files`)
+_PRUNED: dict[tuple[str, str], list[str]] = {}  # (metadata location, filter) -> files
 
 
 def quote_ident(name: str) -> str:
@@ -46,12 +48,21 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
 
     Cached by metadata location, so repeated queries of an unchanged table skip planning.
     """
+    _, files, columns = table_plan(identifier)
+    return files, columns
+
+
+def table_plan(identifier: tuple[str, ...]) -> tuple[str, list[str], Columns]:
+    """`table_files` with the metadata location the plan is of (what `pruned_files` takes)."""
     table = get_catalog().load_table(identifier)
     location = str(table.metadata_location)
     with _PLAN_LOCK:
+        if len(_LOADED) > 256:
+            _LOADED.clear()
+        _LOADED[location] = table
         cached = _PLAN_CACHE.get(identifier)
         if cached and cached[0] == location:
-            return cached[1], cached[2]
+            return cached
     files: list[str] = []
     for task in table.scan().plan_files():
         if task.delete_files:
@@ -63,14 +74,27 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
     columns = [(fld.field_id, fld.name, _plain(a.type)) for fld, a in zip(iceberg.fields, arrow, strict=True)]
     with _PLAN_LOCK:
         _PLAN_CACHE[identifier] = (location, files, columns)
-    return files, columns
+    return location, files, columns
 
 
-def pruned_files(identifier: tuple[str, ...], row_filter: Any) -> list[str]:
-    """The current data files whose partition and column bounds may hold rows matching `row_filter`
-    (an Iceberg expression; see `lake.prune`)."""
-    table = get_catalog().load_table(identifier)
-    return [task.file.file_path.removeprefix("file://") for task in table.scan(row_filter=row_filter).plan_files()]
+def pruned_files(location: str, row_filter: Any) -> list[str] | None:
+    """The data files of the table version at metadata `location` whose partition and column bounds
+    may hold rows matching `row_filter` (an Iceberg expression; see `lake.prune`); None when that
+    version is no longer at hand (then nothing is pruned)."""
+    with _PLAN_LOCK:  # the very version `table_files` planned, never a newer one
+        table = _LOADED.get(location)
+    if table is None:
+        return None
+    key = (location, repr(row_filter))
+    with _PLAN_LOCK:
+        found = _PRUNED.get(key)
+    if found is None:
+        found = [task.file.file_path.removeprefix("file://") for task in table.scan(row_filter=row_filter).plan_files()]
+        with _PLAN_LOCK:
+            if len(_PRUNED) > 256:
+                _PRUNED.clear()
+            _PRUNED[key] = found
+    return found
 
 
 def _literal(text: str) -> str:
