@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the lakehouse and the generated files")
     args = parser.parse_args(argv)
-    home = WORK / "scale-home"
+    home = WORK / f"scale-home-{args.rows}"
     gen = WORK / f"scale-data-{args.rows}"
     shutil.rmtree(home, ignore_errors=True)
     os.environ["URBANBRAIN_HOME"] = str(home)
