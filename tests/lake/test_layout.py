@@ -143,6 +143,8 @@ def test_maintain_compacts_atomically_expires_and_removes_orphans(air: Path,
 
 
 def test_only_the_owning_admin_or_a_platform_admin_maintains(air: Path) -> None:
+    with pytest.raises(PermissionDeniedError):
+        lakeops.set_partitioning(DATASET, ["day(observed_at)"], by=OTHER_ADMIN)  # a foreign department
     for who in (ENV_ANALYST, ENV_STEWARD, OTHER_ADMIN):
         with pytest.raises(PermissionDeniedError):
             lakeops.maintain_lake(DATASET, by=who)
@@ -212,3 +214,21 @@ def test_only_filters_that_bind_every_row_prune() -> None:
         assert row_filter(parse_tree(sample), ident, cols, {"t"}) is None
     twice = parse_tree("SELECT * FROM a.b.c WHERE t > '2024-01-01' UNION ALL SELECT * FROM a.b.c")
     assert row_filter(twice, ident, cols, {"t"}) is None
+
+
+def test_the_lake_commands(air: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from urbanbrain.cli.main import app
+
+    runner = CliRunner()
+    stats = runner.invoke(app, ["lake", "stats", DATASET, "--format", "json"])
+    assert stats.exit_code == 0, stats.output
+    [row] = json.loads(stats.output)
+    assert row["dataset"] == DATASET and row["files"] == 3 and row["spec"] == ["month(observed_at)"]
+    assert runner.invoke(app, ["lake", "maintain"]).exit_code != 0  # a dataset or --all, not nothing
+    done = runner.invoke(app, ["lake", "maintain", "--all", "--format", "json"])
+    assert done.exit_code == 0 and json.loads(done.output)[0]["dataset"] == DATASET
+    assert runner.invoke(app, ["lake", "partition", DATASET]).exit_code != 0  # --by or --none

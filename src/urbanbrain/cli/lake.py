@@ -40,8 +40,8 @@ def stats(
     rows = []
     for p in svc.lake_stats(dataset, by=acting_principal(as_)):
         row = svc.plan_dict(p)
-        row["spec"] = ", ".join(p.spec) or "-"
         if fmt is Format.table:
+            row["spec"] = ", ".join(p.spec) or "-"
             for k in ("bytes", "disk_bytes", "expired_bytes", "orphan_bytes"):
                 row[k] = _mb(int(p.__dict__[k]))
         rows.append(row)
