@@ -232,3 +232,31 @@ def test_the_lake_commands(air: Path) -> None:
     done = runner.invoke(app, ["lake", "maintain", "--all", "--format", "json"])
     assert done.exit_code == 0 and json.loads(done.output)[0]["dataset"] == DATASET
     assert runner.invoke(app, ["lake", "partition", DATASET]).exit_code != 0  # --by or --none
+
+
+def test_a_feed_history_keeps_committing_while_maintain_compacts_it(air: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC
+
+    from sqlalchemy import select
+
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import System
+    from urbanbrain.stream.history import History
+    from urbanbrain.stream.payloads import Reading
+
+    with session_scope() as s:
+        system_id = s.scalar(select(System.id).where(System.name == "air"))
+    history = History("env", "airfeed", str(system_id))
+    history.open()
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    for batch in range(3):  # three micro-batches of one day: three small files
+        rows = [Reading(f"d{i}", "AirQualityObserved", now + timedelta(minutes=10 * batch + i), {"pm25": 1.0})
+                for i in range(5)]
+        history.commit_rows(rows, [now] * len(rows), f"pos-{batch}")
+    [result] = lakeops.maintain_lake(history.name, by=SYSTEM)
+    assert (result.compacted_files, result.written_files) == (3, 1)
+    late = [Reading("d9", "AirQualityObserved", now + timedelta(hours=1), {"pm25": 2.0})]
+    assert history.commit_rows(late, [now], "pos-3") == 1  # its table object predates the compaction
+    got = run_query(f"SELECT count(*) AS n FROM {history.name}", principal=SYSTEM).table.to_pylist()
+    assert got == [{"n": 16}]
