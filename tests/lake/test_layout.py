@@ -4,14 +4,17 @@ governance, and who may do each."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.sync.helpers import register
+from urbanbrain.cli.main import app
 from urbanbrain.core.errors import PermissionDeniedError, ValidationError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import classification as cls
@@ -142,7 +145,7 @@ def test_maintain_compacts_atomically_expires_and_removes_orphans(air: Path,
     assert any(e.target == f"dataset:{DATASET}" for e in list_entries(action="lake.maintain"))
 
 
-def test_only_the_owning_admin_or_a_platform_admin_maintains(air: Path) -> None:
+def test_only_the_owning_admin_maintains_and_the_commands_and_schedule_call_the_same(air: Path) -> None:
     with pytest.raises(PermissionDeniedError):
         lakeops.set_partitioning(DATASET, ["day(observed_at)"], by=OTHER_ADMIN)  # a foreign department
     for who in (ENV_ANALYST, ENV_STEWARD, OTHER_ADMIN):
@@ -153,6 +156,21 @@ def test_only_the_owning_admin_or_a_platform_admin_maintains(air: Path) -> None:
     assert lakeops.maintain_lake(None, by=OTHER_ADMIN) == []  # --all covers only one's own tables
     assert lakeops.lake_stats(None, by=OTHER_ADMIN) == []
     assert [p.dataset for p in lakeops.lake_stats(None, by=ENV_ADMIN)] == [DATASET]
+    # the CLI calls the same functions
+    runner = CliRunner()
+    stats = runner.invoke(app, ["lake", "stats", DATASET, "--format", "json"])
+    assert stats.exit_code == 0, stats.output
+    [row] = json.loads(stats.output)
+    assert row["dataset"] == DATASET and row["files"] == 3 and row["spec"] == ["month(observed_at)"]
+    assert runner.invoke(app, ["lake", "maintain"]).exit_code != 0  # a dataset or --all, not nothing
+    done = runner.invoke(app, ["lake", "maintain", "--all", "--format", "json"])
+    assert done.exit_code == 0 and json.loads(done.output)[0]["dataset"] == DATASET
+    assert runner.invoke(app, ["lake", "partition", DATASET]).exit_code != 0  # --by or --none
+    # the worker's schedule: once the interval has passed since it first saw the table
+    assert lakeops.maintain_due([DATASET], now=1000.0) == []  # first seen now
+    assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
+    [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
+    assert done.plan.dataset == DATASET
 
 
 def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> None:
@@ -178,13 +196,6 @@ def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> Non
     whole = f"SELECT count(*) AS n FROM (SELECT * FROM {DATASET}) s WHERE observed_at < '2024-03-02'"
     assert run_query(whole, principal=OTHER_ANALYST).table.to_pylist() == [{"n": 24}]
     assert len(list(maskcache.cache_dir().glob("*.parquet"))) == 84
-
-
-def test_the_schedule_maintains_a_table_once_its_interval_has_passed(air: Path) -> None:
-    assert lakeops.maintain_due([DATASET], now=1000.0) == []  # first seen now
-    assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
-    [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
-    assert done.plan.dataset == DATASET
 
 
 def test_only_filters_that_bind_every_row_prune() -> None:
@@ -214,24 +225,6 @@ def test_only_filters_that_bind_every_row_prune() -> None:
         assert row_filter(parse_tree(sample), ident, cols, {"t"}) is None
     twice = parse_tree("SELECT * FROM a.b.c WHERE t > '2024-01-01' UNION ALL SELECT * FROM a.b.c")
     assert row_filter(twice, ident, cols, {"t"}) is None
-
-
-def test_the_lake_commands(air: Path) -> None:
-    import json
-
-    from typer.testing import CliRunner
-
-    from urbanbrain.cli.main import app
-
-    runner = CliRunner()
-    stats = runner.invoke(app, ["lake", "stats", DATASET, "--format", "json"])
-    assert stats.exit_code == 0, stats.output
-    [row] = json.loads(stats.output)
-    assert row["dataset"] == DATASET and row["files"] == 3 and row["spec"] == ["month(observed_at)"]
-    assert runner.invoke(app, ["lake", "maintain"]).exit_code != 0  # a dataset or --all, not nothing
-    done = runner.invoke(app, ["lake", "maintain", "--all", "--format", "json"])
-    assert done.exit_code == 0 and json.loads(done.output)[0]["dataset"] == DATASET
-    assert runner.invoke(app, ["lake", "partition", DATASET]).exit_code != 0  # --by or --none
 
 
 def test_a_feed_history_keeps_committing_while_maintain_compacts_it(air: Path,
