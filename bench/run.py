@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "link_quality": "link_quality.py",
     "cases": "cases.py",
     "cli": "cli.py",
+    "scale": "scale.py",
 }
 
 

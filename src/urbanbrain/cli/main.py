@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sync": ("urbanbrain.cli.sync", "sync_command", "Sync a system's enabled objects into the lakehouse."),
     "sql": ("urbanbrain.cli.sql", "sql_command", "Run a read-only SQL query over the lakehouse."),
     "dataset": ("urbanbrain.cli.dataset", "app", "Datasets in the lake: list, inspect, preview, drop."),
+    "lake": ("urbanbrain.cli.lake", "app", "Lake tables: stats, maintain (compact, expire, orphans), partition."),
     "runs": ("urbanbrain.cli.runs", "app", "Sync-run history."),
     "serve": ("urbanbrain.cli.serve", "serve_command", "Serve the console, the API and the capability gateway."),
     "worker": ("urbanbrain.cli.worker", "worker_command", "Run scheduled syncs (the sync worker)."),

@@ -95,9 +95,16 @@ def add(
     schedule: ScheduleOption = None,
     owner: OwnerOption = None,
     description: Annotated[str | None, typer.Option("--description", help="What the system is for.")] = None,
+    register_in_place: Annotated[bool, typer.Option(
+        "--register-in-place", help="files: register Parquet into the lake where it is (no copy) when its "
+                                    "schema allows")] = False,
 ) -> None:
     """Register a department system (options are checked now, the connection by `system test`)."""
     options = parse_options(url, path, option, options_file)
+    if register_in_place:
+        if kind != "files":
+            raise ValidationError("--register-in-place is for --kind files (Parquet exports)")
+        options["register_in_place"] = True
     system = svc.add_system(name, dept, kind, options, schedule=schedule, owner=owner, description=description)
     console.print(f"added system [bold]{system.name}[/bold] ({system.kind}, {system.display_url or 'no url'}, "
                   f"schedule {system.schedule}); next: `urbanbrain system test {system.name}`")

@@ -21,6 +21,9 @@ Options:
 * `records_path`: JSON only, dotted path to the list of records (`data.items`); default the
   document itself if it is a list, else its first list-valued key (an object with no list is one
   record). Documents over 512 MB are refused: use NDJSON, which is streamed.
+* `register_in_place` (`system add --register-in-place`): Parquet files are registered into the
+  lake where they are (Iceberg `add_files`), not copied, when their schema allows
+  (`urbanbrain.sync.inplace`).
 
 Objects: one per file, named `sql_identifier(stem)`; an xlsx sheet is `stem_sheet`. A name that
 loses non-ASCII characters (Chinese file names) gets an 8-hex-digit hash of the original so it
@@ -117,6 +120,7 @@ class FileSource:
             raise ConfigurationError("the 'null_values' option must be a list of tokens or a mapping "
                                      "of object name to list ('*' for the others)",
                                      hint='e.g. null_values=["NA", "-"] or {"*": ["NA"], "stations": ["-999"]}')
+        self.register_in_place = bool(options.get("register_in_place"))
         self._plans: dict[tuple[str, str | None, int, int, str], ff.Plan] = {}
         self._unified: dict[tuple[Any, ...], dict[str, ff.Plan]] = {}
 
@@ -209,6 +213,14 @@ class FileSource:
         if obj.format == "ndjson":
             return ff.plan_ndjson(obj.path, self.encoding, tokens)
         return ff.plan_parquet(obj.path)
+
+    def in_place_file(self, name: str) -> Path | None:
+        """The Parquet file of object `name` when the system registers its files in place (sync then
+        adds the file to the lake table instead of copying it; see `urbanbrain.sync.inplace`)."""
+        if not self.register_in_place:
+            return None
+        obj = next((o for o in self._objects() if o.name == name), None)
+        return obj.path.resolve() if obj is not None and obj.format == "parquet" else None
 
     # --- the Source protocol -------------------------------------------------------------------
 

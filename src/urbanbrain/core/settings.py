@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     mask_cache_total_bytes: int = Field(
         default=2 * 1024 ** 3, ge=0, description="Disk kept for materialised masked views, least recently used out.",
     )
+    lake_target_file_bytes: int = Field(
+        default=256 * 1024 ** 2, ge=1024,
+        description="Data files are rolled over at this size; `lake maintain` compacts smaller ones up to it.",
+    )
+    lake_snapshot_retention_hours: float = Field(
+        default=168, ge=0, description="Table snapshots older than this are expired by `lake maintain`.",
+    )
+    lake_snapshot_keep: int = Field(
+        default=5, ge=1, description="The newest snapshots of a table `lake maintain` keeps whatever their age.",
+    )
+    lake_orphan_grace_hours: float = Field(
+        default=24, ge=0,
+        description="Files in a table's folder that no snapshot references are removed once this old "
+                    "(younger ones may belong to a write still running).",
+    )
+    lake_maintain_every_hours: float = Field(
+        default=24, ge=0, description="How often the worker (and the stream runner) runs `lake maintain` (0: never).",
+    )
     writer_process: bool = Field(
         default=False,
         description="Write metering and audit batches from a child process, off the serving process's GIL "

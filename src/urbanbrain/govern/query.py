@@ -37,16 +37,17 @@ from urbanbrain.govern import access
 from urbanbrain.govern.masking import mask_key, mask_sql
 from urbanbrain.govern.policy import RAW, DatasetPolicy, policy_for
 from urbanbrain.govern.principals import Principal
-from urbanbrain.lake import maskcache
+from urbanbrain.lake import maskcache, prune
 from urbanbrain.lake.engine import (
     Columns,
     _literal,
     check_read_only,
     check_references,
     parse_tree,
+    pruned_files,
     quote_ident,
     raw_select,
-    table_files,
+    table_plan,
 )
 
 PolicyOf = Callable[[str], DatasetPolicy]
@@ -108,6 +109,26 @@ def _as_stored(policy: DatasetPolicy, columns: Columns) -> bool:
     return policy.unrestricted and {n for _, n, _ in columns} <= {c.name for c in policy.columns}
 
 
+def _pruned(tree: dict[str, Any], ident: tuple[str, ...], files: list[str], columns: Columns,
+            policy: DatasetPolicy, location: str | None) -> list[str]:
+    """Only the data files the query's own filter on `ident` can need (`lake.prune`): a one-day filter
+    on a day-partitioned table masks and reads one day's files, not the table's."""
+    if len(files) < 2:
+        return files
+    raw = {c.name for c in policy.columns if c.method == RAW}
+    expr = prune.row_filter(tree, ident, columns, raw)
+    found = pruned_files(location, expr) if expr is not None and location else None
+    if found is None:
+        return files
+    keep = set(found)
+    return [f for f in files if f in keep]
+
+
+def _file_groups(files: list[str]) -> list[list[str]]:
+    """Files masked together: each on its own (its twin outlives the snapshot), or one empty view."""
+    return [[f] for f in files] or [[]]
+
+
 def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = False,
                 policy_of: PolicyOf | None = None) -> Sealed:
     """The caller's connection for `sql`, holding `principal`'s views of the datasets `sql` names.
@@ -124,7 +145,8 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
     platform: duckdb.DuckDBPyConnection | None = None
     try:
         check_read_only(con, sql)
-        idents = check_references(parse_tree(sql, con))
+        tree = parse_tree(sql, con)
+        idents = check_references(tree)
         catalogs: set[str] = set()
         schemas: set[tuple[str, str]] = set()
         allowed: list[str] = []
@@ -132,35 +154,41 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
         for n, ident in enumerate(idents):
             ident = tuple(part.lower() for part in ident)
             try:
-                files, columns = table_files(ident)
+                location, files, columns = table_plan(ident)
             except NoSuchTableError:
                 from urbanbrain.lake.names import dataset_name_hint
 
                 raise QueryError(f"no dataset named {'.'.join(ident)!r}", hint=dataset_name_hint(ident)) from None
             policy = decide(".".join(ident))
             sealed.policies.append(policy)
+            files = _pruned(tree, ident, files, columns, policy, location)
             if _as_stored(policy, columns):
                 source = raw_select(files, columns)
                 allowed.extend(files)
             else:
                 key = key or (mask_key() if policy.masked else "")
-                view = masked_select(raw_select(files, columns), columns, policy, key)
-                keep = maskcache.worth_materialising(files)
-                found = maskcache.lookup(view) if keep else None
-                if found is None and platform is None:  # opened only when something must be written
-                    platform = duck.connect(memory_limit=settings.query_memory_limit,
-                                            config={"temp_directory": str(tmp)})
-                if found is not None:
-                    path = found
-                elif keep:
-                    assert platform is not None
-                    path = maskcache.materialised(platform, view)
-                else:
-                    assert platform is not None
-                    path = maskcache.scratch(platform, view)
-                    sealed.scratch.append(path)
-                allowed.append(path)
-                source = f"SELECT * FROM read_parquet({_literal(path)})"
+                paths: list[str] = []
+                for group in _file_groups(files):  # one masked twin per data file: new snapshots reuse them
+                    view = masked_select(raw_select(group, columns), columns, policy, key)
+                    keep = maskcache.worth_materialising(group)
+                    found = maskcache.lookup(view) if keep else None
+                    if found is None and platform is None:  # opened only when something must be written
+                        platform = duck.connect(memory_limit=settings.query_memory_limit,
+                                                config={"temp_directory": str(tmp)})
+                    if found is not None:
+                        path = found
+                    elif keep:
+                        assert platform is not None
+                        path = maskcache.materialised(platform, view, evict=False)
+                    else:
+                        assert platform is not None
+                        path = maskcache.scratch(platform, view)
+                        sealed.scratch.append(path)
+                    paths.append(path)
+                maskcache.evict(keep=set(paths))
+                allowed.extend(paths)
+                listing = ", ".join(_literal(p) for p in paths)
+                source = f"SELECT * FROM read_parquet([{listing}])"
             hidden = f"ub_view_{n}"
             # a view made from a relation keeps its definition (paths) out of duckdb_views()
             con.sql(source).to_view(hidden, replace=True)

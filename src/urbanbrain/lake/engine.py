@@ -35,6 +35,8 @@ COMBINING_REFS = {"SUBQUERY", "JOIN", "EXPRESSION_LIST", "EMPTY", "EMPTY_FROM", 
 Columns = list[tuple[int, str, pa.DataType]]
 _PLAN_CACHE: dict[tuple[str, ...], tuple[str, list[str], Columns]] = {}
 _PLAN_LOCK = threading.Lock()
+_LOADED: dict[str, Any] = {}  # metadata location -> the Table loaded at it (for `pruned_files`)
+_PRUNED: dict[tuple[str, str], list[str]] = {}  # (metadata location, filter) -> files
 
 
 def quote_ident(name: str) -> str:
@@ -46,12 +48,21 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
 
     Cached by metadata location, so repeated queries of an unchanged table skip planning.
     """
+    _, files, columns = table_plan(identifier)
+    return files, columns
+
+
+def table_plan(identifier: tuple[str, ...]) -> tuple[str, list[str], Columns]:
+    """`table_files` with the metadata location the plan is of (what `pruned_files` takes)."""
     table = get_catalog().load_table(identifier)
     location = str(table.metadata_location)
     with _PLAN_LOCK:
+        if len(_LOADED) > 256:
+            _LOADED.clear()
+        _LOADED[location] = table
         cached = _PLAN_CACHE.get(identifier)
         if cached and cached[0] == location:
-            return cached[1], cached[2]
+            return cached
     files: list[str] = []
     for task in table.scan().plan_files():
         if task.delete_files:
@@ -63,7 +74,27 @@ def table_files(identifier: tuple[str, ...]) -> tuple[list[str], Columns]:
     columns = [(fld.field_id, fld.name, _plain(a.type)) for fld, a in zip(iceberg.fields, arrow, strict=True)]
     with _PLAN_LOCK:
         _PLAN_CACHE[identifier] = (location, files, columns)
-    return files, columns
+    return location, files, columns
+
+
+def pruned_files(location: str, row_filter: Any) -> list[str] | None:
+    """The data files of the table version at metadata `location` whose partition and column bounds
+    may hold rows matching `row_filter` (an Iceberg expression; see `lake.prune`); None when that
+    version is no longer at hand (then nothing is pruned)."""
+    with _PLAN_LOCK:  # the very version `table_files` planned, never a newer one
+        table = _LOADED.get(location)
+    if table is None:
+        return None
+    key = (location, repr(row_filter))
+    with _PLAN_LOCK:
+        found = _PRUNED.get(key)
+    if found is None:
+        found = [task.file.file_path.removeprefix("file://") for task in table.scan(row_filter=row_filter).plan_files()]
+        with _PLAN_LOCK:
+            if len(_PRUNED) > 256:
+                _PRUNED.clear()
+            _PRUNED[key] = found
+    return found
 
 
 def _literal(text: str) -> str:
@@ -80,8 +111,37 @@ def _view_sql(files: list[str], columns: Columns) -> str:
         f"{fid}: {{name: {_literal(n)}, type: {_literal(duckdb_type(t))}, default_value: NULL}}"
         for fid, n, t in columns
     )
+    own, in_place = _split_in_place(files)
+    parts = []
+    if own:
+        listing = ", ".join(_literal(f) for f in own)
+        parts.append(f"SELECT * FROM read_parquet([{listing}], schema = MAP {{{mapping}}})")
+    if in_place:
+        parts.append(_by_name_sql(in_place, columns))
+    return " UNION ALL ".join(parts)
+
+
+def _split_in_place(files: list[str]) -> tuple[list[str], list[str]]:
+    """Files the lake wrote (Parquet field ids) and files registered in place (read by column name)."""
+    from urbanbrain.core.settings import get_settings
+
+    root = str(get_settings().warehouse_path) + "/"
+    own = [f for f in files if f.startswith(root)]
+    return own, [f for f in files if not f.startswith(root)]
+
+
+def _by_name_sql(files: list[str], columns: Columns) -> str:
+    """Parquet registered in place (`--register-in-place`) has no field ids: its columns are the
+    table's by name, as the table's name mapping says; the lineage columns it lacks read as NULL."""
+    import pyarrow.parquet as pq
+
+    present: set[str] = set()
+    for f in files:
+        present |= set(pq.read_schema(f).names)
+    exprs = [f"CAST({quote_ident(n) if n in present else 'NULL'} AS {duckdb_type(t)}) AS {quote_ident(n)}"
+             for _, n, t in columns]
     listing = ", ".join(_literal(f) for f in files)
-    return f"SELECT * FROM read_parquet([{listing}], schema = MAP {{{mapping}}})"
+    return f"SELECT {', '.join(exprs)} FROM read_parquet([{listing}], union_by_name = true)"
 
 
 def raw_select(files: list[str], columns: Columns) -> str:

@@ -11,7 +11,11 @@ connection that can read these files and nothing raw (see `urbanbrain.govern.que
 restricted view is materialised. Datasets larger than `mask_cache_max_bytes` are written per query
 to a private file (`scratch`) that is deleted when the query ends, instead of filling the cache.
 
-The file's name is a digest of the masked view's SQL, which names the snapshot's data files, every
+Since issue 17 the masked view is written per data file (a "twin" of each file): a new snapshot
+reuses the twins of the files it kept, so an append or a merge masks only its new files, and a query
+whose filter prunes files (`urbanbrain.lake.prune`) masks only the files it can need.
+
+The file's name is a digest of the masked view's SQL, which names the data file(s), every
 column's expression (the mask key included) and the row filter: new data, a changed classification
 or a new grant all give a new SQL, hence a new file; the old one ages out. Datasets larger than
 `mask_cache_max_bytes` are not kept (materialising them would evict everything else), and the cache
@@ -70,7 +74,7 @@ def _digest(masked_sql: str) -> str:
     return hashlib.sha256(masked_sql.encode()).hexdigest()[:40]
 
 
-def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
+def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str, *, evict: bool = True) -> str:
     """Path of a Parquet file holding `masked_sql`'s result, written now unless it already exists.
 
     Must run before `con` is locked down (it writes a file). Concurrent writers of the same view each
@@ -90,7 +94,8 @@ def materialised(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _evict(keep=path)
+    if evict:
+        _evict(keep={path})
     return str(path)
 
 
@@ -103,7 +108,12 @@ def scratch(con: duckdb.DuckDBPyConnection, masked_sql: str) -> str:
     return str(path)
 
 
-def _evict(keep: Path) -> None:
+def evict(keep: set[str]) -> None:
+    """Bring the cache under its budget, sparing `keep` (the files a query is about to read)."""
+    _evict({Path(p) for p in keep})
+
+
+def _evict(keep: set[Path]) -> None:
     limit = get_settings().mask_cache_total_bytes
     with _LOCK:
         entries = []
@@ -117,7 +127,7 @@ def _evict(keep: Path) -> None:
         for _, size, p in sorted(entries):
             if total <= limit:
                 break
-            if p == keep:
+            if p in keep:
                 continue
             p.unlink(missing_ok=True)
             total -= size

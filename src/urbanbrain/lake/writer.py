@@ -21,6 +21,7 @@ from pyiceberg.table import Table
 from urbanbrain.core.errors import CommitConflictError, LakeError
 from urbanbrain.lake.catalog import Identifier, ensure_namespace, get_catalog
 from urbanbrain.lake.datafiles import DataFileWriter
+from urbanbrain.lake.merge import MergeStats, merge_files
 from urbanbrain.lake.types import absorbed, evolved, reconcile
 
 CURSOR_PROPERTY = "urbanbrain.cursor"
@@ -45,11 +46,14 @@ class TableWriter:
     primary_key: list[str] = field(default_factory=list)
     replace_filter: BooleanExpression | None = None
     evolve: bool = False  # rewrite columns whose values outgrew their type (see `types.can_evolve`)
+    partition_by: list[str] = field(default_factory=list)  # spec of a table this writer creates
+    sort_by: str | None = None  # the column rows are written sorted by (the cursor)
     _table: Table | None = None
     _files: list[DataFile] = field(default_factory=list)
     _keys: list[pa.Table] = field(default_factory=list)
     _rows: int = 0
     _data: DataFileWriter | None = None
+    merge_stats: MergeStats | None = None
 
     def open(self) -> pa.Schema:
         """Create or evolve the table; returns the Arrow schema batches must be cast to."""
@@ -57,8 +61,13 @@ class TableWriter:
         ensure_namespace(self.identifier[:-1])
         name = ".".join(self.identifier)
         if not catalog.table_exists(self.identifier):
+            from urbanbrain.lake import partitioning
+
+            fields = partitioning.parse(self.partition_by, self.schema)  # a bad spec fails before creation
             try:
                 self._table = catalog.create_table(self.identifier, schema=self.schema)
+                if fields or self.sort_by:
+                    self._table = partitioning.apply(self._table, fields, self.sort_by)
             except Exception as exc:  # a concurrent creator won the race
                 if not catalog.table_exists(self.identifier):
                     raise LakeError(f"cannot create lake table {name}: {exc}") from exc
@@ -140,13 +149,18 @@ class TableWriter:
         if data.num_rows == 0:
             return 0
         if self._data is None:
-            self._data = DataFileWriter(self.table)
+            self._data = DataFileWriter(self.table, sort_by=self._sort_column())
         before = self._data.bytes_written
         self._data.write(data)
         self._rows += data.num_rows
         if self.mode == "merge":
             self._keys.append(data.select(self.primary_key))
         return self._data.bytes_written - before
+
+    def _sort_column(self) -> str | None:
+        from urbanbrain.lake.partitioning import SORT_PROPERTY
+
+        return self.table.properties.get(SORT_PROPERTY) or self.sort_by
 
     def _delete_filter(self) -> BooleanExpression | None:
         if self.mode == "replace":
@@ -175,10 +189,18 @@ class TableWriter:
             self._data = None
         try:
             with table.transaction() as tx:
-                delete = self._delete_filter()
+                if self.mode == "merge" and self._keys and table.current_snapshot() is not None:
+                    # one overwrite: files holding changed keys are rewritten, every other file stays
+                    keys = pa.concat_tables(self._keys)
+                    first = {v for v in keys.column(0).to_pylist() if v is not None}
+                    self.merge_stats = merge_files(table, tx, in_values(self.primary_key[0], first), self.primary_key,
+                                                   keys, self._files, summary or {}, self._sort_column())
+                    delete = None
+                else:
+                    delete = self._delete_filter()
                 if delete is not None and table.current_snapshot() is not None:
                     tx.delete(delete_filter=delete)
-                if self._files:
+                if self._files and self.merge_stats is None:
                     with tx.update_snapshot(snapshot_properties=summary or {}).fast_append() as append:
                         for data_file in self._files:
                             append.append_data_file(data_file)

@@ -91,6 +91,8 @@ class SourceObjectRecord(Base):
     cursor_column: Mapped[str | None] = mapped_column(String(255), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     discovered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the steward's partition spec for the object's lake table (`day(time)`, ...); None: chosen by size
+    partition_by: Mapped[list[Any] | None] = mapped_column(nullable=True)
 
     system: Mapped[System] = relationship(back_populates="objects")
 

@@ -38,6 +38,7 @@ class SourceObjectPublic(Public):
     cursor_column: str | None
     enabled: bool
     discovered_at: UTCDateTime
+    partition_by: list[str] | None = None
 
 
 class SystemPublic(Public):

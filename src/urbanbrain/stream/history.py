@@ -225,14 +225,19 @@ class History:
                 data = data.append_column(f, pa.nulls(data.num_rows, f.type))
         data = data.select(target.names).cast(target)
         last = max(ingested).isoformat() if ingested else utcnow().isoformat()
-        try:
-            with self._table.transaction() as tx:
-                if data.num_rows:
-                    tx.append(data)
-                tx.set_properties({JOURNAL_PROPERTY: journal_position, LAST_INGEST_PROPERTY: last})
-        except CommitFailedException as exc:
-            raise CommitConflictError(f"another writer committed to {self.name} first: {exc}",
-                                      hint="run one stream process per feed") from None
+        for attempt in (1, 2):
+            try:
+                with self._table.transaction() as tx:
+                    if data.num_rows:
+                        tx.append(data)
+                    tx.set_properties({JOURNAL_PROPERTY: journal_position, LAST_INGEST_PROPERTY: last})
+                break
+            except CommitFailedException as exc:
+                # `lake maintain` compacts this table now and then: start again from its new state once
+                self._table = get_catalog().load_table(self.identifier)
+                if attempt == 2:
+                    raise CommitConflictError(f"another writer committed to {self.name} first: {exc}",
+                                              hint="run one stream process per feed") from None
         self._table = get_catalog().load_table(self.identifier)
         self._register()
         return len(rows)

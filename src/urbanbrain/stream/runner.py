@@ -61,6 +61,7 @@ class StreamProcess:
         self.runners: dict[str, FeedRunner] = {}
         self._failed_at: dict[str, float] = {}
         self._stop = threading.Event()
+        self._maintaining: threading.Thread | None = None
 
     def _wanted(self) -> list[str]:
         return self.names if self.names is not None else feed_names(self.kinds)
@@ -79,9 +80,23 @@ class StreamProcess:
                 _record_error(name, str(exc))
                 log.warning("feed %s: cannot start (%s); retrying in %gs", name, exc, self.retry_seconds)
 
+    def maintain(self) -> None:
+        """Compact and expire the feeds' history tables on the `lake_maintain_every_hours` schedule
+        (micro-batches leave many small files), in a thread so that no reading waits for it."""
+        if self._maintaining is not None and self._maintaining.is_alive():
+            return
+        names = sorted(r.history.name for r in self.runners.values())
+        if names:
+            from urbanbrain.sync.lakeops import maintain_due
+
+            self._maintaining = threading.Thread(target=maintain_due, args=(names,), name="ub-stream-maintain",
+                                                 daemon=True)
+            self._maintaining.start()
+
     def run(self) -> None:
         while not self._stop.is_set():
             self.poll()
+            self.maintain()
             self._stop.wait(2.0)
         for runner in self.runners.values():
             runner.stop()

@@ -108,12 +108,16 @@ class TieTracker:
     column: str
     old: CursorState | None
     column_type: pa.DataType
-    remember: bool = True  # False with a primary key: the merge by key already absorbs re-read rows
+    remember: bool = True
+    # With a primary key the merge would absorb re-read rows anyway, so too many rows at one value is
+    # no error: the tie is then forgotten and those rows are merged again next time (as before).
+    strict: bool = True
     best: Any = None
     tie: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     _left: Counter[str] = field(default_factory=Counter)
     _old_value: Any = None
+    _overflow: Any = None
 
     def __post_init__(self) -> None:
         if self.old is not None:
@@ -155,8 +159,12 @@ class TieTracker:
         if not self.remember:
             return
         at = pc.fill_null(pc.equal(col, pa.scalar(top, col.type)), False)
+        if self.best == self._overflow:
+            return
         self.tie.update(row_hashes(table.filter(at)))
-        if len(self.tie) > TIE_LIMIT:
+        if len(self.tie) > TIE_LIMIT and not self.strict:
+            self.tie, self._overflow = Counter(), self.best
+        elif len(self.tie) > TIE_LIMIT:
             raise ValidationError(
                 f"more than {TIE_LIMIT:,} rows share the value {cursor_text(top)!r} of cursor column "
                 f"{self.column!r}, too many to tell new rows at that value from old ones",

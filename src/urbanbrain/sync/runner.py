@@ -30,6 +30,7 @@ from urbanbrain.core.errors import (
 )
 from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
+from urbanbrain.lake import partitioning
 from urbanbrain.lake.catalog import Identifier
 from urbanbrain.lake.types import lake_schema
 from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
@@ -53,6 +54,8 @@ class ObjectPlan:
     cursor_column: str | None
     primary_key: list[str]
     discovered: SourceObject | None
+    partition_by: list[str] | None = None  # the steward's spec; None: chosen from size at creation
+    row_estimate: int | None = None
 
 
 def identifier_for(dept_code: str, system_name: str, object_name: str) -> Identifier:
@@ -78,7 +81,8 @@ def _plans(system_name: str, source: Source, only: list[str] | None) -> list[Obj
     with session_scope() as s:
         system = get_system_row(s, system_name)
         records = [o for o in system.objects if o.enabled]
-        plans = [ObjectPlan(o.name, o.cursor_column, list(o.primary_key), discovered.get(o.name))
+        plans = [ObjectPlan(o.name, o.cursor_column, list(o.primary_key), discovered.get(o.name),
+                            None if o.partition_by is None else list(o.partition_by), o.row_estimate)
                  for o in records]
     if only:
         missing = sorted(set(only) - {p.record_name for p in plans})
@@ -205,6 +209,16 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     stored_raw = None
     if get_catalog().table_exists(ident):
         stored_raw = get_catalog().load_table(ident).properties.get(CURSOR_PROPERTY)
+    in_place = getattr(source, "in_place_file", None)
+    refused = None
+    if in_place is not None and (path := in_place(plan.record_name)) is not None:
+        from urbanbrain.sync import inplace
+
+        rows, refused = inplace.register(ident, path)
+        if rows is not None:
+            outcome.mode = "in_place"
+            _register_in_place(ident, system_id, plan, rows, run_id)
+            return
     stored = None if full_refresh else cursors.parse(stored_raw, plan.cursor_column)
     if plan.cursor_column:
         _check_cursor_guarantee(source, plan)
@@ -225,13 +239,18 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         source_schema = pa.schema([])
     # types inferred from values (files, APIs) widen when later values need it; declared ones stop
     evolve = plan.discovered is not None and plan.discovered.kind in ("file", "endpoint")
-    writer = TableWriter(ident, lake_schema(source_schema), mode=mode, primary_key=plan.primary_key, evolve=evolve)
+    schema = lake_schema(source_schema)
+    estimate = (plan.discovered.row_estimate if plan.discovered else None) or plan.row_estimate
+    partition_by = plan.partition_by if plan.partition_by is not None else \
+        partitioning.choose(schema, estimate, plan.cursor_column)
+    writer = TableWriter(ident, schema, mode=mode, primary_key=plan.primary_key, evolve=evolve,
+                         partition_by=partition_by, sort_by=partitioning.sort_column(schema, plan.cursor_column))
     target = writer.open()
     _register_dataset(ident, system_id, plan, writer, None, None, run_id, "data")  # findable even if killed
     ties = None
     if plan.cursor_column and plan.cursor_column in target.names:
         ties = cursors.TieTracker(plan.cursor_column, stored if inclusive else None,
-                                  target.field(plan.cursor_column).type, remember=not plan.primary_key)
+                                  target.field(plan.cursor_column).type, strict=not plan.primary_key)
     cursor_from = cursor.value if cursor else ""
     q_writer = TableWriter((*ident[:-1], ident[-1] + "__quarantine"),
                            pa.schema(list(QUARANTINE_SCHEMA) + list(lake_schema(pa.schema([])))),
@@ -285,6 +304,10 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         properties[CURSOR_PROPERTY] = cursors.dumps(new_cursor)
     elif stored is None and stored_raw:
         properties[CURSOR_PROPERTY] = ""
+    if refused:
+        from urbanbrain.sync.inplace import REFUSED_PROPERTY
+
+        properties[REFUSED_PROPERTY] = refused
     summary = {"urbanbrain.run-id": run_id}
     q_result = None
     if q_target is not None:
@@ -341,6 +364,17 @@ def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, write
         ds.last_synced_at = utcnow()
         ds.last_run_id = run_id
         ds.snapshot_id = snapshot_id
+
+
+def _register_in_place(ident: Identifier, system_id: str, plan: ObjectPlan, rows: int, run_id: str) -> None:
+    from urbanbrain.lake.catalog import get_catalog
+
+    table = get_catalog().load_table(ident)
+    writer = TableWriter(ident, pa.schema([]))
+    writer._table = table
+    snap = table.current_snapshot()
+    _register_dataset(ident, system_id, plan, writer, rows, snap.snapshot_id if snap else None, run_id, "data")
+    _propose_pii(".".join(ident))
 
 
 def enabled_objects(system_name: str) -> list[str]:

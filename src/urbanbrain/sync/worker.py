@@ -12,6 +12,7 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -86,6 +87,7 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
     stop = stop or threading.Event()
     limit = concurrency or settings.worker_concurrency
     running: dict[str, Future[SyncRunPublic | None]] = {}
+    maintenance: Future[Any] | None = None
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="ub-sync") as pool:
         while not stop.is_set():
             for name in [n for n, f in running.items() if f.done()]:
@@ -100,6 +102,10 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
                     if name in running:
                         continue
                     running[name] = pool.submit(sync_with_retries, name, stop=stop)
+            if not once and (maintenance is None or maintenance.done()):
+                from urbanbrain.sync.lakeops import maintain_due  # compaction, expiry, orphans on a schedule
+
+                maintenance = pool.submit(maintain_due)
             if once:
                 for future in running.values():
                     future.result()
