@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("daft")
-
-from tests.govern.city import ANALYST_TRANSPORT, BENEFITS, RESIDENTS, City  # noqa: E402
-from urbanbrain.core.errors import QueryError, ReadOnlyViolationError, UrbanBrainError  # noqa: E402
-from urbanbrain.govern import classification as cls  # noqa: E402
-from urbanbrain.govern.daft_query import run_daft_query  # noqa: E402
-from urbanbrain.govern.principals import SYSTEM  # noqa: E402
-from urbanbrain.govern.query import run_query  # noqa: E402
+from tests.govern.city import ANALYST_TRANSPORT, BENEFITS, RESIDENTS, City
+from urbanbrain.core.errors import QueryError, ReadOnlyViolationError, UrbanBrainError
+from urbanbrain.govern import classification as cls
+from urbanbrain.govern.daft_query import run_daft_query
+from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.govern.query import run_query
 
 QUERIES = [
     f"SELECT * FROM {RESIDENTS} ORDER BY id",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,7 +113,8 @@ def _finish(name: str, job: Running, backend: Backend) -> None:
 
 def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, once: bool = False,
                stop: threading.Event | None = None, engine: str | None = None) -> None:
-    """Loop: claim due systems, run them on the backend; `once` runs what is due now and returns."""
+    """Loop: claim due systems, run them on the backend; `once` runs what is due now (as many at a time as
+    the backend takes) and returns when none is left."""
     stop = stop or threading.Event()
     backend = get_backend(engine, concurrency=concurrency)
     running: dict[str, Running] = {}
@@ -137,11 +138,11 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
                     held.__enter__()
                     args: tuple[object, ...] = (name, stop) if backend.local else (name,)
                     running[name] = Running(backend.submit(scheduled_sync, *args), held)
-            if once:
-                for name, job in list(running.items()):
-                    job.future.exception()  # waits
-                    _finish(name, running.pop(name), backend)
-                return
+            if once:  # what is due now, more of it as runs finish, until nothing is left
+                if not running:
+                    return
+                wait([job.future for job in running.values()], return_when=FIRST_COMPLETED)
+                continue
             stop.wait(poll_seconds)
         for name, job in list(running.items()):
             job.future.exception()
