@@ -56,8 +56,11 @@ class RayBackend:
         else:
             target = "ray://" + (address if ":" in address else f"{address}:10001")
         try:
+            extra: dict[str, Any] = {}
+            if os.environ.get("URBANBRAIN_RAY_NODE_IP"):  # this machine's address in the cluster, if not the default
+                extra["_node_ip_address"] = os.environ["URBANBRAIN_RAY_NODE_IP"]
             ray.init(address=target, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING,
-                     runtime_env={"env_vars": forwarded_env()})
+                     runtime_env={"env_vars": forwarded_env()}, **extra)
         except ConnectionError as exc:
             raise DependencyUnavailableError(f"cannot reach the Ray cluster at {target}: {exc}",
                                              hint="start it (`ray start --head`) or fix URBANBRAIN_ENGINE") from None
