@@ -56,3 +56,15 @@ def test_hold_renews_in_the_background_and_releases() -> None:
     assert again is not None
     with again:
         pass
+
+
+def test_a_dead_process_of_this_machine_loses_its_lease_at_once() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}:abcd"
+    assert leases.try_acquire("feed:air", dead, ttl=300)
+    assert leases.try_acquire("feed:air", leases.new_owner(), ttl=300)  # no 300 s wait
+    assert not leases.try_acquire("feed:air", leases.new_owner(), ttl=300)  # a live holder keeps it

@@ -8,7 +8,8 @@ INSERT (no row yet): a single statement either way, so exactly one of several ra
 on PostgreSQL and SQLite alike, without holding a transaction open (`SELECT ... FOR UPDATE SKIP LOCKED`
 would pin a connection per running job). The holder renews it from a heartbeat thread every third of
 its lifetime; a holder that dies (a killed process, a lost machine) stops renewing, and its lease is
-free for anyone once it expires, so the work is picked up within `ttl` seconds, never run twice at once.
+free for anyone once it expires, so the work is picked up within `ttl` seconds, never run twice at once
+(at once, too, when the dead holder was a process of the same machine: a restarted process goes on).
 
 Each acquisition has its own owner id (`host:pid:token`), so two threads of one process do not share
 a lease either. Clocks of the machines are assumed to agree within a fraction of `ttl` (NTP).
@@ -41,6 +42,22 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _dead_here(owner: str) -> bool:
+    """The holder is a process of this machine that no longer exists (killed, crashed): no need to wait
+    for its lease to expire. A holder on another machine cannot be checked; its expiry decides."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def try_acquire(name: str, owner: str, ttl: float = DEFAULT_TTL, *, now: datetime | None = None) -> bool:
     """Take lease `name` for `owner` if nobody holds it (or its holder let it expire)."""
     now = now or utcnow()
@@ -51,8 +68,14 @@ def try_acquire(name: str, owner: str, ttl: float = DEFAULT_TTL, *, now: datetim
                           .execution_options(synchronize_session=False))
         if taken.rowcount == 1:  # type: ignore[attr-defined]
             return True
-        if s.scalar(select(Lease.name).where(Lease.name == name)) is not None:
-            return False  # held and not expired
+        holder = s.scalar(select(Lease.owner).where(Lease.name == name))
+        if holder is not None:
+            if not _dead_here(holder):
+                return False  # held and not expired
+            taken = s.execute(update(Lease).where(Lease.name == name, Lease.owner == holder)
+                              .values(owner=owner, acquired_at=now, heartbeat_at=now, expires_at=until)
+                              .execution_options(synchronize_session=False))
+            return taken.rowcount == 1  # type: ignore[attr-defined]
     try:
         with session_scope() as s:
             s.add(Lease(name=name, owner=owner, acquired_at=now, heartbeat_at=now, expires_at=until))
