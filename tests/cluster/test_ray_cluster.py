@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from tests.sync.helpers import register
 from urbanbrain.core.clock import utcnow
+from urbanbrain.core.execution import get_backend
 from urbanbrain.core.ray_local import LocalRayCluster
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import SYSTEM
@@ -90,6 +91,14 @@ def test_syncs_on_a_ray_cluster_survive_a_lost_node(pg_db: str, tmp_path: Path,
         finally:
             if worker.poll() is None:
                 worker.kill()
+        monkeypatch.setenv("URBANBRAIN_RAY_NODE_IP", "127.0.0.2")
+        client = get_backend(cluster.client_address)  # the Ray client form, ray://host:port, works too
+        try:
+            survivor = {"worker-0", "worker-1"} - {killed[1] if killed else ""}
+            assert client.submit(os.getenv, "UB_RAY_NODE").result(timeout=120) in survivor
+        finally:
+            client.close()
+    Path("/tmp/cluster_worker_out.txt").write_text(output)
     assert killed is not None, "no sync was seen running on a worker node"
     assert worker.returncode == 0, output
     victim, _node = killed

@@ -38,3 +38,22 @@ def test_inprocess_runs_functions_on_its_threads(monkeypatch: pytest.MonkeyPatch
         assert get_backend(concurrency=5).capacity() == 5
     finally:
         backend.close()
+
+
+def test_a_killed_unreaped_process_counts_as_gone() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from urbanbrain.core.process import alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert alive(child.pid) and alive(os.getpid())
+    os.kill(child.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(child.pid) and time.monotonic() < deadline:  # a zombie until we wait for it
+        time.sleep(0.02)
+    assert not alive(child.pid)
+    child.wait()

@@ -76,3 +76,19 @@ def test_a_construct_daft_cannot_express_is_named(filtered: City) -> None:
     with pytest.raises(QueryError, match="QUALIFY") as raised:
         run_daft_query(sql, principal=ANALYST_TRANSPORT)
     assert "DuckDB" in (raised.value.hint or "")
+
+
+def test_the_cli_runs_sql_on_daft(filtered: City) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from urbanbrain.cli.main import app
+
+    sql = f"SELECT district, count(*) AS n FROM {RESIDENTS} GROUP BY district ORDER BY district"
+    done = CliRunner().invoke(app, ["sql", "--engine", "daft", "-f", "json", sql])
+    assert done.exit_code == 0, done.output
+    districts = sorted(["岳麓区", "天心区", "芙蓉区", "开福区"])
+    assert json.loads(done.output) == [{"district": d, "n": 50} for d in districts]
+    wrong = CliRunner().invoke(app, ["sql", "--engine", "spark", sql])
+    assert wrong.exit_code != 0 and "duckdb or daft" in wrong.output

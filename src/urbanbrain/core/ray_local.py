@@ -125,7 +125,7 @@ class LocalRayCluster:
 
     @property
     def client_address(self) -> str:
-        return f"ray://127.0.0.1:{self.client_port}"
+        return f"ray://{NODE_IP}:{self.client_port}"
 
     def driver_env(self) -> dict[str, str]:
         """Environment for a process that drives this cluster (`urbanbrain worker` with ray://auto)."""

@@ -30,6 +30,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from urbanbrain.core.clock import as_utc, utcnow
+from urbanbrain.core.process import alive
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Lease
 
@@ -49,13 +50,7 @@ def _dead_here(owner: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not alive(int(pid))
 
 
 def try_acquire(name: str, owner: str, ttl: float = DEFAULT_TTL, *, now: datetime | None = None) -> bool:

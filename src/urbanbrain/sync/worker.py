@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,8 @@ from urbanbrain.sync import locks
 from urbanbrain.sync.service import sync_system
 
 log = logging.getLogger("urbanbrain.worker")
+LOCK_POLL_SECONDS = 5.0
+REMOTE_LOCK_WAIT = locks.LOCK_SECONDS + 30.0
 
 
 def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
@@ -57,8 +60,20 @@ def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
     return claimed
 
 
+def _start(name: str, trigger: str, attempt: int, stop: threading.Event, lock_wait: float) -> SyncRunPublic:
+    """`sync_system`, waiting up to `lock_wait` seconds for a lock another process holds (see `scheduled_sync`)."""
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return sync_system(name, by=SYSTEM, trigger=trigger, attempt=attempt)
+        except SyncInProgressError:
+            if time.monotonic() >= deadline or stop.wait(LOCK_POLL_SECONDS):
+                raise
+
+
 def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: float | None = None,
-                      stop: threading.Event | None = None, trigger: str = "schedule") -> SyncRunPublic | None:
+                      stop: threading.Event | None = None, trigger: str = "schedule",
+                      lock_wait: float = 0.0) -> SyncRunPublic | None:
     """Run one sync; retry transient failures with backoff (base, 2x base, 4x base, ...)."""
     settings = get_settings()
     attempts = settings.retry_attempts if attempts is None else attempts
@@ -67,7 +82,7 @@ def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: f
     run: SyncRunPublic | None = None
     for attempt in range(1, attempts + 2):
         try:
-            run = sync_system(name, by=SYSTEM, trigger=trigger, attempt=attempt)
+            run = _start(name, trigger, attempt, stop, lock_wait)
         except SyncInProgressError:
             log.info("skipping %s: another sync holds its lock", name)
             return None
@@ -87,9 +102,13 @@ def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: f
     return run
 
 
-def scheduled_sync(name: str, stop: threading.Event | None = None) -> SyncRunPublic | None:
-    """One scheduled run, as a backend runs it (a module-level function: Ray imports it on a node)."""
-    return sync_with_retries(name, stop=stop)
+def scheduled_sync(name: str, stop: threading.Event | None = None, lock_wait: float = 0.0) -> SyncRunPublic | None:
+    """One scheduled run, as a backend runs it (a module-level function: Ray imports it on a node).
+
+    On a remote backend the run waits for the system's lock up to its expiry (`lock_wait`): this worker
+    holds the system's lease, so a lock still held is a manual sync finishing, or a run whose node was lost
+    (Ray retries it elsewhere; its dead holder on another machine cannot be checked, only outlived)."""
+    return sync_with_retries(name, stop=stop, lock_wait=lock_wait)
 
 
 @dataclass
@@ -136,7 +155,7 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
                         log.info("skipping %s: another worker is still running it", name)
                         continue
                     held.__enter__()
-                    args: tuple[object, ...] = (name, stop) if backend.local else (name,)
+                    args: tuple[object, ...] = (name, stop) if backend.local else (name, None, REMOTE_LOCK_WAIT)
                     running[name] = Running(backend.submit(scheduled_sync, *args), held)
             if once:  # what is due now, more of it as runs finish, until nothing is left
                 if not running:
