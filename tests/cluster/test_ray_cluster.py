@@ -98,12 +98,11 @@ def test_syncs_on_a_ray_cluster_survive_a_lost_node(pg_db: str, tmp_path: Path,
             assert client.submit(os.getenv, "UB_RAY_NODE").result(timeout=120) in survivor
         finally:
             client.close()
-    Path("/tmp/cluster_worker_out.txt").write_text(output)
     assert killed is not None, "no sync was seen running on a worker node"
     assert worker.returncode == 0, output
     victim, _node = killed
     for n, name in enumerate(names):
         statuses = [r.status for r in list_runs(name)]
-        assert statuses.count("succeeded") == 1, (name, statuses, output)
+        assert statuses.count("succeeded") == 1, (name, statuses, output[-3000:])
         assert lake_rows(n) == source_rows(n), name  # every row once, none lost, none doubled
     assert "abandoned" in [r.status for r in list_runs(victim)]  # the run on the lost node was cut off
