@@ -2,7 +2,8 @@
 
 Each node is a real `ray start` (its own raylet, object store and worker processes), listening on
 loopback only, on ports chosen free, with its session files in a private temporary folder. Every
-process of a node carries a marker in its environment (`UB_RAY_CLUSTER`, `UB_RAY_NODE`), so
+process of a node carries markers in its environment (`UB_LOCAL_CLUSTER`, `UB_LOCAL_NODE`) naming
+this cluster's token, so
 `kill_node` and `stop` end exactly the processes this cluster started, found by their ids - never
 `ray stop`, which ends every Ray process of the machine, other people's included.
 """
@@ -24,8 +25,8 @@ from pathlib import Path
 
 from urbanbrain.core.errors import ConfigurationError
 
-MARK = "UB_RAY_CLUSTER"
-NODE = "UB_RAY_NODE"
+MARK = "UB_LOCAL_CLUSTER"  # no "RAY_" in it: Ray filters some RAY_* names from its agents
+NODE = "UB_LOCAL_NODE"
 # Ray swaps "127.0.0.1" and "localhost" for the machine's outward address (so other machines can reach a
 # node); another loopback address is taken as given, which keeps every node and its traffic on loopback.
 NODE_IP = "127.0.0.2"
@@ -83,7 +84,10 @@ class LocalRayCluster:
     nodes: list[str] = field(default_factory=list)
 
     def _start(self, name: str, args: list[str]) -> None:
-        env = {**os.environ, **self.env, **LOOPBACK_ENV, MARK: self.token, NODE: name, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, **self.env, **LOOPBACK_ENV, MARK: self.token, NODE: f"{self.token}/{name}",
+               "RAY_USAGE_STATS_ENABLED": "0",
+               # a Ray client's server process on the head must answer within this; 30 s is missed under load
+               "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"}
         ports = free_ports(8)
         common = ["--node-ip-address", NODE_IP, "--object-store-memory", str(OBJECT_STORE_BYTES),
                   "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
@@ -133,8 +137,8 @@ class LocalRayCluster:
 
     def node_of(self, pid: int) -> str | None:
         """The node a process of this cluster belongs to (a Ray worker running a task, say)."""
-        env = _environ(pid)
-        return env.get(NODE) if env.get(MARK) == self.token else None
+        token, _, node = _environ(pid).get(NODE, "").partition("/")
+        return node if token == self.token else None
 
     def pids(self, node: str | None = None) -> list[int]:
         """Processes of this cluster (of one node), found by the marker in their environment."""
@@ -143,7 +147,9 @@ class LocalRayCluster:
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             env = _environ(int(entry))
-            if env.get(MARK) == self.token and (node is None or env.get(NODE) == node):
+            token, _, name = env.get(NODE, "").partition("/")
+            ours = env.get(MARK) == self.token or token == self.token  # either marker is enough
+            if ours and (node is None or name == node):
                 found.append(int(entry))
         return found
 
