@@ -25,6 +25,7 @@ QUERIES = [
 @pytest.fixture
 def filtered(in_city: City) -> City:
     cls.set_row_filter(RESIDENTS, "transport", "district IN ('岳麓区', '天心区')")
+    cls.set_field(RESIDENTS, "mobile", level="open", pii_type="mobile")  # shown, partially masked
     return in_city
 
 
@@ -48,6 +49,7 @@ def test_the_analysts_view_is_masked_filtered_and_closed_on_daft(filtered: City)
     got = result.table.to_pylist()
     assert got and {r["district"] for r in got} == {"岳麓区", "天心区"}  # the row filter
     assert all(r["address"].endswith("****") for r in got)
+    assert all(r["mobile"][:3] == "138" and r["mobile"][3:7] == "****" for r in got)
     seen = {str(v) for r in got for v in r.values()}
     assert not seen & set(filtered.protected)
     owner = run_daft_query(f"SELECT count(*) AS n, max(id_number) AS m FROM {RESIDENTS}", principal=SYSTEM)

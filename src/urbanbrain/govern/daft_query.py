@@ -15,7 +15,9 @@ How the caller's view is kept, step by step:
    uses): which columns exist for the caller, which are masked how, which rows they see. The dataset
    becomes a Daft DataFrame: Iceberg scan -> row filter -> projection of visible columns with their
    masks, each masked value fenced by the row filter (as the DuckDB view does), all inside Daft's plan.
-   Masks compute exactly what `govern/masking.py`'s SQL computes (the tests compare both engines).
+   Masks compute exactly what `govern/masking.py`'s SQL computes (the tests compare both engines):
+   partial masks of identifiers as Daft expressions, of addresses and e-mails and keyed hashes as Python
+   functions (slower per row).
 3. The caller's SQL runs on Daft with only those DataFrames bound (`register_globals=False`), each
    under a private name the query's table references are rewritten to (by their positions in DuckDB's
    parse tree, so the rest of the query text is the caller's own).
@@ -125,13 +127,31 @@ def _partial(value: str, pii_type: str | None) -> str:
     return value[:1] + "**"
 
 
+def _partial_native(v: Any) -> Any:
+    """`_partial` for fixed-length identifiers and everything else, as Daft expressions (no Python per
+    row: 2 M masked mobiles took 6.4 s through a Python function, a fraction of that this way)."""
+    import daft.functions as F
+    from daft import lit
+
+    n = v.length()
+
+    def shaped(k: int) -> Any:
+        return v.left(3).concat(lit("*" * (k - 7))).concat(v.right(4))
+
+    return (F.when(n == 11, shaped(11)).when(n == 15, shaped(15)).when(n == 18, shaped(18))
+            .when(n >= 5, v.left(1).concat(lit("***")).concat(v.right(1)))
+            .otherwise(v.left(1).concat(lit("**"))))
+
+
 def _mask_expr(column: Any, method: str, pii_type: str | None, dtype: Any, key: str) -> Any:
     import daft
 
     text = column.cast(daft.DataType.string())
     if method == REDACT:
         return daft.lit(None).cast(dtype)
-    if method == PARTIAL:
+    if method == PARTIAL and pii_type not in ("address", "email"):
+        return _partial_native(text)
+    if method == PARTIAL:  # regular expressions and '@' positions: in Python, exactly as `_partial` says
         @daft.func(return_dtype=daft.DataType.string())
         def partial(v: str | None) -> str | None:
             return None if v is None else _partial(v, pii_type)
