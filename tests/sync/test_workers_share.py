@@ -3,6 +3,7 @@ system is synced exactly once, and a system whose lease another process holds is
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -50,7 +51,7 @@ def test_two_worker_processes_sync_each_due_system_exactly_once(pg_db: str, tmp_
     names = _systems(tmp_path, SYSTEMS)
     dispose_engines()
     exe = str(Path(sys.executable).with_name("urbanbrain"))
-    env = {**os.environ, "URBANBRAIN_WORKER_CONCURRENCY": "2"}
+    env = {**os.environ, "URBANBRAIN_WORKER_CONCURRENCY": "2", "URBANBRAIN_LOG_FORMAT": "json"}
     workers = [subprocess.Popen([exe, "worker", "--once"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=180)[0] for w in workers]
@@ -60,6 +61,9 @@ def test_two_worker_processes_sync_each_due_system_exactly_once(pg_db: str, tmp_
         assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")], (name, runs, outputs)
         assert scalar(f"select count(*) c from environment.station_{n}.readings")["c"] == 40 + n
     assert leases.current() == []  # every lease was released
+    logged = [json.loads(line) for out in outputs for line in out.splitlines() if line.strip()]  # JSON lines only
+    finished = sorted(r["msg"].split()[2] for r in logged if r["msg"].startswith("sync of"))
+    assert finished == sorted(names) and {r["logger"] for r in logged} >= {"urbanbrain.worker"}
 
 
 def test_a_system_whose_lease_is_held_elsewhere_is_skipped(tmp_path: Path) -> None:
