@@ -58,7 +58,7 @@ def test_two_worker_processes_sync_each_due_system_exactly_once(pg_db: str, tmp_
     assert [w.returncode for w in workers] == [0, 0], outputs
     for n, name in enumerate(names):
         runs = list_runs(name)
-        assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")], (name, runs, outputs)
+        assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")], (name, [r.error for r in runs])
         assert scalar(f"select count(*) c from environment.station_{n}.readings")["c"] == 40 + n
     assert leases.current() == []  # every lease was released
     logged = [json.loads(line) for out in outputs for line in out.splitlines() if line.strip()]  # JSON lines only
