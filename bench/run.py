@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "cases": "cases.py",
     "cli": "cli.py",
     "scale": "scale.py",
+    "scale_ray": "scale_ray.py",
 }
 
 

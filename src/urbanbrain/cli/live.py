@@ -17,13 +17,12 @@ def stream_command(
     batch_seconds: Annotated[float, typer.Option("--batch-seconds", help="History commit interval.")] = 1.0,
 ) -> None:
     """Run every MQTT and NATS feed: live state, history, rules and alerts, until Ctrl-C or SIGTERM."""
-    import logging
-
+    from urbanbrain.core.logs import configure_logging
     from urbanbrain.operate.intake.alerts import subscribe_alerts
     from urbanbrain.stream.runner import StreamProcess
 
     subscribe_alerts()  # alerts raised here become cases (with NATS as the bus, any process could do it)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()  # text, or JSON lines with URBANBRAIN_LOG_FORMAT=json
     proc = StreamProcess(list(feed) if feed else None, batch_seconds=batch_seconds)
 
     def _stop(*_: Any) -> None:

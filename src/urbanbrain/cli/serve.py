@@ -60,8 +60,11 @@ def serve_command(
     """Serve the API at http://HOST:PORT/api (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from urbanbrain.core.logs import configure_logging, uvicorn_log_config
+
     check_port(host, port)
     serving_defaults()
+    configure_logging()
     if stream and not reload:
         from urbanbrain.operate.intake.alerts import subscribe_alerts
         from urbanbrain.stream.runner import start_background
@@ -69,4 +72,5 @@ def serve_command(
         subscribe_alerts()  # alerts raised by this process's feeds become cases
         start_background()
     say(f"urbanbrain API on http://{host}:{port}/api — docs at http://{host}:{port}/docs")
-    uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, reload=reload)
+    uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, reload=reload,
+                log_config=uvicorn_log_config())

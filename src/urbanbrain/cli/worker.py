@@ -24,8 +24,21 @@ def worker_command(
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Run what is due now, wait for it, and exit.")] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between looks for due systems.")] = 5.0,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="Where syncs run: inprocess, ray://HOST:PORT or ray://auto (default: URBANBRAIN_ENGINE).")
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve Prometheus figures on http://127.0.0.1:PORT/metrics.")
+    ] = None,
 ) -> None:
     """Run due syncs on their schedules (several workers may share one PostgreSQL metadata store)."""
+    from urbanbrain.core.logs import configure_logging
+
+    configure_logging()
+    if metrics_port is not None:
+        from urbanbrain.web.metrics import serve_metrics
+
+        serve_metrics(metrics_port)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 
@@ -39,7 +52,7 @@ def worker_command(
     try:
         if not once:
             say("worker started; Ctrl-C stops it after the running syncs finish")
-        run_worker(concurrency=concurrency, poll_seconds=poll, once=once, stop=stop)
+        run_worker(concurrency=concurrency, poll_seconds=poll, once=once, stop=stop, engine=engine)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

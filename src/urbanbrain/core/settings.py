@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     warehouse: str | None = Field(default=None, description="Iceberg warehouse location; home/warehouse if unset.")
     secret_key: str | None = Field(default=None, description="Fernet key for secrets at rest; a key file otherwise.")
     batch_rows: int = Field(default=100_000, ge=1_000, description="Rows per Arrow batch while syncing.")
+    engine: str = Field(
+        default="inprocess",
+        description="Where the worker runs syncs: inprocess (threads here), ray://HOST:PORT (a Ray cluster "
+                    "through the Ray client) or ray://auto (the cluster this machine is a node of).",
+    )
+    log_format: str = Field(default="text", pattern=r"^(text|json)$",
+                            description="text for people, json for log collectors (one object a line).")
     worker_concurrency: int = Field(default=2, ge=1, description="Syncs the worker runs at once.")
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")

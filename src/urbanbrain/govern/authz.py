@@ -112,6 +112,7 @@ RULES: dict[str, Rule] = {
     "link.kind": Rule(_STEWARDS, doc="define, change or remove an entity kind (department: registry)"),
     "link.mapping": Rule(_STEWARDS, doc="add or remove a dataset mapping (department: registry)"),
     "link.run": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="run or train entity resolution (department: registry)"),
+    "metrics.read": Rule((), "platform", "scrape /metrics from another machine (this machine needs no token)"),
     "rule.create": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="add an alert rule over a feed"),
     "rule.delete": Rule((DEPT_ADMIN, STEWARD, OPERATOR), doc="remove an alert rule"),
     "share.approve": Rule(_STEWARDS, doc="approve a field-sharing request on the department's dataset"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
+from urbanbrain.core.metrics import QUERIES, QUERY_SECONDS
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import access
 from urbanbrain.govern.masking import mask_key, mask_sql
@@ -270,6 +272,25 @@ def run_query(sql: str, max_rows: int | None = None, params: dict[str, Any] | No
     so a value can never change the statement: `run_query("... WHERE code = $code", params={"code": x},
     principal=consumer)`. Local, internal work passes `SYSTEM`; capabilities pass their caller.
     """
+    with counted("duckdb"):
+        return _run_query(sql, max_rows, params, principal, capability_grant, policy_of)
+
+
+@contextlib.contextmanager
+def counted(engine: str) -> Iterator[None]:
+    """Count a query for /metrics (`core/metrics.py`): by engine and outcome, with its wall time."""
+    start = time.perf_counter()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        QUERIES.inc(engine, outcome)
+        QUERY_SECONDS.observe(time.perf_counter() - start, engine)
+
+
+def _run_query(sql: str, max_rows: int | None, params: dict[str, Any] | None, principal: Principal,
+               capability_grant: bool, policy_of: PolicyOf | None) -> QueryResult:
     sealed = open_sealed(sql, principal, capability_grant=capability_grant, policy_of=policy_of)
     try:
         reader = _reader(sealed.con, sql, 10_000, params)

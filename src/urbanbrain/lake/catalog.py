@@ -28,9 +28,21 @@ def get_catalog() -> SqlCatalog:
             props: dict[str, Any] = {"uri": key[0], "warehouse": key[1]}
             if key[0].startswith("sqlite"):
                 props["echo"] = False
-            catalog = SqlCatalog("urbanbrain", **props)
+            catalog = _open(props)
             _CATALOGS[key] = catalog
     return catalog
+
+
+def _open(props: dict[str, Any]) -> SqlCatalog:
+    """pyiceberg creates its catalog tables on first use, checking first; two processes starting at once
+    on a fresh database (two workers, say) can both pass the check, and the loser's CREATE fails. Its
+    tables exist by then: opening again finds them."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    try:
+        return SqlCatalog("urbanbrain", **props)
+    except (IntegrityError, ProgrammingError):
+        return SqlCatalog("urbanbrain", **props)
 
 
 def reset_catalogs() -> None:

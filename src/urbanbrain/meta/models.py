@@ -761,3 +761,17 @@ class IndicatorValue(Base):
     at: Mapped[datetime] = mapped_column()
     key: Mapped[str] = mapped_column(String(200), default="")
     value: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class Lease(Base):
+    """Who runs a piece of scheduled work now (`sync:<system>`, `indicator:<name>`, `maintain:<table>`):
+    an expiring row with its owner and last heartbeat, so several workers and servers share the work
+    and a dead holder's lease is taken over once it expires (`meta/leases.py`)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

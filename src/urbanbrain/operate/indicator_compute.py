@@ -36,6 +36,7 @@ from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.govern import audit
 from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.principals import Principal
+from urbanbrain.meta import leases
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Indicator, IndicatorValue
 from urbanbrain.operate.indicators import indicator_public, indicator_row
@@ -209,8 +210,15 @@ def compute_all(by: Principal | None = None, *, only_due: bool = False, now: dat
         names = due(now) if only_due else list(s.scalars(select(Indicator.name).order_by(Indicator.name)))
     results = []
     for name in names:
+        held = leases.hold(f"indicator:{name}") if only_due else None  # scheduled: one process computes it
+        if only_due and held is None:
+            continue
         try:
-            results.append(compute(name, by, now=now, bus=bus))
+            if held is not None:
+                with held:
+                    results.append(compute(name, by, now=now, bus=bus))
+            else:
+                results.append(compute(name, by, now=now, bus=bus))
         except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
             results.append({"name": name, "error": exc.message, "stale": None})
         except Exception as exc:  # an unexpected bug in one indicator must not stop the others

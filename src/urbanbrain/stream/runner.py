@@ -3,6 +3,10 @@
 Each feed has its own pipeline and journal (under `<home>/stream/<feed>/`); a feed whose broker is
 down or refuses us is retried every `retry_seconds` and never holds up the others. HTTP push feeds
 run inside `urbanbrain serve`, where their route is, not here.
+
+Several `serve`/`stream` processes (on several machines) may share one metadata store: each MQTT/NATS feed
+runs in the one process holding its lease `feed:<name>` (`meta/leases.py`), so a reading is never taken
+in twice; when that process dies, another takes the feed over within the lease's 30 s.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy import select, update
 
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.settings import get_settings
+from urbanbrain.meta import leases
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Feed
 from urbanbrain.stream.pipeline import FeedRunner
@@ -59,6 +64,7 @@ class StreamProcess:
         self.retry_seconds = retry_seconds
         self.now, self.batch_seconds = now, batch_seconds
         self.runners: dict[str, FeedRunner] = {}
+        self.leases: dict[str, leases.Held] = {}
         self._failed_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._maintaining: threading.Thread | None = None
@@ -68,14 +74,23 @@ class StreamProcess:
 
     def poll(self) -> None:
         """Start feeds not yet running (new, or failed long enough ago)."""
+        for name, mine in list(self.leases.items()):
+            if mine.lost.is_set():  # another process took the feed over (we stalled past the expiry): stop ours
+                log.warning("feed %s: lease lost, stopping here", name)
+                self._release(name)
         for name in self._wanted():
             if name in self.runners or time.monotonic() - self._failed_at.get(name, -1e9) < self.retry_seconds:
                 continue
+            held = leases.hold(f"feed:{name}")
+            if held is None:
+                continue  # another process runs this feed
             try:
+                self.leases[name] = held.__enter__()
                 self.runners[name] = start_runner(name, now=self.now, batch_seconds=self.batch_seconds)
                 _record_error(name, None)
                 log.info("feed %s: running", name)
             except Exception as exc:
+                self._release(name)
                 self._failed_at[name] = time.monotonic()
                 _record_error(name, str(exc))
                 log.warning("feed %s: cannot start (%s); retrying in %gs", name, exc, self.retry_seconds)
@@ -98,8 +113,16 @@ class StreamProcess:
             self.poll()
             self.maintain()
             self._stop.wait(2.0)
-        for runner in self.runners.values():
+        for name in list(self.runners):
+            self._release(name)
+
+    def _release(self, name: str) -> None:
+        runner = self.runners.pop(name, None)
+        if runner is not None:
             runner.stop()
+        held = self.leases.pop(name, None)
+        if held is not None:
+            held.__exit__(None, None, None)
 
     def stop(self) -> None:
         self._stop.set()

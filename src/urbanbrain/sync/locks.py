@@ -17,6 +17,7 @@ from sqlalchemy import or_, select, update
 
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import SyncInProgressError
+from urbanbrain.core.process import alive
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import SyncRun, System
 
@@ -31,13 +32,7 @@ def _owner_dead(owner: str) -> bool:
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not alive(int(pid))
 
 
 ABANDONED = "the process running this sync stopped before it finished"

@@ -9,6 +9,7 @@ rather than read from the request's context.
 from __future__ import annotations
 
 from urbanbrain.connect.systems import authorize_on_system
+from urbanbrain.core import metrics
 from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
 from urbanbrain.lake import datasets
@@ -27,6 +28,7 @@ def sync_system(name: str, *, by: Principal | None = None, objects: list[str] | 
     with acting_as(by):  # what the sync does on the way (discovery) is done, and audited, as `by` too
         run = run_sync(name, objects=objects, trigger=trigger, full_refresh=full_refresh, progress=progress,
                        attempt=attempt)
+    metrics.observe_sync(run)
     record(by, "sync.run", f"system:{name}", {"run": run.id, "trigger": trigger, "status": run.status,
                                               "rows_written": run.rows_written, "rows_rejected": run.rows_rejected,
                                               "full_refresh": full_refresh})

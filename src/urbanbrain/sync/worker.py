@@ -1,7 +1,12 @@
 """`urbanbrain worker`: runs due syncs on their schedules, a few at a time, until stopped.
 
 Several workers may share one PostgreSQL metadata store: a due system is claimed by moving its
-`next_run_at` forward with a compare-and-set, so exactly one worker starts each scheduled run.
+`next_run_at` forward with a compare-and-set, so exactly one worker starts each scheduled run, and
+the run holds the lease `sync:<system>` (`meta/leases.py`) while it goes, so a run still going from an
+earlier tick (on any machine) is never started twice; a worker that dies frees it within the lease's
+lifetime. Where a run executes is the execution backend's choice (`core/execution.py`,
+`URBANBRAIN_ENGINE`): threads of this process, or Ray tasks across a cluster; the lease is held by this
+process either way, so a lost Ray node does not lose it (Ray re-runs the task elsewhere).
 Transient failures (unreachable host, timeout, commit conflict) are retried with exponential
 backoff; terminal ones (bad password, missing table) are not: the system is marked unhealthy.
 """
@@ -10,17 +15,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import SyncInProgressError, UrbanBrainError
+from urbanbrain.core.execution import Backend, get_backend
 from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.principals import SYSTEM
+from urbanbrain.meta import leases
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import System
 from urbanbrain.meta.schemas import SyncRunPublic
@@ -28,6 +36,8 @@ from urbanbrain.sync import locks
 from urbanbrain.sync.service import sync_system
 
 log = logging.getLogger("urbanbrain.worker")
+LOCK_POLL_SECONDS = 5.0
+REMOTE_LOCK_WAIT = locks.LOCK_SECONDS + 30.0
 
 
 def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
@@ -50,8 +60,20 @@ def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
     return claimed
 
 
+def _start(name: str, trigger: str, attempt: int, stop: threading.Event, lock_wait: float) -> SyncRunPublic:
+    """`sync_system`, waiting up to `lock_wait` seconds for a lock another process holds (see `scheduled_sync`)."""
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return sync_system(name, by=SYSTEM, trigger=trigger, attempt=attempt)
+        except SyncInProgressError:
+            if time.monotonic() >= deadline or stop.wait(LOCK_POLL_SECONDS):
+                raise
+
+
 def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: float | None = None,
-                      stop: threading.Event | None = None, trigger: str = "schedule") -> SyncRunPublic | None:
+                      stop: threading.Event | None = None, trigger: str = "schedule",
+                      lock_wait: float = 0.0) -> SyncRunPublic | None:
     """Run one sync; retry transient failures with backoff (base, 2x base, 4x base, ...)."""
     settings = get_settings()
     attempts = settings.retry_attempts if attempts is None else attempts
@@ -60,7 +82,7 @@ def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: f
     run: SyncRunPublic | None = None
     for attempt in range(1, attempts + 2):
         try:
-            run = sync_system(name, by=SYSTEM, trigger=trigger, attempt=attempt)
+            run = _start(name, trigger, attempt, stop, lock_wait)
         except SyncInProgressError:
             log.info("skipping %s: another sync holds its lock", name)
             return None
@@ -80,39 +102,80 @@ def sync_with_retries(name: str, *, attempts: int | None = None, base_seconds: f
     return run
 
 
+def scheduled_sync(name: str, stop: threading.Event | None = None, lock_wait: float = 0.0) -> SyncRunPublic | None:
+    """One scheduled run, as a backend runs it (a module-level function: Ray imports it on a node).
+
+    On a remote backend the run waits for the system's lock up to its expiry (`lock_wait`): this worker
+    holds the system's lease, so a lock still held is a manual sync finishing, or a run whose node was lost
+    (Ray retries it elsewhere; its dead holder on another machine cannot be checked, only outlived)."""
+    return sync_with_retries(name, stop=stop, lock_wait=lock_wait)
+
+
+@dataclass
+class Running:
+    future: Future[SyncRunPublic | None]
+    lease: leases.Held
+
+
+def _finish(name: str, job: Running, backend: Backend) -> None:
+    from urbanbrain.core import metrics
+
+    job.lease.__exit__(None, None, None)
+    try:
+        run = job.future.result()
+    except Exception as exc:  # a Ray task that failed on every node it was retried on, say
+        log.error("sync of %s did not finish on %s: %s", name, backend.name, exc)
+        return
+    if run is not None and not backend.local:  # in-process runs were counted where they ran
+        metrics.observe_sync(run)
+
+
 def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, once: bool = False,
-               stop: threading.Event | None = None) -> None:
-    """Loop: claim due systems, run them on a bounded pool; `once` runs what is due now and returns."""
-    settings = get_settings()
+               stop: threading.Event | None = None, engine: str | None = None) -> None:
+    """Loop: claim due systems, run them on the backend; `once` runs what is due now (as many at a time as
+    the backend takes) and returns when none is left."""
     stop = stop or threading.Event()
-    limit = concurrency or settings.worker_concurrency
-    running: dict[str, Future[SyncRunPublic | None]] = {}
-    maintenance: Future[Any] | None = None
-    with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="ub-sync") as pool:
+    backend = get_backend(engine, concurrency=concurrency)
+    running: dict[str, Running] = {}
+    maintenance: threading.Thread | None = None
+    try:
         while not stop.is_set():
-            for name in [n for n, f in running.items() if f.done()]:
-                running.pop(name)
+            for name in [n for n, job in running.items() if job.future.done()]:
+                _finish(name, running.pop(name), backend)
             try:
                 locks.sweep_abandoned()
             except Exception:  # bookkeeping only: never stop the worker over it
                 log.warning("could not sweep abandoned runs", exc_info=True)
-            free = limit - len(running)
+            free = backend.capacity() - len(running)
             if free > 0:
                 for name in claim_due(limit=free):
                     if name in running:
                         continue
-                    running[name] = pool.submit(sync_with_retries, name, stop=stop)
-            if not once and (maintenance is None or maintenance.done()):
+                    held = leases.hold(f"sync:{name}")
+                    if held is None:
+                        log.info("skipping %s: another worker is still running it", name)
+                        continue
+                    held.__enter__()
+                    args: tuple[object, ...] = (name, stop) if backend.local else (name, None, REMOTE_LOCK_WAIT)
+                    running[name] = Running(backend.submit(scheduled_sync, *args), held)
+            if not once and (maintenance is None or not maintenance.is_alive()):
                 from urbanbrain.sync.lakeops import maintain_due  # compaction, expiry, orphans on a schedule
 
-                maintenance = pool.submit(maintain_due)
-            if once:
-                for future in running.values():
-                    future.result()
-                return
+                maintenance = threading.Thread(target=maintain_due, name="ub-maintain", daemon=True)
+                maintenance.start()
+            if once:  # what is due now, more of it as runs finish, until nothing is left
+                if not running:
+                    return
+                wait([job.future for job in running.values()], return_when=FIRST_COMPLETED)
+                continue
             stop.wait(poll_seconds)
-        for future in running.values():
-            future.result()
+        for name, job in list(running.items()):
+            job.future.exception()
+            _finish(name, running.pop(name), backend)
+    finally:
+        for job in running.values():
+            job.lease.__exit__(None, None, None)
+        backend.close()
 
 
 def next_runs() -> list[tuple[str, datetime | None]]:

@@ -25,6 +25,7 @@ from urbanbrain.web.error_docs import install_openapi
 from urbanbrain.web.errors import ErrorFormat, register_error_handlers, use_own_error_format
 from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
+from urbanbrain.web.metrics import router as metrics_router
 from urbanbrain.web.open311 import ERROR_SCHEMA as OPEN311_ERROR_SCHEMA
 from urbanbrain.web.open311 import render_platform_error as open311_error
 from urbanbrain.web.open311 import router as open311_router
@@ -72,6 +73,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
     app.include_router(api_router())
+    app.include_router(metrics_router)  # /metrics: Prometheus, loopback or a platform admin's token
     app.include_router(cases_router)  # /api/cases, /api/dispatch-rules, /api/sla-policies, /api/case-stats
     app.include_router(open311_router)  # /open311/v2: public reads, POST with an api_key, Open311 error shape
     use_own_error_format(app, ErrorFormat("/open311", open311_error, OPEN311_ERROR_SCHEMA))

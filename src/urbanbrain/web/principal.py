@@ -30,7 +30,7 @@ from urbanbrain.govern.principals import Principal
 
 # the person at this machine while no user exists: they can read the store's files anyway
 LOCAL_OPERATOR = Principal("system", "local")
-OPEN_PATHS = {"/login", "/logout", "/api/health", "/api/ready", "/favicon.ico"}
+OPEN_PATHS = {"/login", "/logout", "/api/health", "/api/ready", "/favicon.ico", "/metrics"}  # /metrics checks itself
 OPEN_PREFIXES = ("/static/", "/lang/", "/open311/")  # Open311 checks its own api_key on POST
 TEST_CLIENT = "testclient"  # Starlette's in-process client: no socket, so it cannot come from elsewhere
 

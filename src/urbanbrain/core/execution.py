@@ -1,0 +1,91 @@
+"""Where work runs: the execution backend protocol and its registry (`URBANBRAIN_ENGINE`).
+
+A backend runs a module-level function with picklable arguments somewhere and hands back a
+`concurrent.futures.Future`. Two ship with urbanbrain, registered under the `urbanbrain.engines`
+entry point like connectors and feeds:
+
+* `inprocess` (the default): a thread pool in this process, what the worker always did;
+* `ray`: Ray tasks across the nodes of a Ray cluster (`ray://host:10001` through the Ray client, or
+  `ray://auto` for the cluster this machine is a node of, honouring `RAY_ADDRESS`); see
+  `core/ray_backend.py` and docs/cluster.md.
+
+The work itself stays what it was (a sync commits its data and cursor in one Iceberg commit, so a
+task retried after a lost node starts again from the committed cursor): a backend only decides where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from urbanbrain.core.errors import ConfigurationError
+from urbanbrain.core.registry import Registry
+
+T = TypeVar("T")
+
+
+class Backend(Protocol):
+    """Runs functions somewhere; `local` says whether they run in this process (shared memory, events)."""
+
+    name: str
+    local: bool
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run `fn(*args)`; `fn` must be importable by name where it runs (a module-level function)."""
+        ...
+
+    def capacity(self) -> int:
+        """How many functions are worth running at once (threads here, CPUs of the cluster for Ray);
+        a backend built with a concurrency (`--concurrency`) keeps to it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+BackendFactory = Callable[[str, int], Backend]  # (address after the scheme, concurrency or 0) -> backend
+ENGINES: Registry[BackendFactory] = Registry("urbanbrain.engines", "execution backend")
+
+
+class InProcess:
+    """Threads of this process: today's behaviour, and what a single machine needs."""
+
+    name = "inprocess"
+    local = True
+
+    def __init__(self, address: str = "", concurrency: int = 0) -> None:
+        from urbanbrain.core.settings import get_settings
+
+        self._concurrency = max(1, concurrency or get_settings().worker_concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="ub-work")
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._pool.submit(fn, *args)
+
+    def capacity(self) -> int:
+        return self._concurrency
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def parse_engine(url: str) -> tuple[str, str]:
+    """`inprocess` -> ("inprocess", ""); `ray://head:10001` -> ("ray", "head:10001")."""
+    url = (url or "inprocess").strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.lower(), ""
+    if not rest:
+        raise ConfigurationError(f"the engine {url!r} names no address",
+                                 hint="write ray://HOST:PORT (the Ray client port, 10001 by default) or ray://auto")
+    return scheme.lower(), rest
+
+
+def get_backend(url: str | None = None, *, concurrency: int | None = None) -> Backend:
+    """The backend `url` (default: settings' `engine`) names, connected and ready to take work."""
+    from urbanbrain.core.settings import get_settings
+
+    settings = get_settings()
+    kind, address = parse_engine(url or settings.engine)
+    factory = ENGINES.get(kind)
+    return factory(address, concurrency or 0)
