@@ -31,6 +31,7 @@ from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,7 @@ class FloodGuard:
 
 
 def _record(r: Reading) -> dict[str, Any]:
-    return {"d": r.device_id, "t": r.type, "o": r.observed_at.isoformat(), "a": r.attributes,
-            "x": r.lon, "y": r.lat}
+    return {"d": r.device_id, "t": r.type, "o": r.observed_at, "a": r.attributes, "x": r.lon, "y": r.lat}
 
 
 def _reading(rec: dict[str, Any]) -> Reading:
@@ -100,7 +100,7 @@ def _reading(rec: dict[str, Any]) -> Reading:
 
 class FeedRunner:
     def __init__(self, config: FeedConfig, journal_dir: Any, *, now: Callable[[], datetime] = utcnow,
-                 bus: Bus | None = None, batch_rows: int = 50_000, batch_seconds: float = 1.0,
+                 bus: Bus | None = None, batch_rows: int = 200_000, batch_seconds: float = 2.0,
                  batch_messages: int = 5_000, queue_size: int = 20_000, feed: Feed | None = None,
                  on_readings: Callable[[list[Reading]], None] | None = None) -> None:
         self.config = config
@@ -175,10 +175,13 @@ class FeedRunner:
     def _run(self) -> None:
         while not self._stop.is_set():
             batch: list[Message] = []
+            size = 0
             try:
                 batch.append(self.queue.get(timeout=0.1))
-                while len(batch) < self.batch_messages:
+                size = len(batch[0].payload)
+                while len(batch) < self.batch_messages and size < BATCH_BYTES:
                     batch.append(self.queue.get_nowait())
+                    size += len(batch[-1].payload)
             except queue.Empty:
                 pass
             try:
@@ -199,20 +202,19 @@ class FeedRunner:
 
     def process(self, batch: list[Message]) -> None:
         received = self.now()
-        readings: list[Reading] = []
-        rejects: list[Rejected] = []
-        for msg in batch:
-            ok, bad = self.parser.parse(msg.payload)
-            readings.extend(ok)
-            rejects.extend(bad)
+        readings, rejects = self.parser.parse_many([m.payload for m in batch])
         readings, flooded = self.flood.split(readings, time.monotonic())
         rejects.extend(flooded)
         self.journal.append([_record(r) for r in readings])
         if rejects:
             self._dead_letters(rejects, received)
-        for msg in batch:
-            if msg.ack is not None:
-                msg.ack()
+        ack_many = getattr(self.feed, "ack_many", None)
+        if ack_many is not None:
+            ack_many([m for m in batch if m.ack is not None])
+        else:
+            for msg in batch:
+                if msg.ack is not None:
+                    msg.ack()
         self.stats.messages += len(batch)
         self.stats.last_message_at = received
         now = time.monotonic()
@@ -220,15 +222,10 @@ class FeedRunner:
         self._accept(readings, received)
 
     def _accept(self, readings: list[Reading], received: datetime) -> None:
-        fresh = [r for r in readings if self.history.add(r, received)]
+        fresh = self.history.add_many(readings, received)
         self.stats.readings += len(fresh)
         self.stats.duplicates = self.history.duplicates
-        changes: list[dict[str, Any]] = []
-        for r in fresh:
-            changed = self.state.apply(r, received)
-            if changed:
-                changes.append({"device_id": r.device_id, "type": r.type, "observed_at": r.observed_at.isoformat(),
-                                "attributes": changed, "lon": r.lon, "lat": r.lat})
+        changes = self.state.apply_many(fresh, received)
         if self.alerts is not None and fresh:
             self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:

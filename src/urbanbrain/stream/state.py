@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select, update
@@ -73,6 +74,55 @@ class LiveState:
                 dev.lon, dev.lat = reading.lon, reading.lat
             return changed
 
+    def apply_many(self, readings: list[Reading], received: datetime) -> list[dict[str, Any]]:
+        """Update from a batch, once per device: its readings merged in time order (each attribute
+        keeps the time of the reading that carried it). Returns the state changes to publish
+        (device, its latest time, the attributes whose value changed); late readings change nothing."""
+        groups: dict[str, list[Reading]] = {}
+        for r in readings:
+            groups.setdefault(r.device_id, []).append(r)
+        changes: list[dict[str, Any]] = []
+        with self._lock:
+            for device_id, rs in groups.items():
+                if len(rs) > 1 and any(a.observed_at > b.observed_at for a, b in pairwise(rs)):
+                    rs.sort(key=lambda r: r.observed_at)
+                dev = self.devices.get(device_id)
+                if dev is None:
+                    dev = Device(device_id, rs[0].type, self.department, first_seen=received)
+                    self.devices[device_id] = dev
+                dev.last_seen = received
+                self._dirty.add(device_id)
+                values: dict[str, Any] = {}
+                times: dict[str, datetime] = {}
+                last: Reading | None = None
+                where: tuple[float, float] | None = None
+                for r in rs:
+                    if dev.observed_at is not None and r.observed_at < dev.observed_at:
+                        continue
+                    values.update(r.attributes)
+                    times.update(dict.fromkeys(r.attributes, r.observed_at))
+                    last = r
+                    if r.lon is not None and r.lat is not None:
+                        where = (r.lon, r.lat)
+                if last is None:
+                    continue
+                iso: dict[datetime, str] = {}
+                changed = {k: v for k, v in values.items() if dev.attributes.get(k, {}).get("value") != v}
+                for name, value in values.items():
+                    at = times[name]
+                    dev.attributes[name] = {"value": value, "observedAt": iso.get(at) or iso.setdefault(
+                        at, at.isoformat())}
+                dev.observed_at = last.observed_at
+                if last.type:
+                    dev.type = last.type
+                if where is not None:
+                    dev.lon, dev.lat = where
+                if changed:
+                    changes.append({"device_id": device_id, "type": dev.type,
+                                    "observed_at": last.observed_at.isoformat(), "attributes": changed,
+                                    "lon": last.lon, "lat": last.lat})
+        return changes
+
     def snapshot(self) -> list[Device]:
         with self._lock:
             return list(self.devices.values())
@@ -94,8 +144,8 @@ class LiveState:
 
     def save(self) -> int:
         """Write the devices changed since the last save; returns how many."""
-        with self._lock:
-            dirty = [self.devices[d] for d in self._dirty]
+        with self._lock:  # copies: the worker keeps updating the devices while this thread saves
+            dirty = [replace(self.devices[d], attributes=dict(self.devices[d].attributes)) for d in self._dirty]
             self._dirty.clear()
         if not dirty:
             return 0
