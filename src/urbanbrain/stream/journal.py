@@ -34,7 +34,7 @@ class Journal:
     def position(self) -> str:
         return f"{self.generation}:{self._fh.tell()}"
 
-    def append(self, records: list[dict[str, Any]]) -> str:
+    def append(self, records: list[Any]) -> str:
         """Write and fsync; returns the position after the last record."""
         if records:
             self._fh.write(_encode(records))
@@ -56,7 +56,10 @@ class Journal:
                     line = fh.readline()
                     if not line.endswith(b"\n"):
                         break  # a torn last line: the fsync never completed, so it was never acknowledged
-                    yield json.loads(line), f"{gen}:{fh.tell()}"
+                    doc = json.loads(line)
+                    pos = f"{gen}:{fh.tell()}"
+                    for rec in doc if isinstance(doc, list) else [doc]:  # a batch per line, or one record
+                        yield rec, pos
 
     def committed(self, position: str) -> None:
         """History now covers everything up to `position`: older generations can go."""
@@ -79,18 +82,18 @@ class Journal:
         self._fh.close()
 
 
-def _encode(records: list[dict[str, Any]]) -> bytes:
-    """JSON lines (orjson when installed: times as RFC 3339, the rest as the stdlib would)."""
+def _encode(records: list[Any]) -> bytes:
+    """One line per batch: a JSON array of the records (orjson when installed, dataclasses as objects
+    and times as RFC 3339; else the stdlib)."""
     try:
         import orjson
-    except ImportError:  # pragma: no cover
-        return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=_iso) + "\n"
-                       for r in records).encode()
-    try:
-        return b"".join(orjson.dumps(r, default=str, option=orjson.OPT_APPEND_NEWLINE) for r in records)
-    except orjson.JSONEncodeError:  # e.g. an integer past 64 bits: the stdlib writes it
-        return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=_iso) + "\n"
-                       for r in records).encode()
+
+        return orjson.dumps(records, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except (ImportError, TypeError):  # no orjson, or e.g. an integer past 64 bits: the stdlib writes it
+        from dataclasses import asdict, is_dataclass
+
+        plain = [asdict(r) if is_dataclass(r) and not isinstance(r, type) else r for r in records]
+        return (json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=_iso) + "\n").encode()
 
 
 def _iso(value: Any) -> str:

@@ -130,6 +130,8 @@ class Parser:
     def __init__(self, spec: PayloadSpec, now: Callable[[], datetime]) -> None:
         self.spec = spec
         self.now = now
+        self._good_ids: set[str] = set()  # device ids already checked
+        self._times: dict[str, datetime] = {}  # a batch's observation times, read and checked once
 
     def parse(self, raw: bytes) -> tuple[list[Reading], list[Rejected]]:
         return self.parse_many([raw])
@@ -143,6 +145,7 @@ class Parser:
         rejects: list[Rejected] = []
         fast: list[tuple[int, dict[str, Any]]] = []  # (index in readings, entity) to validate as a batch
         kv = self.spec.format == "ngsi" and _orjson is not None
+        self._times = {}
         for raw in payloads:
             items = self._fast_items(raw) if kv else None
             if items is None:
@@ -150,10 +153,12 @@ class Parser:
                 readings.extend(ok)
                 rejects.extend(bad)
                 continue
+            # no entity of a payload without `"value"` / `"object"` anywhere can be in a normalized form
+            maybe_normalized = b'"value"' in raw or b'"object"' in raw
             for item in items:
                 try:
-                    if type(item) is dict and not any(type(v) is dict and ("value" in v or "object" in v)
-                                                      for v in item.values()):
+                    if type(item) is dict and not (maybe_normalized and any(
+                            type(v) is dict and ("value" in v or "object" in v) for v in item.values())):
                         reading, entity = self._keyvalues(item)
                         if self.spec.model:
                             fast.append((len(readings), entity))
@@ -194,11 +199,16 @@ class Parser:
         if model and etype != model:
             raise _Reject(f"entity type {etype!r} is not the feed's model {model!r}", device)
         attrs = {k: v for k, v in entity.items() if k not in _NOT_ATTRIBUTES}
-        stamp = next((entity[k] for k in TIME_KEYS if entity.get(k)), None)
+        stamp = entity.get("dateObserved") or next((entity[k] for k in TIME_KEYS if entity.get(k)), None)
         if stamp is None and model and (problem := schemas.validate(model, entity)):
             raise _Reject(problem, device)  # the schema's reason first, as on the per-reading path
         lon, lat = _point(entity.get("location"))
-        return Reading(device, etype, self._time(stamp, device), attrs, lon, lat, {}), entity
+        at = self._times.get(stamp) if type(stamp) is str else None
+        if at is None:
+            at = self._time(stamp, device)
+            if type(stamp) is str:
+                self._times[stamp] = at
+        return Reading(device, etype, at, attrs, lon, lat, {}), entity
 
     def _parse_one(self, raw: bytes) -> tuple[list[Reading], list[Rejected]]:
         if len(raw) > self.spec.max_bytes:
@@ -292,12 +302,17 @@ class Parser:
         return Reading(device, etype, self._time(stamp, device), attrs, lon, lat, dict(m.get("units") or {}))
 
     def _device_id(self, value: Any) -> str:
+        if type(value) is str and value in self._good_ids:
+            return value
         if value is None or value == "":
             raise _Reject("the reading has no device id")
         text = str(value)
         if not DEVICE_ID.match(text) or ".." in text:
             raise _Reject(f"device id {text[:80]!r} has characters a device id may not have "
                           "(allowed: letters, digits, ':', '.', '_', '-'; at most 255)")
+        if len(self._good_ids) > 200_000:
+            self._good_ids.clear()
+        self._good_ids.add(text)
         return text
 
     def _time(self, stamp: Any, device: str) -> datetime:

@@ -31,6 +31,7 @@ from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
+STATE_SAVE_SECONDS = 5.0  # live state is saved with a commit at most this often (and at every flush)
 BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
 
 
@@ -95,6 +96,10 @@ def _record(r: Reading) -> dict[str, Any]:
 
 
 def _reading(rec: dict[str, Any]) -> Reading:
+    """A journal record: a Reading as orjson writes it, or the older short form."""
+    if "device_id" in rec:
+        return Reading(rec["device_id"], rec["type"], parse_time(rec["observed_at"]), rec["attributes"],
+                       rec.get("lon"), rec.get("lat"), rec.get("units") or {})
     return Reading(rec["d"], rec["t"], parse_time(rec["o"]), rec["a"], rec.get("x"), rec.get("y"))
 
 
@@ -123,6 +128,7 @@ class FeedRunner:
         self._last_commit = time.monotonic()
         self._messages_saved = 0
         self._committer: threading.Thread | None = None
+        self._state_saved = 0.0
         self.error: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -205,7 +211,7 @@ class FeedRunner:
         readings, rejects = self.parser.parse_many([m.payload for m in batch])
         readings, flooded = self.flood.split(readings, time.monotonic())
         rejects.extend(flooded)
-        self.journal.append([_record(r) for r in readings])
+        self.journal.append(readings)
         if rejects:
             self._dead_letters(rejects, received)
         ack_many = getattr(self.feed, "ack_many", None)
@@ -289,16 +295,18 @@ class FeedRunner:
             self.state.save()
             return 0
         position = self.journal.position
-        return self._committed(self.history.commit(position), position)
+        return self._committed(self.history.commit(position), position, force_state=True)
 
-    def _committed(self, rows: int, position: str) -> int:
+    def _committed(self, rows: int, position: str, force_state: bool = False) -> int:
         from sqlalchemy import update
 
         from urbanbrain.meta.models import Feed as FeedRow
 
         self.journal.committed(position)
         self.stats.committed += rows
-        self.state.save()
+        if force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS:
+            self._state_saved = time.monotonic()
+            self.state.save()
         messages, self._messages_saved = self.stats.messages - self._messages_saved, self.stats.messages
         with session_scope() as s:
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id).values(
