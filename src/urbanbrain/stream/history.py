@@ -88,6 +88,7 @@ class History:
         self._types: dict[str, pa.DataType] = {}
         self._table: Any = None
         self.duplicates = 0
+        self.committed_data: pa.Table | None = None  # the rows of the last commit (for the rollups)
 
     # --- table -------------------------------------------------------------------------------
 
@@ -162,7 +163,9 @@ class History:
     def add_many(self, readings: list[Reading], ingested: datetime) -> list[Reading]:
         """Buffer a batch; returns the readings that were not duplicates."""
         add = self.recent.add
-        fresh = [r for r in readings if add((r.device_id, _micros(r.observed_at)))]
+        micros: dict[datetime, int] = {}  # readings of one message usually share their time
+        fresh = [r for r in readings if add((r.device_id, micros.get(r.observed_at) or micros.setdefault(
+            r.observed_at, _micros(r.observed_at))))]
         self.duplicates += len(readings) - len(fresh)
         with self._lock:
             self._rows.extend(fresh)
@@ -266,6 +269,7 @@ class History:
                                       hint="run one stream process per feed") from None
         self._table = get_catalog().load_table(self.identifier)
         self._register()
+        self.committed_data = data
         return len(rows)
 
     def _register(self) -> None:

@@ -27,6 +27,7 @@ from urbanbrain.stream.feeds.base import Feed, Message, open_feed
 from urbanbrain.stream.history import History
 from urbanbrain.stream.journal import Journal
 from urbanbrain.stream.payloads import Parser, PayloadSpec, Reading, Rejected, parse_time
+from urbanbrain.stream.rollups import Rollups
 from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class FeedRunner:
         self.parser = Parser(config.spec, now)
         self.state = LiveState(config.id, config.department)
         self.history = History(config.department, config.name, config.system_id)
+        self.rollups = Rollups(config.department, config.name, config.system_id)
         self.journal = Journal(journal_dir)
         self.batch_rows, self.batch_seconds, self.batch_messages = batch_rows, batch_seconds, batch_messages
         self.queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
@@ -138,6 +140,8 @@ class FeedRunner:
         from urbanbrain.stream.alerts import AlertEngine
 
         properties = self.history.open()
+        self.rollups.open()
+        self._roll(None)  # catch up with history committed by a process that stopped before its rollups
         self.state.load()
         self.alerts = AlertEngine(self.config.id, self.config.name, self.config.department, now=self.now,
                                   bus=self.bus)
@@ -297,6 +301,19 @@ class FeedRunner:
         position = self.journal.position
         return self._committed(self.history.commit(position), position, force_state=True)
 
+    def _roll(self, data: Any) -> None:
+        """Fold the rows just committed into the rollups (None: catch up from history). A failure
+        leaves history as it is and the rollups catching up at the next commit."""
+        try:
+            if data is None:
+                self.rollups.catch_up()
+            else:
+                self.rollups.add(data)
+        except Exception as exc:
+            self.rollups.behind = True
+            self.error = f"rollups: {exc}"
+            log.exception("feed %s: rollup update failed", self.config.name)
+
     def _committed(self, rows: int, position: str, force_state: bool = False) -> int:
         from sqlalchemy import update
 
@@ -304,6 +321,9 @@ class FeedRunner:
 
         self.journal.committed(position)
         self.stats.committed += rows
+        if rows and self.history.committed_data is not None:
+            self._roll(self.history.committed_data)
+            self.history.committed_data = None
         if force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS:
             self._state_saved = time.monotonic()
             self.state.save()

@@ -337,11 +337,13 @@ def history(by: Principal, feed: str, *, device: str | None = None, attribute: s
     if GRAINS[grain] is None:
         pick = f"device_id, observed_at, {quote_ident(col)}" if col else "*"
         sql = f"SELECT {pick} FROM {table}{cond} ORDER BY observed_at, device_id LIMIT {limit}"
-    else:
+    else:  # the rollups kept as history is written (stream/rollups.py), under the history's policy
         if not col:
             raise ValidationError("a downsampled history needs --attribute", hint="e.g. attribute=pm25")
-        q = quote_ident(col)
-        sql = (f"SELECT device_id, date_trunc('{GRAINS[grain]}', observed_at) AS bucket, min({q}) AS min, "
-               f"max({q}) AS max, avg({q}) AS avg, count({q}) AS count, arg_max({q}, observed_at) AS last "
-               f"FROM {table}{cond} GROUP BY 1, 2 ORDER BY 2, 1 LIMIT {limit}")
+        rollups = ".".join(quote_ident(p) for p in dataset_name(name.split(".")[0], name.split(".")[1],
+                                                                  "rollups").split("."))
+        conds = [f"grain = '{grain}'", f"attribute = '{col}'",
+                 *(w.replace("observed_at", "bucket") for w in where)]
+        sql = (f"SELECT device_id, bucket, min, max, avg, count, last FROM {rollups} "
+               f"WHERE {' AND '.join(conds)} ORDER BY bucket, device_id LIMIT {limit}")
     return run_query(sql, principal=by)
