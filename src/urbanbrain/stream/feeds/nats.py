@@ -58,13 +58,18 @@ class NatsFeed:
             kwargs.update(user=str(self.user), password=str(self.password or ""))
         if self.token:
             kwargs["token"] = str(self.token)
-        async def quiet(_exc: Exception) -> None:
-            return None  # connection errors are reported through the exception below, not logged per retry
+        seen: list[Exception] = []
+
+        async def quiet(exc: Exception) -> None:
+            seen.append(exc)  # reported through the exception below, not logged per retry
 
         try:
             return await asyncio.wait_for(nats.connect(self.url, error_cb=quiet, **{
                 **kwargs, "max_reconnect_attempts": -1 if reconnect else 1, "reconnect_time_wait": 0.2}), self.timeout)
         except (TimeoutError, NoServersError, OSError) as exc:
+            if any("authorization" in str(e).lower() for e in seen):  # the server answered: it refused us
+                raise AuthenticationError(f"NATS at {self.url} refused the credentials: {seen[-1]}",
+                                          hint="check the feed's username/password or token") from None
             raise SourceUnreachableError(f"NATS at {self.url} did not answer: {exc}",
                                          hint="check the url and that nats-server runs with -js") from None
         except Exception as exc:
