@@ -92,6 +92,13 @@ class FloodGuard:
         return kept, rejects
 
 
+def pa_empty() -> Any:
+    """No new rows: lets a flush write the rollups' pending partials."""
+    import pyarrow as pa
+
+    return pa.table({"ingested_at": pa.array([], pa.timestamp("us", tz="UTC"))})
+
+
 def _record(r: Reading) -> dict[str, Any]:
     return {"d": r.device_id, "t": r.type, "o": r.observed_at, "a": r.attributes, "x": r.lon, "y": r.lat}
 
@@ -297,18 +304,19 @@ class FeedRunner:
         self._last_commit = time.monotonic()
         if not self.history.pending:
             self.state.save()
+            self._roll(pa_empty(), force=True)
             return 0
         position = self.journal.position
         return self._committed(self.history.commit(position), position, force_state=True)
 
-    def _roll(self, data: Any) -> None:
+    def _roll(self, data: Any, force: bool = False) -> None:
         """Fold the rows just committed into the rollups (None: catch up from history). A failure
         leaves history as it is and the rollups catching up at the next commit."""
         try:
             if data is None:
                 self.rollups.catch_up()
             else:
-                self.rollups.add(data)
+                self.rollups.add(data, force=force)
         except Exception as exc:
             self.rollups.behind = True
             self.error = f"rollups: {exc}"
@@ -322,8 +330,10 @@ class FeedRunner:
         self.journal.committed(position)
         self.stats.committed += rows
         if rows and self.history.committed_data is not None:
-            self._roll(self.history.committed_data)
+            self._roll(self.history.committed_data, force=force_state)
             self.history.committed_data = None
+        elif force_state:
+            self._roll(pa_empty(), force=True)
         if force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS:
             self._state_saved = time.monotonic()
             self.state.save()

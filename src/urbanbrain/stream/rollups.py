@@ -16,6 +16,7 @@ feed's history (`govern.policy`): an attribute hidden or masked there is not in 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,13 +102,17 @@ def _touched(batch: pa.Table) -> Any:
 
 
 class Rollups:
-    def __init__(self, department: str, feed: str, system_id: str) -> None:
+    def __init__(self, department: str, feed: str, system_id: str, write_seconds: float = 30.0) -> None:
         self.name = dataset_name(department, feed, "rollups")
         self.history_name = dataset_name(department, feed, "observations")
         self.identifier = tuple(self.name.split("."))
         self.system_id = system_id
         self._table: Any = None
         self.behind = False  # a rollup commit failed: catch up from history before the next merge
+        self.write_seconds = write_seconds
+        self._written = time.monotonic()
+        self._pending: pa.Table | None = None  # partials of commits not yet written, merged
+        self._pending_covered: datetime | None = None
 
     def open(self) -> None:
         from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -141,16 +146,30 @@ class Rollups:
         value = self._table.properties.get(COVERED_PROPERTY)
         return str(value) if value else None
 
-    def add(self, data: pa.Table) -> int:
-        """Merge one committed batch of history rows; returns the bucket rows written."""
+    def add(self, data: pa.Table, *, force: bool = False) -> int:
+        """Fold one committed batch of history rows into the pending partials, and write them when
+        `write_seconds` have passed since the last write (or `force`); returns bucket rows written."""
         if self.behind:
+            self._pending, self._pending_covered = None, None
             self.catch_up()
             return 0  # the catch-up read this batch from history too
-        if not data.num_rows:
+        if data.num_rows:
+            covered = datetime.fromtimestamp(
+                max(data.column("ingested_at").cast(pa.int64()).to_pylist()) / 1e6, UTC)
+            batch = partials(data)
+            self._pending = batch if self._pending is None else merge(self._pending, batch)
+            self._pending_covered = max(covered, self._pending_covered or covered)
+        if self._pending is None or not (force or time.monotonic() - self._written >= self.write_seconds):
             return 0
-        covered = data.column("ingested_at").cast(pa.int64())
-        last = datetime.fromtimestamp(max(covered.to_pylist()) / 1e6, UTC)
-        return self._merge(partials(data), last)
+        pending, covered_through = self._pending, self._pending_covered
+        self._pending, self._pending_covered = None, None
+        self._written = time.monotonic()
+        assert covered_through is not None
+        try:
+            return self._merge(pending, covered_through)
+        except Exception:
+            self.behind = True  # what was pending is in history: the next add catches up from there
+            raise
 
     def _merge(self, batch: pa.Table, covered: datetime) -> int:
         from urbanbrain.lake.catalog import get_catalog
