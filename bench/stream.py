@@ -121,11 +121,14 @@ def reference(n: int, per_message: int, devices: int) -> tuple[float, int]:
     c.subscribe(topic, qos=0)
     c.loop_start()
     time.sleep(0.5)
+    cpu = time.process_time()
     pub = _publish(topic, n, 0, per_message, devices)
     pub.wait()
     done.wait(10)
+    cpu = time.process_time() - cpu
     c.disconnect()
     c.loop_stop()
+    print(f"  reference CPU: {cpu / max(got[0], 1) * 1e6:,.1f} us per message")
     return int(got[0]) / max(got[2] - got[1], 1e-9), int(got[0])
 
 
@@ -174,6 +177,7 @@ def urbanbrain(n: int, per_message: int, devices: int, rate: float = 0.0,
             prof = cProfile.Profile()
             profs.append(prof)
             setattr(runner, attr, _profiled(getattr(runner, attr), prof))
+    cpu0 = time.process_time()
     pub = _publish(topic, n, rate, per_message, devices)
     first = None
     end = last_seen = time.perf_counter()
@@ -192,8 +196,10 @@ def urbanbrain(n: int, per_message: int, devices: int, rate: float = 0.0,
         if pub.poll() is not None and time.perf_counter() - last_seen > 3.0:
             break
         time.sleep(0.02)
+    cpu1 = time.process_time()
     runner.stop()  # commits what is buffered
     durable = time.perf_counter()
+    cpu2 = time.process_time()
     for i, prof in enumerate(profs):
         prof.dump_stats(f"{profile}.{('worker', 'commit')[i]}")
     span = max(end - (first or end), 1e-9)
@@ -201,7 +207,9 @@ def urbanbrain(n: int, per_message: int, devices: int, rate: float = 0.0,
             "committed": runner.stats.committed, "dead_letters": runner.stats.dead_letters,
             "msgs_s": runner.stats.messages / span, "readings_s": runner.stats.readings / span,
             "readings_s_durable": runner.stats.committed / max(durable - (first or durable), 1e-9),
-            "latencies": sorted(latencies), "memory": memory}
+            "latencies": sorted(latencies), "memory": memory,
+            "cpu_us_live": (cpu1 - cpu0) / max(runner.stats.readings, 1) * 1e6,
+            "cpu_us_durable": (cpu2 - cpu0) / max(runner.stats.readings, 1) * 1e6}
 
 
 def _profiled(fn: Any, prof: Any) -> Any:
@@ -319,14 +327,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ub1 = urbanbrain(args.single, 1, args.devices)
     print(f"[1 reading/msg]  paho {ref1:,.0f} msgs/s (got {got1:,})  urbanbrain {ub1['msgs_s']:,.0f} msgs/s "
           f"= {ub1['readings_s']:,.0f} readings/s (got {ub1['messages']:,}, committed {ub1['committed']:,}, "
-          f"dead letters {ub1['dead_letters']})  ratio {ub1['msgs_s'] / ref1:.2f}")
+          f"dead letters {ub1['dead_letters']})  ratio {ub1['msgs_s'] / ref1:.2f}; CPU {ub1['cpu_us_live']:.1f} us "
+          f"per reading ({ub1['cpu_us_durable']:.1f} with the final commit)")
     nk = args.readings // k
     refk, gotk = reference(nk, k, args.devices)
     ubk = urbanbrain(nk, k, args.devices, profile=args.profile)
     print(f"[{k} readings/msg] paho {refk:,.0f} msgs/s = {refk * k:,.0f} readings/s (got {gotk:,})  urbanbrain "
           f"{ubk['msgs_s']:,.0f} msgs/s = {ubk['readings_s']:,.0f} readings/s into live state "
           f"(got {ubk['messages']:,} msgs, committed {ubk['committed']:,}; {ubk['readings_s_durable']:,.0f}/s "
-          f"to committed history incl. the final flush)  ratio {ubk['msgs_s'] / refk:.2f}")
+          f"to committed history incl. the final flush)  ratio {ubk['msgs_s'] / refk:.2f}; CPU "
+          f"{ubk['cpu_us_live']:.1f} us per reading ({ubk['cpu_us_durable']:.1f} with the final commit) = "
+          f"{1e6 / max(ubk['cpu_us_durable'], 1e-9):,.0f} readings per CPU-second")
     half = ubk["msgs_s"] / 2
     lat = urbanbrain(max(100, int(half * args.soak)), k, args.devices, rate=half)
     ls = lat["latencies"]

@@ -32,7 +32,7 @@ from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
-STATE_SAVE_SECONDS = 5.0  # live state is saved with a commit at most this often (and at every flush)
+STATE_SAVE_SECONDS = 10.0  # live state is saved with a commit at most this often (and at every flush)
 BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
 
 

@@ -36,6 +36,7 @@ TS = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema([("grain", pa.string()), ("device_id", pa.string()), ("attribute", pa.string()),
                     ("bucket", TS), ("min", pa.float64()), ("max", pa.float64()), ("sum", pa.float64()),
                     ("count", pa.int64()), ("avg", pa.float64()), ("last", pa.float64()), ("last_at", TS)])
+MERGE_PENDING_ROWS = 1_000_000  # pending partials past this many rows are merged into one table
 KEYS = ("grain", "device_id", "attribute", "bucket")
 
 
@@ -111,7 +112,7 @@ class Rollups:
         self.behind = False  # a rollup commit failed: catch up from history before the next merge
         self.write_seconds = write_seconds
         self._written = time.monotonic()
-        self._pending: pa.Table | None = None  # partials of commits not yet written, merged
+        self._pending: list[pa.Table] = []  # partials of commits not yet written
         self._pending_covered: datetime | None = None
 
     def open(self) -> None:
@@ -150,19 +151,22 @@ class Rollups:
         """Fold one committed batch of history rows into the pending partials, and write them when
         `write_seconds` have passed since the last write (or `force`); returns bucket rows written."""
         if self.behind:
-            self._pending, self._pending_covered = None, None
+            self._pending, self._pending_covered = [], None
             self.catch_up()
             return 0  # the catch-up read this batch from history too
         if data.num_rows:
             covered = datetime.fromtimestamp(
                 max(data.column("ingested_at").cast(pa.int64()).to_pylist()) / 1e6, UTC)
-            batch = partials(data)
-            self._pending = batch if self._pending is None else merge(self._pending, batch)
+            self._pending.append(partials(data))
             self._pending_covered = max(covered, self._pending_covered or covered)
-        if self._pending is None or not (force or time.monotonic() - self._written >= self.write_seconds):
+            if sum(t.num_rows for t in self._pending) > MERGE_PENDING_ROWS:  # keep memory bounded
+                self._pending = [merge(pa.concat_tables(self._pending[:-1]), self._pending[-1])]
+        if not self._pending or not (force or time.monotonic() - self._written >= self.write_seconds):
             return 0
-        pending, covered_through = self._pending, self._pending_covered
-        self._pending, self._pending_covered = None, None
+        pending = self._pending[0] if len(self._pending) == 1 else merge(
+            pa.concat_tables(self._pending[:-1]), self._pending[-1])
+        covered_through = self._pending_covered
+        self._pending, self._pending_covered = [], None
         self._written = time.monotonic()
         assert covered_through is not None
         try:
