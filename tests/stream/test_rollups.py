@@ -91,3 +91,28 @@ def test_second_batch_updates_only_its_buckets_and_sql_follows_the_history_polic
     set_field(history, "pm25", level="closed")
     seen = dict(tuple(r.values()) for r in run_query(sql, principal=other).table.to_pylist())
     assert "pm25" not in seen and seen.get("temperature", 0) > 0  # open attributes only
+
+
+def test_rollups_catch_up_after_a_stop_between_the_two_commits(tmp_path: Path) -> None:
+    ensure_dept("ecology")
+    name = unique("rollcu")
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    push(name, json.dumps([air("s1", 0, pm25=3.0)]).encode())
+    runner.flush()  # history and rollups written
+
+    def lost(*_: Any, **__: Any) -> int:
+        raise OSError("the process died before its rollup commit")
+
+    runner.rollups.add = lost  # type: ignore[method-assign]
+    push(name, json.dumps([air("s1", 0.5, pm25=9.0), air("s1", 2, pm25=1.0)]).encode())
+    runner.stop()  # history has all three readings; the rollups only the first
+    assert _rows(name, "1m")[("s1", "08:00")] == (3.0, 3.0, 3.0, 1, 3.0)
+
+    again = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    again.start()  # catches up from the history rows ingested after what the rollups cover
+    again.stop()
+    minute = _rows(name, "1m")
+    assert minute[("s1", "08:00")] == (3.0, 9.0, 6.0, 2, 9.0) and minute[("s1", "08:02")] == (1.0, 1.0, 1.0, 1, 1.0)
+    assert _rows(name, "1h")[("s1", "08:00")][3] == 3  # each reading counted once
