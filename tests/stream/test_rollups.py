@@ -106,7 +106,8 @@ def test_rollups_catch_up_after_a_stop_between_the_two_commits(tmp_path: Path) -
         raise OSError("the process died before its rollup commit")
 
     runner.rollups.add = lost  # type: ignore[method-assign]
-    push(name, json.dumps([air("s1", 0.5, pm25=9.0), air("s1", 2, pm25=1.0)]).encode())
+    half = BASE.replace(second=30).isoformat()
+    push(name, json.dumps([air("s1", 0, pm25=9.0, dateObserved=half), air("s1", 2, pm25=1.0)]).encode())
     runner.stop()  # history has all three readings; the rollups only the first
     assert _rows(name, "1m")[("s1", "08:00")] == (3.0, 3.0, 3.0, 1, 3.0)
 
