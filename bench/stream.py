@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 # Message templates carry placeholders so the publisher's work per message is two byte replacements:
 # the observation time (one per message, so (device, time) stays unique) and the send time.
@@ -212,6 +212,61 @@ def urbanbrain(n: int, per_message: int, devices: int, rate: float = 0.0,
             "cpu_us_durable": (cpu2 - cpu0) / max(runner.stats.readings, 1) * 1e6}
 
 
+class _NoBroker:
+    """A feed that delivers nothing by itself: `offline` hands messages to the pipeline directly."""
+
+    kind: ClassVar[str] = "none"
+
+    def test(self) -> None:
+        return None
+
+    def start(self, deliver: Any) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def lag(self) -> int | None:
+        return None
+
+
+def offline(n: int, per_message: int, devices: int) -> dict[str, float]:
+    """The pipeline alone (no broker, no network thread): CPU seconds of this process per reading up
+    to live state and including the final history + rollup commit. CPU time, unlike wall time, is
+    not inflated by the other processes of a shared machine."""
+    from datetime import UTC, datetime, timedelta
+
+    from urbanbrain.core.bus import InProcessBus
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.stream import service
+    from urbanbrain.stream.feeds.base import Message
+    from urbanbrain.stream.pipeline import FeedRunner
+
+    _department()
+    name = f"bench-off-{uuid.uuid4().hex[:8]}"
+    service.create_feed(SYSTEM, name, "ecology", "mqtt", {"url": "mqtt://127.0.0.1:1883", "topic": "none/x",
+                                                         "qos": 0}, model="AirQualityObserved")
+    tpl = [t.encode() for t in templates(per_message, devices)]
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    msgs = [tpl[i % len(tpl)].replace(b"@@OBSERVED@@@@@@@@@@@", (t0 + timedelta(milliseconds=i)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f")[:23].encode()).replace(b"1111111111.111111", b"%.6f" % time.time())
+        for i in range(n // per_message)]
+    runner = FeedRunner(service.feed_config(name), Path(tempfile.mkdtemp()) / "j", bus=InProcessBus(),
+                        batch_seconds=3.0, feed=_NoBroker())
+    runner.start()
+    cpu0 = time.process_time()
+    for m in msgs:
+        runner.deliver(Message(m))
+    while runner.stats.messages < len(msgs):
+        time.sleep(0.005)
+    cpu1 = time.process_time()
+    runner.stop()
+    cpu2 = time.process_time()
+    done = max(runner.stats.readings, 1)
+    return {"live_us": (cpu1 - cpu0) / done * 1e6, "durable_us": (cpu2 - cpu0) / done * 1e6,
+            "readings": runner.stats.readings}
+
+
 def _profiled(fn: Any, prof: Any) -> Any:
     def run(*args: Any) -> Any:
         prof.enable()
@@ -316,6 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--devices", type=int, default=5000)
     ap.add_argument("--soak", type=float, default=60.0, help="seconds of the latency / memory run")
     ap.add_argument("--jetstream", type=int, default=50_000)
+    ap.add_argument("--offline", type=int, default=60_000, help="readings through the pipeline alone")
     ap.add_argument("--profile", default=None, help="write a cProfile of the batched run here")
     args = ap.parse_args(argv)
     os.environ.setdefault("URBANBRAIN_HOME", tempfile.mkdtemp(prefix="ub-bench-stream-"))
@@ -323,6 +379,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     k = args.per_message
     out: dict[str, Any] = {}
 
+    for per in (1, k):
+        off = offline(args.offline, per, args.devices)
+        print(f"[pipeline alone, {per} reading(s)/msg, {off['readings']:,} readings] CPU {off['live_us']:.1f} us "
+              f"per reading to live state, {off['durable_us']:.1f} incl. the final history + rollup commit "
+              f"= {1e6 / off['durable_us']:,.0f} readings per CPU-second")
+        out[f"offline_{per}"] = off
     ref1, got1 = reference(args.single, 1, args.devices)
     ub1 = urbanbrain(args.single, 1, args.devices)
     print(f"[1 reading/msg]  paho {ref1:,.0f} msgs/s (got {got1:,})  urbanbrain {ub1['msgs_s']:,.0f} msgs/s "
@@ -350,7 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"[JetStream {args.jetstream:,} stored msgs] raw nats-py pull+ack {raw:,.0f} msgs/s  urbanbrain "
           f"{ubjs:,.0f} msgs/s  ratio {ubjs / raw:.2f}")
     print(f"load: {os.getloadavg()}")
-    out = {"single": {"ref_msgs_s": ref1, "ub_msgs_s": ub1["msgs_s"], "ratio": ub1["msgs_s"] / ref1},
+    out |= {"single": {"ref_msgs_s": ref1, "ub_msgs_s": ub1["msgs_s"], "ratio": ub1["msgs_s"] / ref1},
            "batched": {"ref_msgs_s": refk, "ub_msgs_s": ubk["msgs_s"], "ub_readings_s": ubk["readings_s"],
                        "ratio": ubk["msgs_s"] / refk},
            "p99_ms": _pct(ls, 0.99), "rss_mb": mem, "jetstream": {"raw": raw, "ub": ubjs, "ratio": ubjs / raw}}
