@@ -175,6 +175,11 @@ class FeedRunner:
 
     def deliver(self, message: Message) -> None:
         """The feed's callback: blocks while the queue is full (backpressure)."""
+        try:
+            self.queue.put_nowait(message)  # the common case, without a timed wait's overhead
+            return
+        except queue.Full:
+            pass
         while not self._stop.is_set():
             try:
                 self.queue.put(message, timeout=0.5)
