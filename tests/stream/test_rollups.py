@@ -117,3 +117,10 @@ def test_rollups_catch_up_after_a_stop_between_the_two_commits(tmp_path: Path) -
     minute = _rows(name, "1m")
     assert minute[("s1", "08:00")] == (3.0, 9.0, 6.0, 2, 9.0) and minute[("s1", "08:02")] == (1.0, 1.0, 1.0, 1, 1.0)
     assert _rows(name, "1h")[("s1", "08:00")][3] == 3  # each reading counted once
+
+    from urbanbrain.lake.catalog import get_catalog
+
+    ident = ("ecology", name.replace("-", "_"), "rollups")
+    assert get_catalog().table_exists(ident)
+    service.delete_feed(SYSTEM, name, purge=True)  # the rollups go with the history
+    assert not get_catalog().table_exists(ident)

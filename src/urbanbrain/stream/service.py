@@ -95,7 +95,7 @@ def create_feed(by: Principal, name: str, dept: str, kind: str, options: dict[st
 
 
 def delete_feed(by: Principal, name: str, *, purge: bool = False) -> None:
-    """Remove a feed with its devices, dead letters and rules; `purge` also drops its history."""
+    """Remove a feed with its devices, dead letters and rules; `purge` also drops its history and rollups."""
     with session_scope() as s:
         feed = _row(s, name)
         dept = feed.department.code
@@ -112,9 +112,10 @@ def delete_feed(by: Principal, name: str, *, purge: bool = False) -> None:
     if purge:
         from urbanbrain.lake.catalog import get_catalog
 
-        ident = tuple(dataset_name(dept, name, "observations").split("."))
-        if get_catalog().table_exists(ident):
-            get_catalog().purge_table(ident)
+        for table in ("observations", "rollups"):
+            ident = tuple(dataset_name(dept, name, table).split("."))
+            if get_catalog().table_exists(ident):
+                get_catalog().purge_table(ident)
     access.on_change(by, "feed.delete", name, {"department": dept, "purge": purge})
 
 
