@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "cli": "cli.py",
     "scale": "scale.py",
     "scale_ray": "scale_ray.py",
+    "stream": "stream.py",
 }
 
 

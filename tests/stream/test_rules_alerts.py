@@ -130,3 +130,27 @@ def test_other_departments_cannot_add_rules_or_acknowledge() -> None:
         svc.acknowledge_alert(outsider, alert["id"])
     insider = Principal("user", "li", frozenset({"ecology"}), frozenset({OPERATOR}))
     assert svc.acknowledge_alert(insider, alert["id"], bus=engine.bus)["acknowledged_by"] == "user:li"
+
+
+def test_anomaly_robust_z_over_a_rolling_window() -> None:
+    assert parse_rule("anomaly pm25").limit == 4.0 and parse_rule("anomaly pm25").duration == timedelta(hours=1)
+    rule = parse_rule("anomaly pm25 z > 3 over 30m")
+    assert (rule.kind, rule.attribute, rule.limit, rule.duration) == ("anomaly", "pm25", 3.0, timedelta(minutes=30))
+    engine, events, _, _ = setup(("odd", "anomaly pm25 z > 3 over 30m", "major"))
+    noise = [20, 21, 19, 22, 20, 18, 21, 20, 19, 22, 21, 20]
+    for minute, v in enumerate(noise):  # a normal series: never anomalous
+        engine.observe([at(minute, "a", pm25=v), at(minute, "b", pm25=v)])
+    assert events == []
+    engine.observe([at(12, "a", pm25=90)])  # a spike on a: z ~ 47
+    assert [(p["event"], p["device_id"]) for _, p in events] == [("raised", "a")]
+    assert "robust z from the median 20" in events[0][1]["message"]
+    engine.observe([at(13, "a", pm25=95)])  # still anomalous: the same alert, no storm
+    engine.observe([at(13, "b", pm25=23)])  # within b's noise
+    assert len(events) == 1
+    engine.observe([at(14, "a", pm25=21)])  # back to normal: cleared
+    assert [p["event"] for _, p in events] == ["raised", "cleared"]
+    for minute in range(15, 60):  # a step to a new level: anomalous at first, then the window adapts
+        engine.observe([at(minute, "a", pm25=50)])
+    engine.observe([at(60, "a", pm25=50.2)])
+    assert [p["event"] for _, p in events] == ["raised", "cleared", "raised", "cleared"]
+    assert not engine.open  # 50 is a's normal now

@@ -14,7 +14,7 @@ from urbanbrain.core.errors import ValidationError
 
 def stream_command(
     feed: Annotated[list[str] | None, typer.Option("--feed", help="Run only these feeds (repeatable).")] = None,
-    batch_seconds: Annotated[float, typer.Option("--batch-seconds", help="History commit interval.")] = 1.0,
+    batch_seconds: Annotated[float, typer.Option("--batch-seconds", help="History commit interval (seconds).")] = 2.0,
 ) -> None:
     """Run every MQTT and NATS feed: live state, history, rules and alerts, until Ctrl-C or SIGTERM."""
     from urbanbrain.core.logs import configure_logging

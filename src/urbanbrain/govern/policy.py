@@ -94,6 +94,9 @@ def policy_for(principal: Principal, dataset: str, *, capability_grant: bool = F
 def _decide(principal: Principal, dataset: str, capability_grant: bool) -> DatasetPolicy:
     with session_scope() as s:
         ds = dataset_row(s, dataset)
+        if ds.role == "rollup":
+            return _summary(principal, ds.name, [str(c["name"]) for c in ds.schema_json], owner_of(ds),
+                            capability_grant)
         owner = owner_of(ds)
         fields = field_table(s, ds)
         if principal.in_department(owner):  # includes platform admins and SYSTEM
@@ -123,6 +126,32 @@ def _decide(principal: Principal, dataset: str, capability_grant: bool) -> Datas
     expiries = [as_utc(g.expires_at) for g in used if g.expires_at is not None]
     return DatasetPolicy(ds.name, owner, tuple(visible), tuple(hidden), row_filter, tuple(g.id for g in used),
                          min(expiries) if expiries else None)
+
+
+def _summary(principal: Principal, name: str, columns: list[str], owner: str,
+             capability_grant: bool) -> DatasetPolicy:
+    """A feed's rollups (`<ns>.rollups`, one row per attribute and bucket) follow the policy of the
+    history they summarise (`<ns>.observations`): a principal sees the rows of the attributes whose
+    history column it sees in clear, only when it sees the devices and times, and under the same row
+    filter when that filter names only columns the rollups have."""
+    source = policy_for(principal, name.rsplit(".", 1)[0] + ".observations", capability_grant=capability_grant)
+    cols = tuple(ColumnAccess(c, RAW) for c in columns)
+    if source.unrestricted:
+        return DatasetPolicy(name, owner, cols)
+    clear = {c.name for c in source.columns if c.method == RAW}
+    attributes = sorted(clear - {"device_id", "type", "observed_at", "ingested_at", "lon", "lat", "other"})
+    if not {"device_id", "observed_at"} <= clear or not attributes:
+        predicate = "FALSE"
+    else:
+        predicate = "attribute IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in attributes) + ")"
+    if source.row_filter:
+        import re
+
+        named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", "", source.row_filter)))
+        known = set(columns) | {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "TRUE", "FALSE", "and", "or",
+                                "not", "in", "is", "null", "like", "true", "false"}
+        predicate += f" AND ({source.row_filter})" if named <= known else " AND FALSE"
+    return DatasetPolicy(name, owner, cols, (), predicate, source.grant_ids, source.valid_until)
 
 
 def holds_unmasking_grant(department: str, dataset: str) -> bool:

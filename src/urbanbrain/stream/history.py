@@ -14,7 +14,7 @@ import json
 import re
 import threading
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -65,8 +65,15 @@ class RecentKeys:
         return len(self._set)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
 def reading_key(r: Reading) -> tuple[str, int]:
-    return (r.device_id, int(r.observed_at.timestamp() * 1_000_000))
+    return (r.device_id, _micros(r.observed_at))
 
 
 class History:
@@ -81,6 +88,7 @@ class History:
         self._types: dict[str, pa.DataType] = {}
         self._table: Any = None
         self.duplicates = 0
+        self.committed_data: pa.Table | None = None  # the rows of the last commit (for the rollups)
 
     # --- table -------------------------------------------------------------------------------
 
@@ -152,6 +160,18 @@ class History:
             self._ingested.append(ingested)
         return True
 
+    def add_many(self, readings: list[Reading], ingested: datetime) -> list[Reading]:
+        """Buffer a batch; returns the readings that were not duplicates."""
+        add = self.recent.add
+        micros: dict[datetime, int] = {}  # readings of one message usually share their time
+        fresh = [r for r in readings if add((r.device_id, micros.get(r.observed_at) or micros.setdefault(
+            r.observed_at, _micros(r.observed_at))))]
+        self.duplicates += len(readings) - len(fresh)
+        with self._lock:
+            self._rows.extend(fresh)
+            self._ingested.extend([ingested] * len(fresh))
+        return fresh
+
     def take(self) -> tuple[list[Reading], list[datetime]]:
         """Hand the buffer to a commit (which may run in another thread)."""
         with self._lock:
@@ -169,21 +189,13 @@ class History:
         return len(self._rows)
 
     def _to_arrow(self, rows: list[Reading], ingested: list[datetime]) -> pa.Table:
-        attrs: dict[str, list[Any]] = {}
-        other: list[str | None] = []
+        """Column by column: an attribute whose values all fit its column's type becomes one Arrow
+        array in a single call; only a column with misfits (a text in a number column) goes cell by
+        cell, and its misfits land in `other` as JSON."""
         n = len(rows)
-        for i, r in enumerate(rows):
-            misfits: dict[str, Any] = {}
-            for name, value in r.attributes.items():
-                col = column_for(name)
-                want = self._types.get(col) or _type_of(value)
-                self._types.setdefault(col, want)
-                cell = _cell(value, want)
-                if cell is _MISFIT:
-                    misfits[name] = value
-                    continue
-                attrs.setdefault(col, [None] * n)[i] = cell
-            other.append(json.dumps(misfits, ensure_ascii=False, default=str) if misfits else None)
+        names: dict[str, None] = {}
+        for r in rows:
+            names.update(dict.fromkeys(r.attributes))
         columns: dict[str, pa.Array] = {
             "device_id": pa.array([r.device_id for r in rows], pa.string()),
             "type": pa.array([r.type for r in rows], pa.string()),
@@ -191,9 +203,31 @@ class History:
             "ingested_at": pa.array(ingested, TS),
             "lon": pa.array([r.lon for r in rows], pa.float64()),
             "lat": pa.array([r.lat for r in rows], pa.float64()),
-            "other": pa.array(other, pa.string()),
         }
-        for col, values in attrs.items():
+        built: dict[str, list[Any]] = {}
+        misfits: dict[int, dict[str, Any]] = {}
+        for name in names:
+            col = column_for(name)
+            values = [r.attributes.get(name) for r in rows]
+            want = self._types.get(col) or _type_of(next((v for v in values if v is not None), None))
+            self._types.setdefault(col, want)
+            kinds = {type(v) for v in values}
+            fits = kinds <= _FLOAT_KINDS if pa.types.is_floating(want) else kinds <= _TEXT_KINDS
+            if fits and col not in built:
+                built[col] = values
+                continue
+            cells = built.setdefault(col, [None] * n)
+            for i, value in enumerate(values):
+                if value is None:
+                    continue
+                cell = _cell(value, want)
+                if cell is _MISFIT:
+                    misfits.setdefault(i, {})[name] = value
+                elif cells[i] is None:
+                    cells[i] = cell
+        columns["other"] = pa.array([json.dumps(misfits[i], ensure_ascii=False, default=str) if i in misfits
+                                     else None for i in range(n)] if misfits else [None] * n, pa.string())
+        for col, values in built.items():
             columns[col] = pa.array(values, self._types[col])
         return pa.table(columns)
 
@@ -240,6 +274,7 @@ class History:
                                               hint="run one stream process per feed") from None
         self._table = get_catalog().load_table(self.identifier)
         self._register()
+        self.committed_data = data
         return len(rows)
 
     def _register(self) -> None:
@@ -260,6 +295,8 @@ class History:
 
 
 _MISFIT = object()
+_FLOAT_KINDS = {int, float, type(None)}
+_TEXT_KINDS = {str, type(None)}
 
 
 def _type_of(value: Any) -> pa.DataType:

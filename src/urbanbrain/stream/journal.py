@@ -34,11 +34,10 @@ class Journal:
     def position(self) -> str:
         return f"{self.generation}:{self._fh.tell()}"
 
-    def append(self, records: list[dict[str, Any]]) -> str:
+    def append(self, records: list[Any]) -> str:
         """Write and fsync; returns the position after the last record."""
         if records:
-            data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-            self._fh.write(data.encode())
+            self._fh.write(_encode(records))
             self._fh.flush()
             os.fsync(self._fh.fileno())
         return self.position
@@ -57,7 +56,10 @@ class Journal:
                     line = fh.readline()
                     if not line.endswith(b"\n"):
                         break  # a torn last line: the fsync never completed, so it was never acknowledged
-                    yield json.loads(line), f"{gen}:{fh.tell()}"
+                    doc = json.loads(line)
+                    pos = f"{gen}:{fh.tell()}"
+                    for rec in doc if isinstance(doc, list) else [doc]:  # a batch per line, or one record
+                        yield rec, pos
 
     def committed(self, position: str) -> None:
         """History now covers everything up to `position`: older generations can go."""
@@ -78,6 +80,24 @@ class Journal:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _encode(records: list[Any]) -> bytes:
+    """One line per batch: a JSON array of the records (orjson when installed, dataclasses as objects
+    and times as RFC 3339; else the stdlib)."""
+    try:
+        import orjson
+
+        return orjson.dumps(records, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    except (ImportError, TypeError):  # no orjson, or e.g. an integer past 64 bits: the stdlib writes it
+        from dataclasses import asdict, is_dataclass
+
+        plain = [asdict(r) if is_dataclass(r) and not isinstance(r, type) else r for r in records]
+        return (json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=_iso) + "\n").encode()
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _parse(position: str | None) -> tuple[int, int]:

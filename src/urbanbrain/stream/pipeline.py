@@ -27,10 +27,13 @@ from urbanbrain.stream.feeds.base import Feed, Message, open_feed
 from urbanbrain.stream.history import History
 from urbanbrain.stream.journal import Journal
 from urbanbrain.stream.payloads import Parser, PayloadSpec, Reading, Rejected, parse_time
+from urbanbrain.stream.rollups import Rollups
 from urbanbrain.stream.state import LiveState
 
 log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
+STATE_SAVE_SECONDS = 10.0  # live state is saved with a commit at most this often (and at every flush)
+BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
 
 
 @dataclass(frozen=True)
@@ -89,18 +92,28 @@ class FloodGuard:
         return kept, rejects
 
 
+def pa_empty() -> Any:
+    """No new rows: lets a flush write the rollups' pending partials."""
+    import pyarrow as pa
+
+    return pa.table({"ingested_at": pa.array([], pa.timestamp("us", tz="UTC"))})
+
+
 def _record(r: Reading) -> dict[str, Any]:
-    return {"d": r.device_id, "t": r.type, "o": r.observed_at.isoformat(), "a": r.attributes,
-            "x": r.lon, "y": r.lat}
+    return {"d": r.device_id, "t": r.type, "o": r.observed_at, "a": r.attributes, "x": r.lon, "y": r.lat}
 
 
 def _reading(rec: dict[str, Any]) -> Reading:
+    """A journal record: a Reading as orjson writes it, or the older short form."""
+    if "device_id" in rec:
+        return Reading(rec["device_id"], rec["type"], parse_time(rec["observed_at"]), rec["attributes"],
+                       rec.get("lon"), rec.get("lat"), rec.get("units") or {})
     return Reading(rec["d"], rec["t"], parse_time(rec["o"]), rec["a"], rec.get("x"), rec.get("y"))
 
 
 class FeedRunner:
     def __init__(self, config: FeedConfig, journal_dir: Any, *, now: Callable[[], datetime] = utcnow,
-                 bus: Bus | None = None, batch_rows: int = 50_000, batch_seconds: float = 1.0,
+                 bus: Bus | None = None, batch_rows: int = 200_000, batch_seconds: float = 2.0,
                  batch_messages: int = 5_000, queue_size: int = 20_000, feed: Feed | None = None,
                  on_readings: Callable[[list[Reading]], None] | None = None) -> None:
         self.config = config
@@ -109,6 +122,7 @@ class FeedRunner:
         self.parser = Parser(config.spec, now)
         self.state = LiveState(config.id, config.department)
         self.history = History(config.department, config.name, config.system_id)
+        self.rollups = Rollups(config.department, config.name, config.system_id)
         self.journal = Journal(journal_dir)
         self.batch_rows, self.batch_seconds, self.batch_messages = batch_rows, batch_seconds, batch_messages
         self.queue: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
@@ -123,6 +137,7 @@ class FeedRunner:
         self._last_commit = time.monotonic()
         self._messages_saved = 0
         self._committer: threading.Thread | None = None
+        self._state_saved = 0.0
         self.error: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -132,6 +147,8 @@ class FeedRunner:
         from urbanbrain.stream.alerts import AlertEngine
 
         properties = self.history.open()
+        self.rollups.open()
+        self._roll(None)  # catch up with history committed by a process that stopped before its rollups
         self.state.load()
         self.alerts = AlertEngine(self.config.id, self.config.name, self.config.department, now=self.now,
                                   bus=self.bus)
@@ -158,6 +175,11 @@ class FeedRunner:
 
     def deliver(self, message: Message) -> None:
         """The feed's callback: blocks while the queue is full (backpressure)."""
+        try:
+            self.queue.put_nowait(message)  # the common case, without a timed wait's overhead
+            return
+        except queue.Full:
+            pass
         while not self._stop.is_set():
             try:
                 self.queue.put(message, timeout=0.5)
@@ -175,10 +197,13 @@ class FeedRunner:
     def _run(self) -> None:
         while not self._stop.is_set():
             batch: list[Message] = []
+            size = 0
             try:
                 batch.append(self.queue.get(timeout=0.1))
-                while len(batch) < self.batch_messages:
+                size = len(batch[0].payload)
+                while len(batch) < self.batch_messages and size < BATCH_BYTES:
                     batch.append(self.queue.get_nowait())
+                    size += len(batch[-1].payload)
             except queue.Empty:
                 pass
             try:
@@ -199,20 +224,19 @@ class FeedRunner:
 
     def process(self, batch: list[Message]) -> None:
         received = self.now()
-        readings: list[Reading] = []
-        rejects: list[Rejected] = []
-        for msg in batch:
-            ok, bad = self.parser.parse(msg.payload)
-            readings.extend(ok)
-            rejects.extend(bad)
+        readings, rejects = self.parser.parse_many([m.payload for m in batch])
         readings, flooded = self.flood.split(readings, time.monotonic())
         rejects.extend(flooded)
-        self.journal.append([_record(r) for r in readings])
+        self.journal.append(readings)
         if rejects:
             self._dead_letters(rejects, received)
-        for msg in batch:
-            if msg.ack is not None:
-                msg.ack()
+        ack_many = getattr(self.feed, "ack_many", None)
+        if ack_many is not None:
+            ack_many([m for m in batch if m.ack is not None])
+        else:
+            for msg in batch:
+                if msg.ack is not None:
+                    msg.ack()
         self.stats.messages += len(batch)
         self.stats.last_message_at = received
         now = time.monotonic()
@@ -220,15 +244,10 @@ class FeedRunner:
         self._accept(readings, received)
 
     def _accept(self, readings: list[Reading], received: datetime) -> None:
-        fresh = [r for r in readings if self.history.add(r, received)]
+        fresh = self.history.add_many(readings, received)
         self.stats.readings += len(fresh)
         self.stats.duplicates = self.history.duplicates
-        changes: list[dict[str, Any]] = []
-        for r in fresh:
-            changed = self.state.apply(r, received)
-            if changed:
-                changes.append({"device_id": r.device_id, "type": r.type, "observed_at": r.observed_at.isoformat(),
-                                "attributes": changed, "lon": r.lon, "lat": r.lat})
+        changes = self.state.apply_many(fresh, received)
         if self.alerts is not None and fresh:
             self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:
@@ -290,18 +309,39 @@ class FeedRunner:
         self._last_commit = time.monotonic()
         if not self.history.pending:
             self.state.save()
+            self._roll(pa_empty(), force=True)
             return 0
         position = self.journal.position
-        return self._committed(self.history.commit(position), position)
+        return self._committed(self.history.commit(position), position, force_state=True)
 
-    def _committed(self, rows: int, position: str) -> int:
+    def _roll(self, data: Any, force: bool = False) -> None:
+        """Fold the rows just committed into the rollups (None: catch up from history). A failure
+        leaves history as it is and the rollups catching up at the next commit."""
+        try:
+            if data is None:
+                self.rollups.catch_up()
+            else:
+                self.rollups.add(data, force=force)
+        except Exception as exc:
+            self.rollups.behind = True
+            self.error = f"rollups: {exc}"
+            log.exception("feed %s: rollup update failed", self.config.name)
+
+    def _committed(self, rows: int, position: str, force_state: bool = False) -> int:
         from sqlalchemy import update
 
         from urbanbrain.meta.models import Feed as FeedRow
 
         self.journal.committed(position)
         self.stats.committed += rows
-        self.state.save()
+        if rows and self.history.committed_data is not None:
+            self._roll(self.history.committed_data, force=force_state)
+            self.history.committed_data = None
+        elif force_state:
+            self._roll(pa_empty(), force=True)
+        if force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS:
+            self._state_saved = time.monotonic()
+            self.state.save()
         messages, self._messages_saved = self.stats.messages - self._messages_saved, self.stats.messages
         with session_scope() as s:
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id).values(

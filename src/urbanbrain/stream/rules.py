@@ -8,6 +8,8 @@ Expressions (attribute names as in the readings, durations like `30s`, `10m`, `2
     pm25 outside 0..500       out of range
     stuck pm25 30m            the same value for a duration
     silent 15m                no reading from the device for a duration (by the clock)
+    anomaly pm25 z > 4 over 1h  robust z-score against the device's own last hour (`z > 4`, `over 1h`
+                              optional; those are the defaults)
 
 An alert is raised when the condition holds, published on the bus (`alerts.<severity>`), and cleared
 when it stops holding; an operator may acknowledge it meanwhile. There is at most one open alert
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +35,10 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 _NUM = r"-?\d+(?:\.\d+)?"
 _ATTR = r"[A-Za-z_][A-Za-z0-9_]*"
 _DUR = r"\d+(?:\.\d+)?[smhd]"
+ANOMALY_Z = 4.0
+ANOMALY_MIN_POINTS = 10  # readings in the window before a reading can be judged
+ANOMALY_MAX_POINTS = 512  # the window keeps at most this many readings per device
+MAD_SCALE = 1.4826  # as the sensor_anomalies built-in: the MAD as a standard deviation for normal noise
 
 
 def parse_duration(text: str) -> timedelta:
@@ -43,7 +50,7 @@ def parse_duration(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class Condition:
-    kind: str  # threshold | rate | range | stuck | silent
+    kind: str  # threshold | rate | range | stuck | silent | anomaly
     attribute: str | None = None
     op: str | None = None
     limit: float | None = None
@@ -62,6 +69,9 @@ def parse_rule(text: str) -> Condition:
     if m := re.fullmatch(rf"({_ATTR}) outside ({_NUM})\.\.({_NUM})(?: for ({_DUR}))?", t):
         return Condition("range", m.group(1), low=float(m.group(2)), high=float(m.group(3)),
                          duration=parse_duration(m.group(4)) if m.group(4) else timedelta(0))
+    if m := re.fullmatch(rf"anomaly ({_ATTR})(?: z > ({_NUM}))?(?: over ({_DUR}))?", t):
+        return Condition("anomaly", m.group(1), ">", float(m.group(2) or ANOMALY_Z),
+                         duration=parse_duration(m.group(3) or "1h"))
     if m := re.fullmatch(rf"rate ({_ATTR}) (>=|>) ({_NUM}) per ({_DUR})", t):
         return Condition("rate", m.group(1), m.group(2), float(m.group(3)), per=parse_duration(m.group(4)))
     if m := re.fullmatch(rf"({_ATTR}) (>=|<=|==|!=|>|<) ({_NUM})(?: for ({_DUR}))?", t):
@@ -69,7 +79,7 @@ def parse_rule(text: str) -> Condition:
                          duration=parse_duration(m.group(4)) if m.group(4) else timedelta(0))
     raise ValidationError(f"cannot read the rule {text!r}",
                           hint="e.g. 'pm25 > 75 for 10m', 'rate pm25 > 20 per 1m', 'pm25 outside 0..500', "
-                               "'stuck pm25 30m', 'silent 15m'")
+                               "'stuck pm25 30m', 'silent 15m', 'anomaly pm25 z > 4 over 1h'")
 
 
 @dataclass
@@ -78,6 +88,7 @@ class _Track:
     last_value: float | None = None
     last_at: datetime | None = None
     value_since: datetime | None = None  # stuck: when the current value started
+    window: deque[tuple[datetime, float]] = field(default_factory=deque)  # anomaly: recent readings
 
 
 @dataclass
@@ -118,6 +129,8 @@ class RuleEval:
                                   f"(limit {c.limit:g})", v)
             else:
                 verdict = Verdict(device, False)
+        elif c.kind == "anomaly":
+            verdict = _anomaly(device, tr, c, at, v)
         elif c.kind == "stuck":
             if tr.last_value != v or tr.value_since is None:
                 tr.value_since = at
@@ -150,6 +163,29 @@ class RuleEval:
             return []
         return [Verdict(d, True, f"no reading for {_fmt(now - tr.last_at)}")
                 for d, tr in self.tracks.items() if tr.last_at is not None and now - tr.last_at >= c.duration]
+
+
+def _anomaly(device: str, tr: _Track, c: Condition, at: datetime, v: float) -> Verdict:
+    """The robust z-score of the sensor_anomalies built-in, over the device's own recent window
+    (no daily profile: the window is short): z = (value - median) / (1.4826 * MAD), the MAD floored
+    at 1 % of the median's size so a perfectly flat series does not make every wiggle infinite."""
+    from statistics import median
+
+    win = tr.window
+    while win and at - win[0][0] > c.duration:
+        win.popleft()
+    values = [x for _, x in win]
+    win.append((at, v))
+    if len(win) > ANOMALY_MAX_POINTS:
+        win.popleft()
+    if len(values) < ANOMALY_MIN_POINTS:
+        return Verdict(device, False)
+    mid = median(values)
+    scale = max(median(abs(x - mid) for x in values) * MAD_SCALE, 1e-9 + 0.01 * abs(mid))
+    z = (v - mid) / scale
+    assert c.limit is not None
+    return Verdict(device, abs(z) > c.limit, f"{c.attribute} = {v:g} is {z:+.1f} robust z from the median "
+                   f"{mid:g} of the last {_fmt(c.duration)} (limit {c.limit:g})", v)
 
 
 def _fmt(delta: timedelta) -> str:

@@ -59,7 +59,7 @@ class StreamProcess:
 
     def __init__(self, names: list[str] | None = None, *, kinds: tuple[str, ...] = ("mqtt", "nats"),
                  retry_seconds: float = 10.0, now: Callable[[], datetime] = utcnow,
-                 batch_seconds: float = 1.0) -> None:
+                 batch_seconds: float = 2.0) -> None:
         self.names, self.kinds = names, kinds
         self.retry_seconds = retry_seconds
         self.now, self.batch_seconds = now, batch_seconds

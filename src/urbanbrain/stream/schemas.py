@@ -128,7 +128,7 @@ _COMPLEX_OK: dict[tuple[str, str, str], bool] = {}
 
 def _complex_ok(model: str, c: _Compiled, name: str, value: Any, entity: dict[str, Any]) -> bool:
     """A rich attribute (a device's location, its address) is checked once per distinct value."""
-    key = (model, name, json.dumps(value, sort_keys=True, default=str))
+    key = (model, name, _canonical(value))
     ok = _COMPLEX_OK.get(key)
     if ok is None:
         with _LOCK:
@@ -166,6 +166,70 @@ def _out_of_bounds(v: float, b: dict[str, Any]) -> bool:
     return bool(("minimum" in b and v < b["minimum"]) or ("maximum" in b and v > b["maximum"])
                 or ("exclusiveMinimum" in b and v <= b["exclusiveMinimum"])
                 or ("exclusiveMaximum" in b and v >= b["exclusiveMaximum"]))
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        import orjson
+
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (ImportError, TypeError):
+        return json.dumps(value, sort_keys=True, default=str)
+
+
+_RuleT = tuple[tuple[type, ...] | None, dict[str, Any], frozenset[Any] | None]
+
+
+def _column_ok(values: list[Any], rule: _RuleT) -> bool:
+    """One attribute over a whole batch: the set of value types, the batch's min/max against the
+    bounds and the set of values against the enum, so a batch that fits costs a few C-level passes."""
+    types, bounds, enum = rule
+    present = values
+    if not present:
+        return True
+    seen = {type(v) for v in present}
+    if types is not None and (not seen <= set(types) or (bool in seen and bool not in types)):
+        return False
+    if bounds:
+        nums = present if seen <= {int, float} else [
+            v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
+        if nums and (_out_of_bounds(float(min(nums)), bounds) or _out_of_bounds(float(max(nums)), bounds)):
+            return False
+    if enum is not None:
+        try:
+            return set(present) <= enum
+        except TypeError:  # an unhashable value: not in any enum
+            return False
+    return True
+
+
+def validate_batch(model: str, entities: list[dict[str, Any]]) -> list[str | None]:
+    """`validate` for many key-values entities at once, attribute by attribute (the model compiled
+    once): only the entities a column check cannot clear go through the full JSON Schema validator,
+    so a batch that fits never touches it and a refused reading gets the validator's own message."""
+    c = _compiled(model)
+    n = len(entities)
+    if not c.exact:
+        return [validate(model, e) for e in entities]
+    suspect: set[int] = {i for i, e in enumerate(entities) if not c.required <= e.keys()}
+    names: set[str] = set()
+    for e in entities:
+        names.update(e.keys())
+    for name in names:
+        if name in c.complex:
+            for i, e in enumerate(entities):
+                if name in e and i not in suspect and not _complex_ok(model, c, name, e[name], e):
+                    suspect.add(i)
+            continue
+        rule = c.simple.get(name)
+        if rule is None:
+            continue
+        column = [e[name] for e in entities if name in e]
+        if not _column_ok(column, rule):
+            suspect.update(i for i, e in enumerate(entities) if name in e and not _column_ok([e[name]], rule))
+    return [validate(model, entities[i]) if i in suspect else None for i in range(n)]
 
 
 def validate(model: str, entity: dict[str, Any]) -> str | None:

@@ -95,7 +95,7 @@ def create_feed(by: Principal, name: str, dept: str, kind: str, options: dict[st
 
 
 def delete_feed(by: Principal, name: str, *, purge: bool = False) -> None:
-    """Remove a feed with its devices, dead letters and rules; `purge` also drops its history."""
+    """Remove a feed with its devices, dead letters and rules; `purge` also drops its history and rollups."""
     with session_scope() as s:
         feed = _row(s, name)
         dept = feed.department.code
@@ -112,9 +112,10 @@ def delete_feed(by: Principal, name: str, *, purge: bool = False) -> None:
     if purge:
         from urbanbrain.lake.catalog import get_catalog
 
-        ident = tuple(dataset_name(dept, name, "observations").split("."))
-        if get_catalog().table_exists(ident):
-            get_catalog().purge_table(ident)
+        for table in ("observations", "rollups"):
+            ident = tuple(dataset_name(dept, name, table).split("."))
+            if get_catalog().table_exists(ident):
+                get_catalog().purge_table(ident)
     access.on_change(by, "feed.delete", name, {"department": dept, "purge": purge})
 
 
@@ -337,11 +338,13 @@ def history(by: Principal, feed: str, *, device: str | None = None, attribute: s
     if GRAINS[grain] is None:
         pick = f"device_id, observed_at, {quote_ident(col)}" if col else "*"
         sql = f"SELECT {pick} FROM {table}{cond} ORDER BY observed_at, device_id LIMIT {limit}"
-    else:
+    else:  # the rollups kept as history is written (stream/rollups.py), under the history's policy
         if not col:
             raise ValidationError("a downsampled history needs --attribute", hint="e.g. attribute=pm25")
-        q = quote_ident(col)
-        sql = (f"SELECT device_id, date_trunc('{GRAINS[grain]}', observed_at) AS bucket, min({q}) AS min, "
-               f"max({q}) AS max, avg({q}) AS avg, count({q}) AS count, arg_max({q}, observed_at) AS last "
-               f"FROM {table}{cond} GROUP BY 1, 2 ORDER BY 2, 1 LIMIT {limit}")
+        rollups = ".".join(quote_ident(p) for p in dataset_name(name.split(".")[0], name.split(".")[1],
+                                                                  "rollups").split("."))
+        conds = [f"grain = '{grain}'", f"attribute = '{col}'",
+                 *(w.replace("observed_at", "bucket") for w in where)]
+        sql = (f"SELECT device_id, bucket, min, max, avg, count, last FROM {rollups} "
+               f"WHERE {' AND '.join(conds)} ORDER BY bucket, device_id LIMIT {limit}")
     return run_query(sql, principal=by)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,21 +26,38 @@ from urbanbrain.stream.payloads import Reading
 
 @dataclass
 class Device:
+    """One device's state. Values and their observation times are kept in two flat dicts (a batch
+    updates them with two C-level `dict.update`s); `attributes` is the public
+    `{name: {"value", "observedAt"}}` form, built when it is read or saved."""
+
     device_id: str
     type: str
     department: str
-    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, observedAt}
+    values: dict[str, Any] = field(default_factory=dict)
+    times: dict[str, str] = field(default_factory=dict)  # name -> observedAt (ISO)
     observed_at: datetime | None = None
     lon: float | None = None
     lat: float | None = None
     first_seen: datetime | None = None
     last_seen: datetime | None = None
 
+    @property
+    def attributes(self) -> dict[str, dict[str, Any]]:
+        return {k: {"value": v, "observedAt": self.times.get(k)} for k, v in self.values.items()}
+
+    @staticmethod
+    def split(attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        values = {k: (a or {}).get("value") for k, a in attributes.items()}
+        return values, {k: str((a or {}).get("observedAt")) for k, a in attributes.items()}
+
     def as_dict(self) -> dict[str, Any]:
         return {"device_id": self.device_id, "type": self.type, "department": self.department,
                 "observed_at": self.observed_at.isoformat() if self.observed_at else None,
                 "lon": self.lon, "lat": self.lat, "attributes": self.attributes,
                 "last_seen": self.last_seen.isoformat() if self.last_seen else None}
+
+
+_MISSING = object()
 
 
 class LiveState:
@@ -62,16 +80,61 @@ class LiveState:
             if dev.observed_at is not None and reading.observed_at < dev.observed_at:
                 return None
             at = reading.observed_at.isoformat()
-            changed = {k: v for k, v in reading.attributes.items()
-                       if dev.attributes.get(k, {}).get("value") != v}
-            for name, value in reading.attributes.items():
-                dev.attributes[name] = {"value": value, "observedAt": at}
+            changed = _changed(dev.values, reading.attributes)
+            dev.values.update(reading.attributes)
+            dev.times.update(dict.fromkeys(reading.attributes, at))
             dev.observed_at = reading.observed_at
             if reading.type:
                 dev.type = reading.type
             if reading.lon is not None and reading.lat is not None:
                 dev.lon, dev.lat = reading.lon, reading.lat
             return changed
+
+    def apply_many(self, readings: list[Reading], received: datetime) -> list[dict[str, Any]]:
+        """Update from a batch, once per device: its readings merged in time order (each attribute
+        keeps the time of the reading that carried it). Returns the state changes to publish
+        (device, its latest time, the attributes whose value changed); late readings change nothing."""
+        groups: dict[str, list[Reading]] = {}
+        for r in readings:
+            groups.setdefault(r.device_id, []).append(r)
+        changes: list[dict[str, Any]] = []
+        iso: dict[datetime, str] = {}
+        with self._lock:
+            for device_id, rs in groups.items():
+                if len(rs) > 1 and any(a.observed_at > b.observed_at for a, b in pairwise(rs)):
+                    rs.sort(key=lambda r: r.observed_at)
+                dev = self.devices.get(device_id)
+                if dev is None:
+                    dev = Device(device_id, rs[0].type, self.department, first_seen=received)
+                    self.devices[device_id] = dev
+                dev.last_seen = received
+                self._dirty.add(device_id)
+                values: dict[str, Any] = {}
+                last: Reading | None = None
+                where: tuple[float, float] | None = None
+                for r in rs:
+                    if dev.observed_at is not None and r.observed_at < dev.observed_at:
+                        continue
+                    values.update(r.attributes)
+                    dev.times.update(dict.fromkeys(r.attributes, iso.get(r.observed_at) or iso.setdefault(
+                        r.observed_at, r.observed_at.isoformat())))
+                    last = r
+                    if r.lon is not None and r.lat is not None:
+                        where = (r.lon, r.lat)
+                if last is None:
+                    continue
+                changed = _changed(dev.values, values)
+                dev.values.update(values)
+                dev.observed_at = last.observed_at
+                if last.type:
+                    dev.type = last.type
+                if where is not None:
+                    dev.lon, dev.lat = where
+                if changed:
+                    changes.append({"device_id": device_id, "type": dev.type,
+                                    "observed_at": last.observed_at.isoformat(), "attributes": changed,
+                                    "lon": last.lon, "lat": last.lat})
+        return changes
 
     def snapshot(self) -> list[Device]:
         with self._lock:
@@ -87,15 +150,16 @@ class LiveState:
         with session_scope() as s:
             for row in s.scalars(select(DeviceState).where(DeviceState.feed_id == self.feed_id)):
                 self.devices[row.device_id] = Device(
-                    row.device_id, row.type, row.department, dict(row.attributes or {}),
+                    row.device_id, row.type, row.department, *Device.split(dict(row.attributes or {})),
                     as_utc(row.observed_at) if row.observed_at else None, row.lon, row.lat,
                     as_utc(row.first_seen), as_utc(row.last_seen))
                 self._stored.add(row.device_id)
 
     def save(self) -> int:
         """Write the devices changed since the last save; returns how many."""
-        with self._lock:
-            dirty = [self.devices[d] for d in self._dirty]
+        with self._lock:  # copies: the worker keeps updating the devices while this thread saves
+            dirty = [replace(self.devices[d], values=dict(self.devices[d].values), times=dict(self.devices[d].times))
+                     for d in self._dirty]
             self._dirty.clear()
         if not dirty:
             return 0
@@ -131,7 +195,7 @@ class LiveState:
         for device_id, raw in client.hgetall(self._key()).items():
             d = json.loads(raw)
             self.devices[device_id.decode() if isinstance(device_id, bytes) else device_id] = Device(
-                d["device_id"], d["type"], d["department"], d["attributes"],
+                d["device_id"], d["type"], d["department"], *Device.split(d["attributes"]),
                 datetime.fromisoformat(d["observed_at"]) if d.get("observed_at") else None, d.get("lon"),
                 d.get("lat"), None, datetime.fromisoformat(d["last_seen"]) if d.get("last_seen") else None)
 
@@ -140,6 +204,15 @@ class LiveState:
 
         client = redis.Redis.from_url(url)
         client.hset(self._key(), mapping={d.device_id: json.dumps(d.as_dict(), default=str) for d in devices})
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The items of `new` whose value differs from `old` (a set difference of item views when the
+    values are hashable, as sensor values are; else one by one)."""
+    try:
+        return dict(new.items() - old.items())
+    except TypeError:
+        return {k: v for k, v in new.items() if old.get(k, _MISSING) != v}
 
 
 def _bind(name: str) -> Any:

@@ -43,7 +43,6 @@ class MqttFeed:
         self.client_id = str(options.get("client_id") or f"urbanbrain-{name}")
         self.timeout = float(options.get("timeout", 5.0))
         self._client: Any = None
-        self._connected = threading.Event()
         self._refused: int | None = None
 
     def _new_client(self, client_id: str, persistent: bool) -> Any:
@@ -110,13 +109,14 @@ class MqttFeed:
     def start(self, deliver: Deliver) -> None:
         client = self._new_client(self.client_id, persistent=self.qos == 1)
         manual = self.qos == 1
+        answered = threading.Event()  # the broker's CONNACK, accepting or refusing
 
         def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
             rc = int(getattr(reason, "value", reason))
             self._refused = rc or None
             if rc == 0:
                 c.subscribe(self.topic, qos=self.qos)
-                self._connected.set()
+            answered.set()
 
         def on_message(c: Any, _u: Any, msg: Any) -> None:
             ack = None
@@ -130,7 +130,7 @@ class MqttFeed:
         self._client = client
         self._connect(client, persistent=manual)
         client.loop_start()
-        if not self._connected.wait(self.timeout):
+        if not answered.wait(self.timeout) or self._refused:
             self.stop()
             if self._refused:
                 self._check(self._refused)
@@ -142,7 +142,6 @@ class MqttFeed:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
-            self._connected.clear()
 
     def lag(self) -> int | None:
         return None

@@ -36,7 +36,7 @@ class NatsFeed:
         self.subject = str(options.get("subject") or f"feeds.{name}.>")
         self.stream = str(options.get("stream") or _token(f"UB_{name}").upper())
         self.durable = str(options.get("durable") or _token(f"ub_{name}"))
-        self.batch = int(options.get("batch", 500))
+        self.batch = int(options.get("batch", 1000))
         self.user = options.get("username")
         self.password = options.get("password")
         self.token = options.get("token")
@@ -58,13 +58,18 @@ class NatsFeed:
             kwargs.update(user=str(self.user), password=str(self.password or ""))
         if self.token:
             kwargs["token"] = str(self.token)
-        async def quiet(_exc: Exception) -> None:
-            return None  # connection errors are reported through the exception below, not logged per retry
+        seen: list[Exception] = []
+
+        async def quiet(exc: Exception) -> None:
+            seen.append(exc)  # reported through the exception below, not logged per retry
 
         try:
             return await asyncio.wait_for(nats.connect(self.url, error_cb=quiet, **{
                 **kwargs, "max_reconnect_attempts": -1 if reconnect else 1, "reconnect_time_wait": 0.2}), self.timeout)
         except (TimeoutError, NoServersError, OSError) as exc:
+            if any("authorization" in str(e).lower() for e in seen):  # the server answered: it refused us
+                raise AuthenticationError(f"NATS at {self.url} refused the credentials: {seen[-1]}",
+                                          hint="check the feed's username/password or token") from None
             raise SourceUnreachableError(f"NATS at {self.url} did not answer: {exc}",
                                          hint="check the url and that nats-server runs with -js") from None
         except Exception as exc:
@@ -118,7 +123,7 @@ class NatsFeed:
                     await asyncio.sleep(0.5)  # reconnecting
                     continue
                 if msgs:
-                    batch = [Message(m.data, m.subject, self._acker(m, loop)) for m in msgs]
+                    batch = [Message(m.data, m.subject, self._acker(m, loop), {"nats": m}) for m in msgs]
                     await loop.run_in_executor(None, _deliver_all, deliver, batch)
                 polls += 1
                 if polls % 20 == 1 or not msgs:
@@ -144,6 +149,22 @@ class NatsFeed:
         def ack() -> None:
             asyncio.run_coroutine_threadsafe(msg.ack(), loop)
         return ack
+
+    def ack_many(self, messages: list[Message]) -> None:
+        """Acknowledge a worker batch with one hop into the event loop (not one per message)."""
+        loop = self._loop
+        msgs = [m.meta["nats"] for m in messages if "nats" in m.meta]
+        if loop is None or not msgs:
+            for m in messages:
+                if m.ack is not None and "nats" not in m.meta:
+                    m.ack()
+            return
+
+        async def ack_all() -> None:
+            for m in msgs:
+                await m.ack()
+
+        asyncio.run_coroutine_threadsafe(ack_all(), loop)
 
     def stop(self) -> None:
         self._running = False
