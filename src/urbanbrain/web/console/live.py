@@ -10,6 +10,7 @@ itself sends a user only the events of their departments.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,19 @@ router = APIRouter()
 
 def _when(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso) if iso else None
+
+
+def _text(value: Any) -> str:
+    """A value as the page's script writes it when an update arrives (JSON numbers: 20.0 is `20`)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
 
 
 @router.get("/live", response_class=HTMLResponse)
@@ -54,4 +68,5 @@ def feed_page(request: Request, feed: str, principal: CurrentPrincipal) -> HTMLR
         "topics": f"state.{status['department']}.{status['name']},alerts.>",
     }
     return page(request, "live_feed.html", {"status": status, "devices": devices, "alerts": open_alerts,
-                                            "rules": alerts.list_rules(principal, feed), "data": data})
+                                            "rules": alerts.list_rules(principal, feed), "data": data,
+                                            "shown": _text})
