@@ -174,8 +174,9 @@ def buses(inv: sensors.Sensors, seed: int, at: datetime) -> list[dict[str, Any]]
         a, b = pos[0], pos[-1]
         lon, lat = a["lon"] + (b["lon"] - a["lon"]) * frac, a["lat"] + (b["lat"] - a["lat"]) * frac
         heading = (math.degrees(math.atan2(b["lon"] - a["lon"], b["lat"] - a["lat"])) + 360) % 360
+        speed = max(0.0, a["speed_kmh"] + 4 * (_rand(seed, bus, int(at.timestamp()) // 5) - 0.5))
         out.append({"id": bus, "type": "Vehicle", "vehicleType": "bus", "category": ["public"],
-                    "dateObserved": at.isoformat(), "location": _point(lon, lat), "speed": a["speed_kmh"],
+                    "dateObserved": at.isoformat(), "location": _point(lon, lat), "speed": round(speed, 1),
                     "heading": round(heading, 1) % 360, "fleetVehicleId": a["line"],
                     "vehiclePlateIdentifier": plates.get(bus, ""), "serviceStatus": "onRoute"})
     return out

@@ -54,7 +54,7 @@ def feed_page(request: Request, feed: str, principal: CurrentPrincipal) -> HTMLR
     from urbanbrain.stream import alerts, service
 
     status = service.feed_status(principal, feed)  # 404 unknown, 403 another department's
-    devices = service.live_state(principal, feed=feed, limit=10_000)
+    devices = sorted(service.live_state(principal, feed=feed, limit=10_000), key=lambda d: d["device_id"])
     silent = set(status["silent_devices"])
     open_alerts = alerts.list_alerts(principal, status="open", feed=feed, limit=1000)
     alarmed = {a["device_id"] for a in open_alerts}
