@@ -81,3 +81,6 @@ def test_over_mosquitto_when_it_answers() -> None:
         city.stop()
     feed = service.list_feeds()[0]
     assert feed["kind"] == "mqtt" and feed["topic"] == livecity.topic(water[0])
+    assert livecity.register_feeds("http", water) == ["water-gauges"]  # the broker went away: re-registered
+    assert [(f["kind"], f["devices"]) for f in service.list_feeds()] == [("http", 0)]
+    assert [r["name"] for r in alerts.list_rules(SYSTEM)] == ["water-high"]

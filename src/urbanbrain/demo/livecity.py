@@ -133,7 +133,7 @@ def air(inv: sensors.Sensors, seed: int, at: datetime) -> list[dict[str, Any]]:
         jitter = 1 + 0.04 * (_rand(seed, st["station_id"], tick) - 0.5)
         pm25 = r["pm25"] if r["pm25"] >= 999 else round(r["pm25"] * jitter, 1)
         if k == HOTSPOT_STATION and (at.minute % 30) < 18:
-            pm25 = round(pm25 + 60, 1)  # downwind of a construction site
+            pm25 = round(pm25 + 70, 1)  # downwind of a construction site
         out.append({"id": st["station_id"], "type": "AirQualityObserved", "dateObserved": at.isoformat(),
                     "location": _point(st["lon"], st["lat"]), "name": st["name"], "pm25": pm25,
                     "pm10": round(r["pm10"] * jitter, 1), "no2": r["no2"], "o3": r["o3"]})
