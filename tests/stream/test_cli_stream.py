@@ -1,4 +1,4 @@
-"""The stream CLI end to end: feed add/list/status/dead-letters, rule add/list, alert list/ack, live."""
+"""The stream CLI end to end: feed add/list/status/dead-letters, rule add/list, alert list/ack/clear, live."""
 
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ def test_feed_rule_alert_and_live_commands(tmp_path: Path) -> None:
     assert code == 1 and "may not alert.acknowledge" in out
     code, out = ub("alert", "ack", alert["id"], "--as", "operator@ecology")
     assert code == 0
+    code, out = ub("alert", "clear", alert["id"], "--as", "operator@transport")
+    assert code == 1 and "may not alert.clear" in out
+    code, out = ub("alert", "clear", alert["id"], "--as", "operator@ecology")
+    assert code == 0 and "cleared" in out
+    code, out = ub("alert", "list", "--status", "cleared", "--format", "json")
+    assert [a["id"] for a in json.loads(out) if a["feed"] == name] == [alert["id"]]
     dataset = f"ecology.{name.replace('-', '_')}.observations"
     code, out = ub("sql", "--format", "json", f"SELECT count(*) AS n FROM {dataset}")
     assert code == 0 and json.loads(out)[0]["n"] == 2

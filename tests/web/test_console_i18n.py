@@ -19,7 +19,9 @@ from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
 from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
+from urbanbrain.stream.rules import SEVERITIES
 from urbanbrain.web import i18n
+from urbanbrain.web.console.alerts import VIEWS as ALERT_VIEWS
 from urbanbrain.web.console.cases import VIEWS as CASE_VIEWS
 from urbanbrain.web.console.runs import RUN_STATUSES
 
@@ -48,6 +50,11 @@ DYNAMIC = {
     "kind.": CATALOG_KINDS,
     "pii.": PII_TYPES,
     "suggest.pattern.": PATTERNS,
+    "live.state.": ("ok", "silent", "alarm"),
+    "alerts.view.": ALERT_VIEWS,
+    "alerts.status.": ("raised", "acknowledged", "cleared"),
+    "alerts.severity.": SEVERITIES,
+    "alerts.action.": ("ack", "clear"),
 }
 
 

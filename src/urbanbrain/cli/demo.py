@@ -134,6 +134,7 @@ def _serve(host: str, port: int, link: bool = False) -> None:
     import uvicorn
 
     from urbanbrain.cli.serve import serving_defaults
+    from urbanbrain.demo.livecity import LiveCity
     from urbanbrain.demo.run import start_live_feeds
     from urbanbrain.sync.worker import run_worker
 
@@ -151,10 +152,16 @@ def _serve(host: str, port: int, link: bool = False) -> None:
     worker.start()
     if link:
         _link_in_background()
+    # the sensors publish live (MQTT when Mosquitto answers, else in-process HTTP push feeds); the feeds
+    # are registered in the background, so the console is up at once
+    live = LiveCity(feeds.seed).start()
     say(f"urbanbrain console: http://{host}:{port}  (API docs at /docs; Ctrl-C stops)")
+    say(f"live sensors publishing over {'MQTT (127.0.0.1:1883)' if live.kind == 'mqtt' else 'in-process HTTP push'}:"
+        f" http://{host}:{port}/live")
     try:
         uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, log_level="warning")
     finally:
         stop.set()
+        live.stop()
         feeds.stop()
         worker.join(timeout=30)

@@ -62,3 +62,12 @@ def alert_ack(alert_id: Annotated[str, typer.Argument()], by: AsOption = None) -
 
     svc.acknowledge_alert(acting_principal(by), alert_id)
     console.print(f"acknowledged {alert_id}")
+
+
+@alerts.command("clear")
+def alert_clear(alert_id: Annotated[str, typer.Argument()], by: AsOption = None) -> None:
+    """Clear an open alert by hand (the rule raises a new one if its condition still holds)."""
+    from urbanbrain.stream import alerts as svc
+
+    svc.clear_alert(acting_principal(by), alert_id)
+    console.print(f"cleared {alert_id}")

@@ -293,6 +293,7 @@ class LiveFeeds:
     def __init__(self, sim: Simulator) -> None:
         self._sim = sim
         self.url = sim.url
+        self.seed = sim.config.seed  # the live sensors (demo.livecity) publish from the same city
 
     def stop(self) -> None:
         self._sim.stop()

@@ -61,6 +61,8 @@ _AUTHORS = (DEPT_ADMIN, STEWARD, DEVELOPER)
 RULES: dict[str, Rule] = {
     "alert.acknowledge": Rule((DEPT_ADMIN, OPERATOR, STEWARD),
                               doc="acknowledge a live alert of the department's feeds"),
+    "alert.clear": Rule((DEPT_ADMIN, OPERATOR, STEWARD),
+                        doc="clear a live alert by hand (it is raised again if its condition still holds)"),
     "audit.export": Rule(_STEWARDS, "any_department", "export the audit log as CSV (the export is itself audited)"),
     "audit.read": Rule(_STEWARDS, "any_department", "search the audit log"),
     "capability.approve": Rule(_STEWARDS, doc="publish a draft capability of the department"),

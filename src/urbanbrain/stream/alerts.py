@@ -191,3 +191,34 @@ def acknowledge_alert(by: Principal, alert_id: str, *, bus: Bus | None = None) -
     access.on_change(by, "alert.acknowledge", alert_id, {"device": payload["device_id"], "rule": payload["rule"]})
     _publish(bus or get_bus(), "acknowledged", payload)
     return payload
+
+
+def get_alert(by: Principal, alert_id: str) -> dict[str, Any]:
+    """One alert, for a page that redraws one row when an event about it arrives. An alert of a
+    department the principal does not belong to is "not found", as if it did not exist."""
+    with session_scope() as s:
+        a = s.get(StreamAlert, alert_id)
+        if a is None or not by.in_department(a.department):
+            raise NotFoundError(f"no alert {alert_id!r}", hint="list them with `urbanbrain alert list`")
+        rule = s.get(StreamRule, a.rule_id)
+        f = s.get(Feed, a.feed_id)
+        return alert_public(a, rule.name if rule else "", f.name if f else "")
+
+
+def clear_alert(by: Principal, alert_id: str, *, bus: Bus | None = None) -> dict[str, Any]:
+    """An operator closes an open alert by hand (a fault fixed on site, a false alarm). The running
+    rule sees the alert closed at its next reload; if the condition still holds it raises a new one."""
+    with session_scope() as s:
+        a = s.get(StreamAlert, alert_id)
+        if a is None:
+            raise NotFoundError(f"no alert {alert_id!r}", hint="list them with `urbanbrain alert list`")
+        authorize("alert.clear", by, department=a.department)
+        if a.status not in OPEN:
+            raise ValidationError(f"alert {alert_id} is already {a.status}")
+        a.status, a.cleared_at = "cleared", utcnow()
+        rule = s.get(StreamRule, a.rule_id)
+        f = s.get(Feed, a.feed_id)
+        payload = alert_public(a, rule.name if rule else "", f.name if f else "")
+    access.on_change(by, "alert.clear", alert_id, {"device": payload["device_id"], "rule": payload["rule"]})
+    _publish(bus or get_bus(), "cleared", payload)
+    return payload

@@ -42,6 +42,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/systems/{name}/sync"): "sync.run",
     ("POST", "/api/systems/{name}/test"): "system.test",
     ("POST", "/api/alerts/{alert_id}/ack"): "alert.acknowledge",
+    ("POST", "/api/alerts/{alert_id}/clear"): "alert.clear",
     ("POST", "/api/cases"): "case.create",
     ("POST", "/api/cases/{case_id}/{action}"): "case.{action}",
     ("PUT", "/api/dispatch-rules"): "dispatch_rule.set",
@@ -51,6 +52,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/rules"): "rule.create",
     ("DELETE", "/api/rules/{name}"): "rule.delete",
     ("PUT", "/api/sla-policies"): "sla.set",
+    ("POST", "/alerts/{alert_id}/ack"): "alert.acknowledge",
+    ("POST", "/alerts/{alert_id}/clear"): "alert.clear",
     ("POST", "/capabilities/{name}/try"): None,
     ("POST", "/cases/{case_id}/{action}"): "case.{action}",
     ("POST", "/consumers"): "consumer.add",
@@ -91,6 +94,9 @@ NOT_GOVERNED: dict[tuple[str, str], str] = {
 # department and expects 403. `case.{action}` means the path's `{action}` picks the rule (case.accept, ...).
 MATRIX_ELSEWHERE: dict[tuple[str, str], str] = {
     ("POST", "/api/alerts/{alert_id}/ack"): "tests/stream/test_api_governance.py",
+    ("POST", "/api/alerts/{alert_id}/clear"): "tests/web/test_console_live.py",
+    ("POST", "/alerts/{alert_id}/ack"): "tests/web/test_console_live.py",
+    ("POST", "/alerts/{alert_id}/clear"): "tests/web/test_console_live.py",
     ("POST", "/api/cases"): "tests/operate/test_cases.py::test_authorisation_by_department",
     ("POST", "/api/cases/{case_id}/{action}"): "tests/operate/test_cases.py::test_authorisation_by_department",
     ("PUT", "/api/dispatch-rules"): "tests/operate/test_api_stats.py",

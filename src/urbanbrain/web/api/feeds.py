@@ -150,6 +150,14 @@ def acknowledge(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
     return alerts.acknowledge_alert(principal, alert_id)
 
 
+@router.post("/alerts/{alert_id}/clear")
+def clear(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Clear an open alert by hand; the rule raises a new one if its condition still holds."""
+    from urbanbrain.stream import alerts
+
+    return alerts.clear_alert(principal, alert_id)
+
+
 @router.get("/stream/events", response_class=StreamingResponse,
             responses={200: {"description": "server-sent events (never ends on its own)",
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}})

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from urbanbrain.web.console import (
+    alerts,
     audit,
     capabilities,
     consumers,
@@ -22,6 +23,7 @@ from urbanbrain.web.console import (
     grants,
     lang,
     link,
+    live,
     login,
     overview,
     runs,
@@ -49,5 +51,5 @@ def mount_console(app: FastAPI) -> None:
     register_console_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (login, overview, systems, datasets, runs, sql, capabilities, consumers, grants, sharing, link, usage,
-                   audit, lang, dataset_apis):
+                   audit, lang, dataset_apis, live, alerts):
         app.include_router(module.router, include_in_schema=False)
