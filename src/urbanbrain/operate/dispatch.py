@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
@@ -82,7 +83,7 @@ def metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def duplicates(case_id: str, category: str | None, lon: float | None, lat: float | None, at: datetime,
-               address: str | None = None) -> list[str]:
+               address: str | None = None, *, session: Session | None = None) -> list[str]:
     """Open cases of the same category within ~50 m (or at the same standardised address) in the window."""
     if not category:
         return []
@@ -97,8 +98,11 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
         q = q.where(Case.address == address)
     else:
         return []
-    with session_scope() as s:
-        rows = s.execute(q).all()
+    if session is not None:
+        rows = list(session.execute(q).all())
+    else:
+        with session_scope() as s:
+            rows = list(s.execute(q).all())
     out = []
     for cid, clon, clat, caddr in rows:
         if lon is not None and lat is not None and clon is not None and clat is not None:
@@ -109,7 +113,7 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
     return sorted(out)
 
 
-def propose(case: dict[str, Any]) -> Proposal:
+def propose(case: dict[str, Any], *, session: Session | None = None) -> Proposal:
     category, confidence = case.get("category"), 1.0 if case.get("category") else 0.0
     reasons: list[str] = []
     if category:
@@ -134,7 +138,7 @@ def propose(case: dict[str, Any]) -> Proposal:
         reasons.append(rule.explain())
     reasons.append(f"location: {case.get('district') or 'no district'}")
     dups = duplicates(case["id"], category, case.get("lon"), case.get("lat"),
-                      datetime.fromisoformat(case["created_at"]), case.get("address"))
+                      datetime.fromisoformat(case["created_at"]), case.get("address"), session=session)
     if dups:
         reasons.append(f"possible duplicate of {', '.join(dups)}: proposed for merging")
     return Proposal(category, confidence, rule.department if rule else None,

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from urbanbrain.core.registry import Registry
 from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import session_scope
 from urbanbrain.operate.cases import Report, create_case
 
 
@@ -46,17 +47,18 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
         report.district = report.district or where.district
         report.address = where.standard or report.address
         report.extra["location"] = where.explain()
-    proposal = propose({"id": "", "description": report.description, "category": report.category,
-                        "district": report.district, "lon": report.lon, "lat": report.lat,
-                        "address": report.address,
-                        "created_at": (report.reported_at or now or _now()).isoformat()})
-    report.category = report.category or proposal.category
-    report.extra["proposal"] = proposal.as_dict()
-    then = None
-    if proposal.automatic and proposal.department:
-        then = ("dispatch", AUTO, {"department": proposal.department, "decision": "auto",
-                                   "note": "; ".join(proposal.reasons)})
-    return create_case(report, by, now=now, authorise=authorise, then=then)
+    with session_scope() as s:  # the duplicates read and the creation in one transaction: one commit
+        proposal = propose({"id": "", "description": report.description, "category": report.category,
+                            "district": report.district, "lon": report.lon, "lat": report.lat,
+                            "address": report.address,
+                            "created_at": (report.reported_at or now or _now()).isoformat()}, session=s)
+        report.category = report.category or proposal.category
+        report.extra["proposal"] = proposal.as_dict()
+        then = None
+        if proposal.automatic and proposal.department:
+            then = ("dispatch", AUTO, {"department": proposal.department, "decision": "auto",
+                                       "note": "; ".join(proposal.reasons)})
+        return create_case(report, by, now=now, authorise=authorise, then=then, session=s, audit_behind=True)
 
 
 def _now() -> datetime:
