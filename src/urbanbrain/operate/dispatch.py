@@ -143,3 +143,35 @@ def propose(case: dict[str, Any], *, session: Session | None = None) -> Proposal
         reasons.append(f"possible duplicate of {', '.join(dups)}: proposed for merging")
     return Proposal(category, confidence, rule.department if rule else None,
                     rule.explain() if rule else None, dups, reasons)
+
+
+def nearby(case: dict[str, Any], by: Principal, *, radius_m: float = 500.0, limit: int = 100) -> list[dict[str, Any]]:
+    """Open cases within `radius_m` of the case's point that `by` may see (the case page's map): id,
+    category, status, lon, lat, metres and whether the case proposed it as a duplicate."""
+    from urbanbrain.operate.cases import may_read
+
+    lon, lat = case.get("lon"), case.get("lat")
+    if lon is None or lat is None:
+        return []
+    dups = set(((case.get("proposal") or {}).get("proposal") or {}).get("duplicates") or [])
+    dlat = radius_m / 111_320
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.1)
+    q = (select(Case).where(Case.status.in_(OPEN), Case.id != case["id"], Case.lon.between(lon - dlon, lon + dlon),
+                            Case.lat.between(lat - dlat, lat + dlat))
+         .order_by(Case.created_at.desc()).limit(limit * 4))
+    out = []
+    with session_scope() as s:
+        for c in s.scalars(q):
+            if c.lon is None or c.lat is None or not may_read(by, c):
+                continue
+            d = metres(lon, lat, c.lon, c.lat)
+            if d <= radius_m:
+                out.append({"id": c.id, "category": c.category, "status": c.status, "lon": c.lon, "lat": c.lat,
+                            "metres": round(d), "duplicate": c.id in dups})
+    for dup in dups - {o["id"] for o in out}:  # a proposed duplicate since merged or closed still shows
+        with session_scope() as s:
+            c = s.get(Case, dup)
+            if c is not None and c.lon is not None and c.lat is not None and may_read(by, c):
+                out.append({"id": c.id, "category": c.category, "status": c.status, "lon": c.lon, "lat": c.lat,
+                            "metres": round(metres(lon, lat, c.lon, c.lat)), "duplicate": True})
+    return sorted(out, key=lambda o: o["metres"])[:limit]
