@@ -154,9 +154,11 @@ def open311_bench(n: int, concurrency: int = 1, store: str = "sqlite") -> dict[s
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-    print(f"open311 POST ({store}, {concurrency} at once): pipeline {full_rps:.0f} req/s vs bare {bare_rps:.0f} req/s = {full_rps / bare_rps:.3f}x; "
+    print(f"open311 POST ({store}, {concurrency} at once): pipeline {full_rps:.0f} req/s vs bare {bare_rps:.0f} "
+          f"req/s = {full_rps / bare_rps:.3f}x; "
           f"p99 {p99(full_times) * 1000:.1f} ms vs {p99(bare_times) * 1000:.1f} ms (+{added_ms:.1f} ms)")
-    return {"requests": n, "concurrency": concurrency, "store": store, "pipeline_rps": round(full_rps, 1), "bare_rps": round(bare_rps, 1),
+    return {"requests": n, "concurrency": concurrency, "store": store, "pipeline_rps": round(full_rps, 1),
+            "bare_rps": round(bare_rps, 1),
             "ratio": round(full_rps / bare_rps, 4), "p99_added_ms": round(added_ms, 2),
             "targets": {"open311_ratio_met": full_rps / bare_rps >= 0.3, "open311_p99_added_met": added_ms <= 20}}
 

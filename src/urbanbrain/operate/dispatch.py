@@ -159,7 +159,7 @@ def nearby(case: dict[str, Any], by: Principal, *, radius_m: float = 500.0, limi
     q = (select(Case).where(Case.status.in_(OPEN), Case.id != case["id"], Case.lon.between(lon - dlon, lon + dlon),
                             Case.lat.between(lat - dlat, lat + dlat))
          .order_by(Case.created_at.desc()).limit(limit * 4))
-    out = []
+    out: list[dict[str, Any]] = []
     with session_scope() as s:
         for c in s.scalars(q):
             if c.lon is None or c.lat is None or not may_read(by, c):
@@ -170,8 +170,9 @@ def nearby(case: dict[str, Any], by: Principal, *, radius_m: float = 500.0, limi
                             "metres": round(d), "duplicate": c.id in dups})
     for dup in dups - {o["id"] for o in out}:  # a proposed duplicate since merged or closed still shows
         with session_scope() as s:
-            c = s.get(Case, dup)
-            if c is not None and c.lon is not None and c.lat is not None and may_read(by, c):
-                out.append({"id": c.id, "category": c.category, "status": c.status, "lon": c.lon, "lat": c.lat,
-                            "metres": round(metres(lon, lat, c.lon, c.lat)), "duplicate": True})
-    return sorted(out, key=lambda o: o["metres"])[:limit]
+            d_case = s.get(Case, dup)
+            if d_case is not None and d_case.lon is not None and d_case.lat is not None and may_read(by, d_case):
+                out.append({"id": d_case.id, "category": d_case.category, "status": d_case.status,
+                            "lon": d_case.lon, "lat": d_case.lat, "duplicate": True,
+                            "metres": round(metres(lon, lat, d_case.lon, d_case.lat))})
+    return sorted(out, key=lambda o: int(o["metres"]))[:limit]
