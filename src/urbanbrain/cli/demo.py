@@ -35,8 +35,9 @@ def demo_command(
     simulate: Annotated[bool, typer.Option(
         "--simulate/--no-simulate", help="While serving, run the city's case loop live (reports, dispatch, "
         "handlers, overdue cases) on a compressed clock.")] = True,
-    speed: Annotated[float, typer.Option("--speed", min=1, help="Live case loop: simulated seconds per second "
-                                         "(60: a city day in 24 minutes).")] = 60.0,
+    speed: Annotated[float, typer.Option("--speed", min=1, max=60, help="Live case loop: simulated seconds per "
+                                         "second (60: a city day in 24 minutes; SLA limits floor at 1 minute).")]
+    = 60.0,
 ) -> None:
     """Build, connect and sync a simulated city modelled on Changsha, then serve its console."""
     from rich.table import Table

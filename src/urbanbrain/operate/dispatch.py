@@ -28,6 +28,8 @@ AUTO = Principal("system", "auto-dispatch")
 MIN_TRAINING = 30
 DUPLICATE_METRES = 50.0
 DUPLICATE_WINDOW = timedelta(hours=72)
+RECOUNT_SECONDS = 30.0
+RETRAIN_SECONDS = 600.0
 _MODEL: dict[str, Any] = {}
 
 
@@ -55,25 +57,39 @@ class Proposal:
 
 
 def _category_model() -> Any | None:
-    """A text → category model from closed cases, retrained when their number changes."""
+    """A text → category model from closed cases, retrained as they accumulate.
+
+    Counting the closed cases costs a scan, and retraining seconds of CPU: the count is read at most
+    every `RECOUNT_SECONDS`, and the model is retrained when the closed cases grew by a tenth or, if
+    they changed at all, after `RETRAIN_SECONDS` (the live demo closes a case every few seconds)."""
+    import time
+
+    from urbanbrain.meta.db import metadata_url
     from urbanbrain.operate.evaluate import _text_model
 
+    url, now = metadata_url(), time.monotonic()
+    if _MODEL.get("url") == url and now - _MODEL.get("counted", 0.0) < RECOUNT_SECONDS:
+        return _MODEL.get("model")
     with session_scope() as s:
         n = int(s.scalar(select(func.count()).select_from(Case).where(Case.status == "closed",
                                                                       Case.category.is_not(None))) or 0)
+        same_store = _MODEL.get("url") == url
+        _MODEL.update(url=url, counted=now)
+        if not same_store:
+            _MODEL.update(model=None, n=0, trained=0.0)
         if n < MIN_TRAINING:
+            _MODEL["model"] = None
             return None
-        from urbanbrain.core.settings import get_settings
-
-        key = (get_settings().metadata_url, n)  # another store or a new closed case: retrain
-        if _MODEL.get("key") == key:
+        trained_n = int(_MODEL.get("n") or 0)
+        stale = n >= trained_n * 1.1 or (n != trained_n and now - _MODEL.get("trained", 0.0) >= RETRAIN_SECONDS)
+        if _MODEL.get("model") is not None and not stale:
             return _MODEL["model"]
         rows = s.execute(select(Case.description, Case.category).where(Case.status == "closed",
                                                                        Case.category.is_not(None))).all()
     if len({c for _, c in rows}) < 2:
         return None
     model = _text_model([str(t) for t, _ in rows], [str(c) for _, c in rows])
-    _MODEL.update(key=key, model=model)
+    _MODEL.update(model=model, n=n, trained=time.monotonic())
     return model
 
 
