@@ -19,7 +19,6 @@ depends_on = None
 def upgrade() -> None:
     stamps = sa.table('cache_stamps', sa.column('name', sa.String(40)), sa.column('version', sa.BigInteger()))
     op.bulk_insert(stamps, [{'name': 'operate', 'version': 0}])
-    # the catch-up sweep reads pending deadlines by moment: these partial indexes serve it (see operate/sla.py)
 
 
 def downgrade() -> None:
