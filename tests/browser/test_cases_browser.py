@@ -50,6 +50,9 @@ def test_dispatcher_department_close(page: Any, city: list[str], shots: Path) ->
     assert cid in page.locator("#cases-table").inner_text()  # the dispatcher's inbox
     page.locator("#cases-table a", has_text=cid).click()
     page.wait_for_url(f"**/cases/{cid}")
+    page.wait_for_selector("#case-map[data-ready]")  # the one city map drew the districts and the point
+    assert int(page.locator("#case-map").get_attribute("data-ready") or 0) >= 9
+    page.locator("#case-map-panel").screenshot(path=str(shots / "case-map.png"))
     page.locator("#act-dispatch select[name=department]").select_option("urban")
     page.locator("#act-dispatch").get_by_role("button", name="Dispatch").click()
     page.wait_for_url(f"**/cases/{cid}")

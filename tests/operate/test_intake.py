@@ -108,3 +108,18 @@ def test_alerts_raised_on_the_bus_become_cases_once(city: None) -> None:
     cases = list_cases(DISPATCHER)
     assert len(cases) == 1
     assert cases[0]["reporter"] == "device:aq-017" and cases[0]["department"] == "ecology"
+
+
+def test_coordinates_are_placed_by_the_district_polygons(city: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from urbanbrain.operate.locate import locate
+
+    # West of the Xiang river, in 岳麓区, but nearer 天心区's centre: nearest-centre placed it wrongly
+    west_bank = submit(channel("form").to_report({"description": "路灯不亮", "category": "路灯",
+                                                  "lon": 112.95, "lat": 28.14}), DISPATCHER, now=T0)[0]
+    assert west_bank["district"] == "岳麓区" and west_bank["department"] == "housing"
+    assert "inside the district's boundary" in west_bank["proposal"]["location"]
+    # inside the centres' old bounding box, but in no district of Changsha (Xiangtan, to the south-west)
+    with pytest.raises(ValidationError, match="none of 430100's districts"):
+        locate(None, 112.6, 27.85)
+    monkeypatch.setenv("URBANBRAIN_CITY_CODE", "430200")  # Zhuzhou: no polygons bundled → nearest centre
+    assert locate(None, 113.13, 27.83).how == "coordinates in the nearest district"

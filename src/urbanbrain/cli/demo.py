@@ -32,6 +32,12 @@ def demo_command(
     link: Annotated[bool | None, typer.Option(
         "--link/--no-link", help="Build the base registries (One ID) after syncing; default: yes, except at large.")]
     = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate/--no-simulate", help="While serving, run the city's case loop live (reports, dispatch, "
+        "handlers, overdue cases) on a compressed clock.")] = True,
+    speed: Annotated[float, typer.Option("--speed", min=1, max=60, help="Live case loop: simulated seconds per "
+                                         "second (60: a city day in 24 minutes; SLA limits floor at 1 minute).")]
+    = 60.0,
 ) -> None:
     """Build, connect and sync a simulated city modelled on Changsha, then serve its console."""
     from rich.table import Table
@@ -83,7 +89,7 @@ def demo_command(
             raise typer.Exit(1)
         say("done; query it with `urbanbrain sql \"select count(*) from hotline.hotline_tickets.tickets\"`")
         return
-    _serve(host, port, link=link and not link_now)
+    _serve(host, port, link=link and not link_now, simulate_speed=speed if simulate else None)
 
 
 def _platform_parts() -> tuple[list[str], int]:
@@ -130,7 +136,7 @@ def _link_in_background() -> threading.Thread:
     return thread
 
 
-def _serve(host: str, port: int, link: bool = False) -> None:
+def _serve(host: str, port: int, link: bool = False, simulate_speed: float | None = None) -> None:
     import uvicorn
 
     from urbanbrain.cli.serve import serving_defaults
@@ -155,12 +161,20 @@ def _serve(host: str, port: int, link: bool = False) -> None:
     # the sensors publish live (MQTT when Mosquitto answers, else in-process HTTP push feeds); the feeds
     # are registered in the background, so the console is up at once
     live = LiveCity(feeds.seed).start()
+    cases = None
+    if simulate_speed:  # begins a few seconds after uvicorn starts: the console is up first
+        from urbanbrain.demo.live_cases import start_live_cases
+
+        cases = start_live_cases(speed=simulate_speed, delay=5.0)
+        say(f"the city's cases run live at {simulate_speed:g}x (/cases; --no-simulate to stop them)")
     say(f"urbanbrain console: http://{host}:{port}  (API docs at /docs; Ctrl-C stops)")
     say(f"live sensors publishing over {'MQTT (127.0.0.1:1883)' if live.kind == 'mqtt' else 'in-process HTTP push'}:"
         f" http://{host}:{port}/live")
     try:
         uvicorn.run("urbanbrain.web.app:create_app", factory=True, host=host, port=port, log_level="warning")
     finally:
+        if cases is not None:
+            cases.stop()
         stop.set()
         live.stop()
         feeds.stop()

@@ -158,6 +158,13 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
             append(conn, [entry])
 
 
+def record_all(records: Sequence[tuple[Principal | None, str, str, Mapping[str, Any] | None]], *,
+               session: Session) -> None:
+    """Append several entries, in order, inside the caller's transaction with one lock of the chain's head
+    (a case created and dispatched at once writes two entries: one append rather than two)."""
+    append(session.connection(), [_pending(*r) for r in records])
+
+
 def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows: int,
                 masked: bool | Sequence[str], grant_id: str | None, *, buffered: bool = True,
                 statement: str | None = None) -> None:

@@ -19,6 +19,7 @@ from urbanbrain.govern.authz import authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Department, DispatchRule
+from urbanbrain.operate.cache import invalidate, snapshot
 from urbanbrain.operate.states import ops_department
 
 ANY = "*"
@@ -38,7 +39,11 @@ class RuleMatch:
 
 
 def require_department(s: Session, code: str) -> str:
+    from urbanbrain.operate.cache import department_exists
+
     code = code.strip().lower()
+    if department_exists(code):
+        return code
     if s.scalar(select(Department.code).where(Department.code == code)) is None:
         known = ", ".join(s.scalars(select(Department.code).order_by(Department.code))) or "none"
         raise NotFoundError(f"unknown department {code!r}", hint=f"registered departments: {known}")
@@ -61,6 +66,7 @@ def set_rule(by: Principal, category: str, department: str, district: str = ANY,
             row = DispatchRule(category=category, district=district, department=dept)
             s.add(row)
         row.department, row.updated_at, row.updated_by = dept, now or utcnow(), by.label
+        invalidate(s)
         audit.record(by, "dispatch_rule.set", f"dispatch_rule:{category}/{district}",
                      {"department": dept, "previous": previous}, session=s)
     return RuleMatch(category, district, dept)
@@ -73,18 +79,23 @@ def remove_rule(by: Principal, category: str, district: str = ANY) -> None:
                                                     DispatchRule.district == district))
         if gone.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFoundError(f"no dispatch rule for {category!r} in {district!r}")
+        invalidate(s)
         audit.record(by, "dispatch_rule.set", f"dispatch_rule:{category}/{district}", {"department": None},
                      session=s)
 
 
 def lookup(category: str, district: str | None, s: Session | None = None) -> RuleMatch | None:
-    """The department owning `category` in `district` (district rule first, then city-wide), or None."""
+    """The department owning `category` in `district` (district rule first, then city-wide), or None.
+
+    Without a session, from the process's snapshot of the catalogue (`operate.cache`, ~2 s behind an
+    edit made by another process); with one, from the store inside the caller's transaction."""
     if s is None:
-        with session_scope() as own:
-            return lookup(category, district, own)
-    rows = {r.district: r.department for r in s.scalars(
-        select(DispatchRule).where(DispatchRule.category == category,
-                                   DispatchRule.district.in_([district or ANY, ANY])))}
+        rules = snapshot().rules
+        rows = {d: rules[(category, d)] for d in (district or ANY, ANY) if (category, d) in rules}
+    else:
+        rows = {r.district: r.department for r in s.scalars(
+            select(DispatchRule).where(DispatchRule.category == category,
+                                       DispatchRule.district.in_([district or ANY, ANY])))}
     for d in (district, ANY):
         if d and d in rows:
             return RuleMatch(category, d, rows[d])
@@ -98,6 +109,13 @@ def list_rules() -> list[dict[str, str]]:
 
 
 def categories() -> list[str]:
-    """Every category someone owns: what Open311 lists as services."""
-    with session_scope() as s:
-        return list(s.scalars(select(DispatchRule.category).distinct().order_by(DispatchRule.category)))
+    """Every category someone owns: what Open311 lists as services (from the snapshot)."""
+    return snapshot().categories
+
+
+def owners() -> dict[str, list[str]]:
+    """Category → the departments owning it somewhere (from the snapshot)."""
+    out: dict[str, set[str]] = {}
+    for (category, _district), dept in snapshot().rules.items():
+        out.setdefault(category, set()).add(dept)
+    return {c: sorted(d) for c, d in sorted(out.items())}

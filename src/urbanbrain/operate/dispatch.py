@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
@@ -27,6 +28,8 @@ AUTO = Principal("system", "auto-dispatch")
 MIN_TRAINING = 30
 DUPLICATE_METRES = 50.0
 DUPLICATE_WINDOW = timedelta(hours=72)
+RECOUNT_SECONDS = 30.0
+RETRAIN_SECONDS = 600.0
 _MODEL: dict[str, Any] = {}
 
 
@@ -54,25 +57,39 @@ class Proposal:
 
 
 def _category_model() -> Any | None:
-    """A text → category model from closed cases, retrained when their number changes."""
+    """A text → category model from closed cases, retrained as they accumulate.
+
+    Counting the closed cases costs a scan, and retraining seconds of CPU: the count is read at most
+    every `RECOUNT_SECONDS`, and the model is retrained when the closed cases grew by a tenth or, if
+    they changed at all, after `RETRAIN_SECONDS` (the live demo closes a case every few seconds)."""
+    import time
+
+    from urbanbrain.meta.db import metadata_url
     from urbanbrain.operate.evaluate import _text_model
 
+    url, now = metadata_url(), time.monotonic()
+    if _MODEL.get("url") == url and now - _MODEL.get("counted", 0.0) < RECOUNT_SECONDS:
+        return _MODEL.get("model")
     with session_scope() as s:
         n = int(s.scalar(select(func.count()).select_from(Case).where(Case.status == "closed",
                                                                       Case.category.is_not(None))) or 0)
+        same_store = _MODEL.get("url") == url
+        _MODEL.update(url=url, counted=now)
+        if not same_store:
+            _MODEL.update(model=None, n=0, trained=0.0)
         if n < MIN_TRAINING:
+            _MODEL["model"] = None
             return None
-        from urbanbrain.core.settings import get_settings
-
-        key = (get_settings().metadata_url, n)  # another store or a new closed case: retrain
-        if _MODEL.get("key") == key:
+        trained_n = int(_MODEL.get("n") or 0)
+        stale = n >= trained_n * 1.1 or (n != trained_n and now - _MODEL.get("trained", 0.0) >= RETRAIN_SECONDS)
+        if _MODEL.get("model") is not None and not stale:
             return _MODEL["model"]
         rows = s.execute(select(Case.description, Case.category).where(Case.status == "closed",
                                                                        Case.category.is_not(None))).all()
     if len({c for _, c in rows}) < 2:
         return None
     model = _text_model([str(t) for t, _ in rows], [str(c) for _, c in rows])
-    _MODEL.update(key=key, model=model)
+    _MODEL.update(model=model, n=n, trained=time.monotonic())
     return model
 
 
@@ -82,7 +99,7 @@ def metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def duplicates(case_id: str, category: str | None, lon: float | None, lat: float | None, at: datetime,
-               address: str | None = None) -> list[str]:
+               address: str | None = None, *, session: Session | None = None) -> list[str]:
     """Open cases of the same category within ~50 m (or at the same standardised address) in the window."""
     if not category:
         return []
@@ -97,8 +114,11 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
         q = q.where(Case.address == address)
     else:
         return []
-    with session_scope() as s:
-        rows = s.execute(q).all()
+    if session is not None:
+        rows = list(session.execute(q).all())
+    else:
+        with session_scope() as s:
+            rows = list(s.execute(q).all())
     out = []
     for cid, clon, clat, caddr in rows:
         if lon is not None and lat is not None and clon is not None and clat is not None:
@@ -109,7 +129,7 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
     return sorted(out)
 
 
-def propose(case: dict[str, Any]) -> Proposal:
+def propose(case: dict[str, Any], *, session: Session | None = None) -> Proposal:
     category, confidence = case.get("category"), 1.0 if case.get("category") else 0.0
     reasons: list[str] = []
     if category:
@@ -134,8 +154,41 @@ def propose(case: dict[str, Any]) -> Proposal:
         reasons.append(rule.explain())
     reasons.append(f"location: {case.get('district') or 'no district'}")
     dups = duplicates(case["id"], category, case.get("lon"), case.get("lat"),
-                      datetime.fromisoformat(case["created_at"]), case.get("address"))
+                      datetime.fromisoformat(case["created_at"]), case.get("address"), session=session)
     if dups:
         reasons.append(f"possible duplicate of {', '.join(dups)}: proposed for merging")
     return Proposal(category, confidence, rule.department if rule else None,
                     rule.explain() if rule else None, dups, reasons)
+
+
+def nearby(case: dict[str, Any], by: Principal, *, radius_m: float = 500.0, limit: int = 100) -> list[dict[str, Any]]:
+    """Open cases within `radius_m` of the case's point that `by` may see (the case page's map): id,
+    category, status, lon, lat, metres and whether the case proposed it as a duplicate."""
+    from urbanbrain.operate.cases import may_read
+
+    lon, lat = case.get("lon"), case.get("lat")
+    if lon is None or lat is None:
+        return []
+    dups = set(((case.get("proposal") or {}).get("proposal") or {}).get("duplicates") or [])
+    dlat = radius_m / 111_320
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.1)
+    q = (select(Case).where(Case.status.in_(OPEN), Case.id != case["id"], Case.lon.between(lon - dlon, lon + dlon),
+                            Case.lat.between(lat - dlat, lat + dlat))
+         .order_by(Case.created_at.desc()).limit(limit * 4))
+    out: list[dict[str, Any]] = []
+    with session_scope() as s:
+        for c in s.scalars(q):
+            if c.lon is None or c.lat is None or not may_read(by, c):
+                continue
+            d = metres(lon, lat, c.lon, c.lat)
+            if d <= radius_m:
+                out.append({"id": c.id, "category": c.category, "status": c.status, "lon": c.lon, "lat": c.lat,
+                            "metres": round(d), "duplicate": c.id in dups})
+    for dup in dups - {o["id"] for o in out}:  # a proposed duplicate since merged or closed still shows
+        with session_scope() as s:
+            d_case = s.get(Case, dup)
+            if d_case is not None and d_case.lon is not None and d_case.lat is not None and may_read(by, d_case):
+                out.append({"id": d_case.id, "category": d_case.category, "status": d_case.status,
+                            "lon": d_case.lon, "lat": d_case.lat, "duplicate": True,
+                            "metres": round(metres(lon, lat, d_case.lon, d_case.lat))})
+    return sorted(out, key=lambda o: int(o["metres"]))[:limit]

@@ -1,9 +1,12 @@
 """Where a report is: standardised address → district, or coordinates → district, inside the city.
 
-The city is `URBANBRAIN_CITY_CODE` (default 430100, Changsha); its districts and their centres come
-from the division dictionary bundled with the address standardiser. No district boundary polygons are
-bundled, so a point is placed in the district whose centre is nearest (a Voronoi partition of the
-centres), after checking it lies within the city's extent (the centres' bounding box plus a margin).
+The city is `URBANBRAIN_CITY_CODE` (default 430100, Changsha). Where the city's district polygons are
+bundled (`urbanbrain.reference.boundaries`, Changsha's are), a point is placed by point-in-polygon and a
+point outside every district is outside the city. Elsewhere the districts and their centres come from
+the division dictionary bundled with the address standardiser and a point goes to the district whose
+centre is nearest (a Voronoi partition of the centres, which misplaces points near borders: west of
+the Xiang river at (112.95, 28.14) is 岳麓区 but nearest to 天心区's centre), after checking it lies
+within the city's extent (the centres' bounding box plus a margin).
 """
 
 from __future__ import annotations
@@ -60,11 +63,32 @@ def _nearest(lon: float, lat: float) -> tuple[str, str]:
     return code, name
 
 
+def _in_polygon(city: str, lon: float, lat: float) -> tuple[str, str]:
+    from urbanbrain.reference.boundaries import district_at
+
+    found = district_at(city, lon, lat)
+    if found is None:
+        raise ValidationError(f"the location ({lon:.5f}, {lat:.5f}) is outside the city: it lies in none of "
+                              f"{city}'s districts",
+                              hint="check longitude/latitude order and that the report belongs to this city")
+    return found.code, found.name
+
+
+def district_of(lon: float, lat: float) -> tuple[str, str, str]:
+    """`(code, name, how)` of the district holding the point; `ValidationError` when outside the city."""
+    from urbanbrain.reference.boundaries import has_polygons
+
+    city = city_code()
+    if has_polygons(city):
+        return (*_in_polygon(city, lon, lat), "coordinates inside the district's boundary")
+    return (*_nearest(lon, lat), "coordinates in the nearest district")
+
+
 def locate(address: str | None, lon: float | None, lat: float | None) -> Location:
     """Raise `ValidationError` for a report with no location or one outside the city."""
     if lon is not None and lat is not None:
-        code, name = _nearest(float(lon), float(lat))
-        return Location(name, code, float(lon), float(lat), address, "coordinates in the nearest district")
+        code, name, how = district_of(float(lon), float(lat))
+        return Location(name, code, float(lon), float(lat), address, how)
     if not address or not address.strip():
         raise ValidationError("the report has no location", hint="give an address or longitude and latitude")
     from urbanbrain.capability.builtins.address import parse, standard_text

@@ -28,6 +28,7 @@ from urbanbrain.govern.authz import authorize
 from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.meta.db import driver_time, get_engine, insert_many, session_scope
 from urbanbrain.meta.models import Case, SlaPolicy, WorkCalendar
+from urbanbrain.operate.cache import invalidate, snapshot
 from urbanbrain.operate.calendar import Calendar
 from urbanbrain.operate.states import ops_department
 
@@ -80,6 +81,7 @@ def set_calendar(by: Principal, calendar: Calendar) -> Calendar:
         row.holidays = sorted(d.isoformat() for d in calendar.holidays)
         row.workdays = sorted(d.isoformat() for d in calendar.workdays)
         s.add(row)
+        invalidate(s)
         audit.record(by, "sla.set", "calendar:default", {"day": f"{calendar.day_start}-{calendar.day_end}",
                                                          "holidays": len(calendar.holidays)}, session=s)
     return calendar
@@ -109,6 +111,7 @@ def set_policy(by: Principal, category: str, *, respond: str, resolve: str, prio
             s.add(row)
         row.respond_minutes, row.resolve_minutes, row.working_hours = r1, r2, working_hours
         row.updated_at, row.updated_by = utcnow(), by.label
+        invalidate(s)
         audit.record(by, "sla.set", f"sla:{category}/{priority}",
                      {"respond_minutes": r1, "resolve_minutes": r2, "working_hours": working_hours}, session=s)
     return Policy(category, priority, r1, r2, working_hours)
@@ -120,15 +123,14 @@ def list_policies() -> list[Policy]:
                 for p in s.scalars(select(SlaPolicy).order_by(SlaPolicy.category, SlaPolicy.priority))]
 
 
-def policy_for(s: Session, category: str | None, priority: str) -> Policy | None:
-    """Most specific first: (category, priority), (category, *), (*, priority), (*, *)."""
-    rows = {(p.category, p.priority): p for p in s.scalars(
-        select(SlaPolicy).where(SlaPolicy.category.in_([category or ANY, ANY]),
-                                SlaPolicy.priority.in_([priority, ANY])))}
-    for key in ((category, priority), (category, ANY), (ANY, priority), (ANY, ANY)):
-        p = rows.get(key)  # type: ignore[arg-type]
+def policy_for(category: str | None, priority: str) -> Policy | None:
+    """Most specific first: (category, priority), (category, *), (*, priority), (*, *); from the process's
+    snapshot of the policies (`operate.cache`: an edit elsewhere is seen within ~2 s)."""
+    policies = snapshot().policies
+    for key in ((category or ANY, priority), (category or ANY, ANY), (ANY, priority), (ANY, ANY)):
+        p = policies.get(key)
         if p is not None:
-            return Policy(p.category, p.priority, p.respond_minutes, p.resolve_minutes, p.working_hours)
+            return Policy(key[0], key[1], *p)
     return None
 
 
@@ -146,9 +148,9 @@ def deadlines(policy: Policy, start: datetime, calendar: Calendar) -> dict[str, 
 
 def arm(s: Session, case: Case, start: datetime) -> Policy | None:
     """Set a new case's clocks from its policy (none matching: the case runs without SLA clocks)."""
-    policy = policy_for(s, case.category, case.priority)
+    policy = policy_for(case.category, case.priority)
     if policy is not None:
-        for key, value in deadlines(policy, start, get_calendar(s)).items():
+        for key, value in deadlines(policy, start, snapshot().calendar).items():
             setattr(case, key, value)
         case.proposal = {**(case.proposal or {}), "sla": f"{policy.category}/{policy.priority}"}
     return policy

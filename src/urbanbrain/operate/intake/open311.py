@@ -30,17 +30,13 @@ MAX_REQUESTS = 1000
 
 
 def services() -> list[dict[str, Any]]:
-    rules = catalogue.list_rules()
-    owners: dict[str, set[str]] = {}
-    for r in rules:
-        owners.setdefault(r["category"], set()).add(r["department"])
-    return [{"service_code": code, "service_name": code, "description": f"{code} ({', '.join(sorted(depts))})",
-             "metadata": False, "type": "realtime", "keywords": "", "group": sorted(depts)[0]}
-            for code, depts in sorted(owners.items())]
+    return [{"service_code": code, "service_name": code, "description": f"{code} ({', '.join(depts)})",
+             "metadata": False, "type": "realtime", "keywords": "", "group": depts[0]}
+            for code, depts in catalogue.owners().items()]
 
 
 def service_definition(code: str) -> dict[str, Any]:
-    if code not in {s["service_code"] for s in services()}:
+    if code not in catalogue.owners():
         raise NotFoundError(f"service_code {code!r} not found", hint="list services at services.json")
     return {"service_code": code, "attributes": []}
 
@@ -102,7 +98,7 @@ class Open311Channel:
         code = str(payload.get("service_code") or "").strip()
         if not code:
             raise ValidationError("service_code is required")
-        if code not in {s["service_code"] for s in services()}:
+        if code not in catalogue.owners():
             raise NotFoundError(f"service_code {code!r} not found", hint="list services at services.json")
         lat, lon = payload.get("lat"), payload.get("long")
         address = str(payload.get("address_string") or "").strip() or None

@@ -70,7 +70,23 @@ def case_page(request: Request, case_id: str, principal: CurrentPrincipal) -> HT
                           else case["department"])]
     departments = sorted({r["department"] for r in list_rules()})
     return page(request, "case.html", {"case": case, "actions": actions, "departments": departments,
-                                       "clocks": [_clock(case, "respond"), _clock(case, "resolve")]})
+                                       "clocks": [_clock(case, "respond"), _clock(case, "resolve")],
+                                       "map_points": _map_points(case, principal)})
+
+
+def _map_points(case: dict[str, Any], principal: Any) -> list[dict[str, Any]]:
+    """The case's point and the open cases around it (duplicates marked), for static/citymap.js."""
+    from urbanbrain.operate.dispatch import nearby
+
+    if case.get("lon") is None or case.get("lat") is None:
+        return []
+    points = [{"id": case["id"], "lon": case["lon"], "lat": case["lat"], "state": "self",
+               "label": f"{case['id']} · {case.get('category') or ''}"}]
+    for n in nearby(case, principal):
+        points.append({"id": n["id"], "lon": n["lon"], "lat": n["lat"], "state": "duplicate" if n["duplicate"]
+                       else "nearby", "label": f"{n['id']} · {n['category'] or ''} · {n['status']} · {n['metres']} m",
+                       "href": f"/cases/{n['id']}"})
+    return points
 
 
 @router.post("/cases/{case_id}/{action}")
