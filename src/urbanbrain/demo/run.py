@@ -196,13 +196,16 @@ def compute_city_indicators() -> dict[str, int]:
     """Define the city's vital signs (`demo.indicator_catalogue`) and compute them all once, so the
     operations-centre screen has values from the first minute; returns indicators per light."""
     from urbanbrain.demo.indicator_catalogue import define_city_indicators
+    from urbanbrain.govern.principals import SYSTEM
     from urbanbrain.operate.indicator_compute import compute_all
+    from urbanbrain.operate.indicator_publish import publish_indicators
 
     define_city_indicators()
     lights: dict[str, int] = {}
     for result in compute_all():
         light = "error" if result.get("error") else str(result.get("state") or "unknown")
         lights[light] = lights.get(light, 0) + 1
+    publish_indicators(SYSTEM)  # the time series in the lake: trends are SQL from the first minute
     return lights
 
 
