@@ -200,7 +200,10 @@ def compute_city_indicators() -> dict[str, int]:
     from urbanbrain.operate.indicator_compute import compute_all
     from urbanbrain.operate.indicator_publish import publish_indicators
 
+    from urbanbrain.operate.indicator_capability import publish_indicator_capabilities
+
     define_city_indicators()
+    publish_indicator_capabilities(SYSTEM)  # each owner releases its value and history through the gateway
     lights: dict[str, int] = {}
     for result in compute_all():
         light = "error" if result.get("error") else str(result.get("state") or "unknown")
