@@ -15,6 +15,7 @@ from urbanbrain.capability.catalog import CATEGORIES, STATUSES
 from urbanbrain.govern.classification import LEVELS
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
+from urbanbrain.operate.ioc import THEMES as IOC_THEMES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
 from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
 from urbanbrain.web import i18n
@@ -43,6 +44,9 @@ DYNAMIC = {
     "link.kind.": KINDS,
     "trigger.": ("manual", "schedule", "console", "demo", "api"),
     "mask.": ("partial", "hash", "redact", "none"),
+    "theme.": (*IOC_THEMES, "general"),
+    "ind.light.": ("ok", "warn", "alarm", "unknown"),
+    "ind.direction.": ("up", "down"),
 }
 
 

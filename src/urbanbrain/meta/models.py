@@ -741,3 +741,17 @@ class IndicatorValue(Base):
     at: Mapped[datetime] = mapped_column()
     key: Mapped[str] = mapped_column(String(200), default="")
     value: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class IocScreen(Base):
+    """A named screen of the operations centre's wall (`/ioc?screen=<name>`): which indicator themes or
+    indicators it shows as tiles and which map layers; edited by the operations centre (`ioc.configure`)."""
+
+    __tablename__ = "ioc_screens"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    tiles: Mapped[list[Any]] = mapped_column(default=list)
+    layers: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
