@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.capability.gateway_helpers import caller
-from tests.operate.test_indicators import ECO_STEWARD, aqi, air  # noqa: F401  (the fixture)
+from tests.operate.test_indicators import ECO_STEWARD, air, aqi  # noqa: F401  (the fixture)
 from urbanbrain.capability.catalog import list_capabilities
 from urbanbrain.core.errors import PermissionDeniedError
 from urbanbrain.govern import audit

@@ -1,4 +1,5 @@
-"""`urbanbrain indicator add|list|show|compute|remove|publish`: thin callers of urbanbrain.operate's indicator services."""
+"""`urbanbrain indicator add|list|show|compute|remove|publish`: thin callers of urbanbrain.operate's
+indicator services."""
 
 from __future__ import annotations
 

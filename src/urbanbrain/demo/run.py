@@ -197,10 +197,9 @@ def compute_city_indicators() -> dict[str, int]:
     operations-centre screen has values from the first minute; returns indicators per light."""
     from urbanbrain.demo.indicator_catalogue import define_city_indicators
     from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.operate.indicator_capability import publish_indicator_capabilities
     from urbanbrain.operate.indicator_compute import compute_all
     from urbanbrain.operate.indicator_publish import publish_indicators
-
-    from urbanbrain.operate.indicator_capability import publish_indicator_capabilities
 
     define_city_indicators()
     publish_indicator_capabilities(SYSTEM)  # each owner releases its value and history through the gateway

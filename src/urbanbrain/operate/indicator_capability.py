@@ -100,7 +100,8 @@ def capability_spec(indicator: dict[str, Any], shares: list[str]) -> Any:
         title_en=f"Vital sign: {indicator.get('title_en') or name}", category="analytics",
         owner=indicator["department"], kind="indicator",
         description_zh=f"指标 {name} 的当前值、红绿灯状态{'、历史序列' if 'history' in shares else ''}"
-                       f"{'、分项（' + str(indicator.get('breakdown')) + '）' if 'breakdown' in shares else ''}{unit}{iso}",
+                       f"{'、分项（' + str(indicator.get('breakdown')) + '）' if 'breakdown' in shares else ''}"
+                       f"{unit}{iso}",
         description_en=f"Indicator {name}: current value and traffic light"
                        f"{', history' if 'history' in shares else ''}"
                        f"{', breakdown by ' + str(indicator.get('breakdown')) if 'breakdown' in shares else ''}{iso}",

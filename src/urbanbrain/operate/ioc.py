@@ -91,14 +91,16 @@ def tiles(screen: dict[str, Any], district: str | None = None) -> list[dict[str,
              .where(IndicatorValue.indicator_id.in_([r.id for r in rows]), IndicatorValue.key == "",
                     IndicatorValue.at >= since).order_by(IndicatorValue.at, IndicatorValue.id))
         for ind, value in s.execute(q):
-            spark.setdefault(ind, []).append(value)
+            if value is not None:
+                spark.setdefault(ind, []).append(value)
         local: dict[str, float] = {}
         if district:
             q2 = (select(IndicatorValue.indicator_id, IndicatorValue.value, IndicatorValue.at)
                   .where(IndicatorValue.key == district, IndicatorValue.indicator_id.in_([r.id for r in rows])))
             latest = {r.id: r.computed_at for r in rows}
             for ind, value, at in s.execute(q2):
-                if latest.get(ind) is not None and as_utc(at) == as_utc(latest[ind]):  # type: ignore[arg-type]
+                computed = latest.get(ind)
+                if value is not None and computed is not None and as_utc(at) == as_utc(computed):
                     local[ind] = value
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:

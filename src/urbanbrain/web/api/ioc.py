@@ -139,8 +139,8 @@ async def events(request: Request, principal: CurrentPrincipal) -> StreamingResp
                     yield b": keep-alive\n\n"
                     continue
                 kind = "indicator" if topic.startswith("indicators.") else "alert"
-                data = json.dumps({"topic": topic, **payload}, default=str, ensure_ascii=False)
-                yield f"event: {kind}\ndata: {data}\n\n".encode()
+                text = json.dumps({"topic": topic, **payload}, default=str, ensure_ascii=False)
+                yield f"event: {kind}\ndata: {text}\n\n".encode()
         finally:
             for sub in subs:
                 sub.unsubscribe()

@@ -5,6 +5,9 @@ and keeps current through `/api/ioc/events` (server-sent events)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -19,7 +22,7 @@ router = APIRouter()
 def indicators_page(request: Request, principal: CurrentPrincipal, theme: str = "") -> HTMLResponse:
     from urbanbrain.operate.indicators import list_indicators
 
-    rows = list_indicators()
+    rows = [_dated(r) for r in list_indicators()]
     themes = sorted({r["theme"] for r in rows})
     shown = [r for r in rows if not theme or r["theme"] == theme]
     return page(request, "indicators.html", {"indicators": shown, "themes": themes, "theme": theme})
@@ -29,7 +32,7 @@ def indicators_page(request: Request, principal: CurrentPrincipal, theme: str = 
 def indicator_page(request: Request, principal: CurrentPrincipal, name: str, since: str = "") -> HTMLResponse:
     from urbanbrain.operate.indicators import get_indicator, parse_since
 
-    found = get_indicator(name, since=parse_since(since or None))
+    found = _dated(get_indicator(name, since=parse_since(since or None)))
     return page(request, "indicator.html", {"ind": found, "since": since})
 
 
@@ -43,6 +46,12 @@ def ioc_page(request: Request, principal: CurrentPrincipal, screen: str = "main"
     keys = [k for k in _catalog_keys(lang) if k.startswith(("ioc.", "theme."))]
     return page(request, "ioc.html", {"t": t, "lang": lang, "screen": get_screen(screen),
                                       "messages": {k: t(k) for k in keys}})
+
+
+def _dated(row: dict[str, Any]) -> dict[str, Any]:
+    """`computed_at` as a datetime, for the console's "3 minutes ago"."""
+    when = row.get("computed_at")
+    return {**row, "computed_at": datetime.fromisoformat(when) if isinstance(when, str) else when}
 
 
 def _catalog_keys(lang: str) -> list[str]:

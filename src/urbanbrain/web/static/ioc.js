@@ -10,7 +10,8 @@
   var district = null;
   var tiles = {};          // indicator name -> its tile data
   var stats = { pushed: 0, indicators: 0, points: 0, alerts: 0, cases: 0 };
-  var LEFT = 5;            // the first five themes on the left, the rest under the map
+  var LEFT = 4;            // the first four themes on the left, the rest under the map
+  var PER_THEME = [6, 5];  // tiles per theme on the left and under the map: the worst lights first
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -62,18 +63,23 @@
     return row;
   }
 
-  function themeBox(group, health) {
+  var RANK = { alarm: 0, warn: 1, unknown: 3, ok: 2 };
+  function pick(list, n) {  // the wall shows the worst lights first, then indicators with an ISO code
+    return list.slice().sort(function (a, b) {
+      return (RANK[a.state] - RANK[b.state]) || ((b.iso_code ? 1 : 0) - (a.iso_code ? 1 : 0)) || (a.name < b.name ? -1 : 1);
+    }).slice(0, n);
+  }
+
+  function themeBox(group, health, n) {
     var box = el("div", "theme");
     box.dataset.theme = group.theme;
     var h = el("h2", null, M["theme." + group.theme] || group.theme);
     var pct = health.themes[group.theme];
     h.appendChild(el("span", "pct", pct == null ? "" : pct + "%"));
     box.appendChild(h);
-    group.indicators.forEach(function (i) {
-      if (district && i.district_value == null) return;
-      tiles[i.name] = i;
-      box.appendChild(tile(i));
-    });
+    group.indicators.forEach(function (i) { i.theme = group.theme; tiles[i.name] = i; });
+    var shown = district ? group.indicators.filter(function (i) { return i.district_value != null; }) : group.indicators;
+    pick(shown, n).forEach(function (i) { box.appendChild(tile(i)); });
     return box;
   }
 
@@ -90,15 +96,19 @@
     });
   }
 
-  function recountHealth() {
-    var counts = { ok: 0, warn: 0, alarm: 0, unknown: 0 };
-    Object.keys(tiles).forEach(function (n) { counts[tiles[n].state in counts ? tiles[n].state : "unknown"] += 1; });
-    var judged = counts.ok + counts.warn + counts.alarm;
-    var themes = {};
+  function recountHealth() {  // the same sums as the server's `operate.ioc.health`, after a pushed update
+    var counts = { ok: 0, warn: 0, alarm: 0, unknown: 0 }, perTheme = {};
+    Object.keys(tiles).forEach(function (n) {
+      var state = tiles[n].state in counts ? tiles[n].state : "unknown";
+      counts[state] += 1;
+      var th = perTheme[tiles[n].theme] = perTheme[tiles[n].theme] || { ok: 0, judged: 0 };
+      if (state !== "unknown") { th.judged += 1; if (state === "ok") th.ok += 1; }
+    });
+    var judged = counts.ok + counts.warn + counts.alarm, themes = {};
+    Object.keys(perTheme).forEach(function (t) {
+      themes[t] = perTheme[t].judged ? Math.round(1000 * perTheme[t].ok / perTheme[t].judged) / 10 : null;
+    });
     document.querySelectorAll(".theme").forEach(function (box) {
-      var lights = Array.prototype.map.call(box.querySelectorAll(".tile"), function (t) { return tiles[t.dataset.name].state; })
-        .filter(function (s) { return s === "ok" || s === "warn" || s === "alarm"; });
-      themes[box.dataset.theme] = lights.length ? Math.round(1000 * lights.filter(function (s) { return s === "ok"; }).length / lights.length) / 10 : null;
       var pct = box.querySelector(".pct");
       if (pct) pct.textContent = themes[box.dataset.theme] == null ? "" : themes[box.dataset.theme] + "%";
     });
@@ -110,7 +120,10 @@
     left.textContent = "";
     bottom.textContent = "";
     tiles = {};
-    groups.forEach(function (g, n) { (n < LEFT ? left : bottom).appendChild(themeBox(g, health)); });
+    groups.forEach(function (g, n) {
+      (n < LEFT ? left : bottom).appendChild(themeBox(g, health, PER_THEME[n < LEFT ? 0 : 1]));
+    });
+    map.chart.resize();
   }
 
   function tickerItem(kind, text, at) {
