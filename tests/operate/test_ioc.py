@@ -80,3 +80,20 @@ def test_the_snapshot_shows_what_the_user_may_see(client: TestClient) -> None:
     assert tile["name"] == "cases_open" and tile["value"] == 3.0 and tile["state"] == "warn" and tile["spark"] == [3.0]
     assert ops["health"]["counts"]["warn"] == 1 and ops["health"]["score"] == 0.0
     assert client.get("/api/ioc/snapshot").status_code == 401
+
+
+def test_console_indicator_pages_in_both_languages(client: TestClient) -> None:
+    define_indicator(SYSTEM, "pm25", sql="select district, value from (values ('芙蓉区', 31.0), (null, 35.5)) "
+                     "as t(district, value)", department="ecology", breakdown="district", theme="environment",
+                     title_zh="PM2.5 日均浓度", title_en="PM2.5 daily mean", unit="μg/m³", iso_code="37120:8.1")
+    from urbanbrain.operate.indicator_compute import compute
+
+    compute("pm25")
+    listing = client.get("/indicators", headers={**bearer("urban.handler"), "Accept-Language": "en"})
+    assert listing.status_code == 200 and "PM2.5 daily mean" in listing.text and "37120:8.1" in listing.text
+    client.cookies.set("lang", "zh-CN")
+    one = client.get("/indicators/pm25", headers=bearer("urban.handler"))
+    assert one.status_code == 200 and "PM2.5 日均浓度" in one.text and "历史趋势" in one.text
+    assert "芙蓉区" in one.text and "35.5" in one.text and 'id="indicator-history"' in one.text
+    assert client.get("/indicators?theme=hotline", headers=bearer("urban.handler")).text.count("/indicators/pm25") == 0
+    assert client.get("/indicators/nope", headers=bearer("urban.handler")).status_code == 404
