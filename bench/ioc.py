@@ -64,7 +64,7 @@ def raw_seconds(sqls: list[str]) -> float:
     total = 0.0
     for sql in sqls:
         t0 = time.perf_counter()
-        con.execute(sql).fetch_arrow_table()
+        con.execute(sql).to_arrow_table()
         total += time.perf_counter() - t0
     con.close()
     return total

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "link": "link.py",
     "cases": "cases.py",
     "cli": "cli.py",
+    "ioc": "ioc.py",
 }
 
 
