@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -296,6 +297,10 @@ def lineage(name: str, *, principal: Principal) -> Any:
     return found.model_copy(update={"source": ""})
 
 
+_CHECKER: duckdb.DuckDBPyConnection | None = None  # parses only: it never holds a view or reads a file
+_CHECKER_LOCK = threading.Lock()
+
+
 def run_queries(sqls: list[str], max_rows: int | None = None, *,
                 principal: Principal) -> list[QueryResult | QueryError]:
     """Several read-only queries as one `principal` on ONE sealed connection (indicators refreshed
@@ -303,17 +308,17 @@ def run_queries(sqls: list[str], max_rows: int | None = None, *,
     built once for the union of the datasets they name. A query that fails gets its error in its slot;
     when the shared connection cannot be opened (a dataset gone, say) each query runs alone, so one
     bad query never hides the others' results."""
-    checker = duck.connect()
     named: list[list[tuple[str, ...]] | QueryError] = []
-    try:
+    with _CHECKER_LOCK:  # parsing needs a connection, not a new one per batch (opening one costs ~30 ms)
+        global _CHECKER
+        if _CHECKER is None:
+            _CHECKER = duck.connect()
         for sql in sqls:
             try:
-                check_read_only(checker, sql)
-                named.append([tuple(p.lower() for p in i) for i in check_references(parse_tree(sql, checker))])
+                check_read_only(_CHECKER, sql)
+                named.append([tuple(p.lower() for p in i) for i in check_references(parse_tree(sql, _CHECKER))])
             except QueryError as exc:
                 named.append(exc)
-    finally:
-        checker.close()
     union = sorted({ident for refs in named if not isinstance(refs, QueryError) for ident in refs})
     out: list[QueryResult | QueryError] = []
     if not union:

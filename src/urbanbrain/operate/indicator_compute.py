@@ -141,19 +141,23 @@ def _text(exc: UrbanBrainError) -> str:
 def _claim(name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
     """Authorise and mark the indicator running; its state instead when a computation is still running."""
     with session_scope() as s:
-        row = indicator_row(s, name)
-        authorize("indicator.compute", by, department=row.department)
-        spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
-        claimed = s.execute(update(Indicator).where(
-            Indicator.id == row.id, or_(Indicator.running_since.is_(None),
-                                        Indicator.running_since < now - RUNNING_TIMEOUT))
-            .values(running_since=now).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
-        if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
-            started = as_utc(row.running_since).isoformat() if row.running_since else "?"
-            row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
-                                                  "running; this one was skipped (hint: choose a longer "
-                                                  "schedule or make the SQL cheaper)"), now, row.computed_at is not None
-            return indicator_public(row)
+        return _claim_in(s, name, by, now)
+
+
+def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
+    row = indicator_row(s, name)
+    authorize("indicator.compute", by, department=row.department)
+    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+    claimed = s.execute(update(Indicator).where(
+        Indicator.id == row.id, or_(Indicator.running_since.is_(None),
+                                    Indicator.running_since < now - RUNNING_TIMEOUT))
+        .values(running_since=now).execution_options(synchronize_session=False)).rowcount
+    if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
+        started = as_utc(row.running_since).isoformat() if row.running_since else "?"
+        row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
+                                              "running; this one was skipped (hint: choose a longer "
+                                              "schedule or make the SQL cheaper)"), now, row.computed_at is not None
+        return indicator_public(row)
     return spec
 
 
@@ -168,16 +172,17 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
     now = now or utcnow()
     results: dict[str, dict[str, Any]] = {}
     specs: dict[str, list[Spec]] = {}
-    for name in names:
-        try:
-            claimed = _claim(name, by, now)
-        except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
-            results[name] = {"name": name, "error": exc.message, "stale": None}
-            continue
-        if isinstance(claimed, Spec):
-            specs.setdefault(claimed.department, []).append(claimed)
-        else:
-            results[name] = claimed
+    with session_scope() as s:  # every claim in one transaction
+        for name in names:
+            try:
+                claimed = _claim_in(s, name, by, now)
+            except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
+                results[name] = {"name": name, "error": exc.message, "stale": None}
+                continue
+            if isinstance(claimed, Spec):
+                specs.setdefault(claimed.department, []).append(claimed)
+            else:
+                results[name] = claimed
     for group in specs.values():
         answers: list[Any] = []
         try:
