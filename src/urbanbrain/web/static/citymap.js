@@ -61,6 +61,7 @@
         return { id: "points-" + state, type: "scatter", coordinateSystem: "geo", large: list.length > 2000,
                  largeThreshold: 2000, progressive: 2500, progressiveThreshold: 5000, symbolSize: options.pointSize || 6, animation: false,
                  itemStyle: { color: colors[state] }, silent: list.length > 2000,  // no hit-testing 10k dots
+                 zlevel: 1,  // its own canvas: moving points never repaints the districts
                  data: list.map(function (p) { return [p.lon, p.lat]; }) };
       });
     }
