@@ -107,6 +107,7 @@ def tiles(screen: dict[str, Any], district: str | None = None) -> list[dict[str,
             groups.setdefault(r.theme, []).append({
                 "name": r.name, "title_zh": r.title_zh, "title_en": r.title_en, "unit": r.unit, "value": r.value,
                 "state": r.state, "stale": r.stale, "iso_code": r.iso_code, "target": r.target,
+                "computed_at": as_utc(r.computed_at).isoformat() if r.computed_at else None,
                 "district_value": local.get(r.id), "spark": (spark.get(r.id) or [])[-SPARK_POINTS:]})
     order = [t for t in wanted if t in groups] + sorted(t for t in groups if t not in wanted)
     return [{"theme": t, "indicators": groups[t]} for t in order]
@@ -187,6 +188,18 @@ def open_alerts(by: Principal, limit: int = 200) -> list[dict[str, Any]]:
         return []
 
 
+def indicator_alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Indicators on warn or alarm now, as ticker lines (their alerts went out on the bus when they turned)."""
+    out = []
+    for g in groups:
+        for i in g["indicators"]:
+            if i["state"] in ("warn", "alarm"):
+                value = "—" if i["value"] is None else f"{i['value']:g}{i['unit']}"
+                out.append({"rule": f"indicator:{i['name']}", "severity": i["state"], "raised_at": i["computed_at"],
+                            "message": f"{i['title_zh'] or i['title_en'] or i['name']}: {value}"})
+    return sorted(out, key=lambda a: a["severity"] != "alarm")
+
+
 def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None = None) -> dict[str, Any]:
     """Everything the screen draws on first paint, as the user may see it (then SSE keeps it current)."""
     from urbanbrain.operate.cases import list_cases
@@ -204,8 +217,9 @@ def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None =
         recent = list_cases(by, limit=10, now=now)
     except PermissionDeniedError:
         recent = []
+    shown = (indicator_alerts(groups) + alerts)[:20] if "alerts" in config["layers"] else []
     return {"screen": config, "district": district, "generated_at": now.isoformat(), "tiles": groups,
-            "health": health(groups), "points": points, "alerts": alerts[:20] if "alerts" in config["layers"] else [],
+            "health": health(groups), "points": points, "alerts": shown,
             "ranking": ranking(by), "cases": [{"id": c["id"], "title": c.get("title"), "category": c.get("category"),
                                                  "district": c.get("district"), "status": c["status"],
                                                  "created_at": c["created_at"]} for c in recent]}

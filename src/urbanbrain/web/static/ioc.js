@@ -220,6 +220,7 @@
       var batch = JSON.parse(e.data);
       stats.pushed += 1; stats.points += batch.length;
       map.upsertPoints(batch);
+      document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
     });
     return source;
   }
