@@ -176,9 +176,11 @@
         (snap.alerts || []).slice().reverse().forEach(function (a) { tickerItem("alert", a.message || a.rule, a.raised_at); });
         map.setPoints(snap.points || []);
       }
-      document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
-      window.UBIoc.loaded += 1;
-      return snap;
+      return map.ready.then(function () {  // the districts load beside the snapshot, not before it
+        document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
+        window.UBIoc.loaded += 1;
+        return snap;
+      });
     });
   }
 
@@ -234,5 +236,5 @@
 
   window.UBIoc = { map: map, stats: stats, loaded: 0, tiles: function () { return tiles; }, reload: load,
                    drill: function (name) { district = name; return load(); } };
-  map.ready.then(load).then(function () { window.UBIoc.source = connect(); });
+  load().then(function () { window.UBIoc.source = connect(); });
 })();
