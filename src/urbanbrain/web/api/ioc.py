@@ -25,6 +25,7 @@ router = APIRouter(tags=["ioc"])
 
 POINTS_EVERY = 1.0
 CASES_EVERY = 5.0
+KEEP_ALIVE = 15.0
 
 
 class ScreenBody(BaseModel):
@@ -116,6 +117,7 @@ async def events(request: Request, principal: CurrentPrincipal) -> StreamingResp
 
         last_case = utcnow().isoformat()
         next_points = next_cases = time.monotonic()
+        quiet_since = time.monotonic()
         try:
             yield b": connected\n\n"
             while not await request.is_disconnected():
@@ -136,8 +138,11 @@ async def events(request: Request, principal: CurrentPrincipal) -> StreamingResp
                 try:
                     topic, payload = await asyncio.wait_for(queue.get(), timeout=POINTS_EVERY)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    if time.monotonic() - quiet_since > KEEP_ALIVE:  # proxies close silent streams
+                        quiet_since = time.monotonic()
+                        yield b": keep-alive\n\n"
                     continue
+                quiet_since = time.monotonic()
                 kind = "indicator" if topic.startswith("indicators.") else "alert"
                 text = json.dumps({"topic": topic, **payload}, default=str, ensure_ascii=False)
                 yield f"event: {kind}\ndata: {text}\n\n".encode()
