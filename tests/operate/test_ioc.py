@@ -23,11 +23,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    make_departments()
-    add_user("ops.head", PASSWORD, roles=[("dept_admin", "hotline")])
+    make_departments()  # password hashing is slow: each test adds only the users it needs
     add_user("dispatcher", PASSWORD, roles=[("operator", "hotline")])
-    add_user("ops.analyst", PASSWORD, roles=[("analyst", "hotline")])
-    add_user("urban.head", PASSWORD, roles=[("dept_admin", "urban")])
     add_user("urban.handler", PASSWORD, roles=[("operator", "urban")])
     with TestClient(create_app(), follow_redirects=False) as c:
         yield c
@@ -38,6 +35,9 @@ def bearer(user: str) -> dict[str, str]:
 
 
 def test_only_the_operations_centre_configures_screens(client: TestClient) -> None:
+    add_user("ops.head", PASSWORD, roles=[("dept_admin", "hotline")])
+    add_user("ops.analyst", PASSWORD, roles=[("analyst", "hotline")])
+    add_user("urban.head", PASSWORD, roles=[("dept_admin", "urban")])
     body = {"title": "环境专屏", "tiles": ["environment", "hotline"], "layers": ["sensors", "alerts"]}
     for user in ("urban.head", "urban.handler", "ops.analyst"):  # another department's head; a reader
         assert client.put("/api/ioc/screens/env", json=body, headers=bearer(user)).status_code == 403, user
