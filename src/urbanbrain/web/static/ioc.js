@@ -129,7 +129,8 @@
   function tickerItem(kind, text, at) {
     var list = document.getElementById("ioc-ticker");
     var li = el("li", kind + " fresh");
-    li.appendChild(el("time", null, (at || new Date().toISOString()).slice(11, 19)));
+    var when = at ? new Date(at) : new Date();  // the wall's local time, as its clock shows
+    li.appendChild(el("time", null, when.toLocaleTimeString(config.lang === "zh-CN" ? "zh-CN" : "en-GB", { hour12: false })));
     li.appendChild(el("span", "tag", kind === "alert" ? M.alerts : M.cases));
     li.appendChild(document.createTextNode(text));
     list.insertBefore(li, list.firstChild);
@@ -155,7 +156,7 @@
   }
 
   var map = UBCityMap.create(document.getElementById("ioc-map"), {
-    theme: "dark", pointSize: 4,
+    theme: "dark", pointSize: Math.max(3, Math.round(window.innerWidth / 480)),  // 4 px at 1920, 8 at 3840
     onDistrict: function (code, name) { district = name; load(); }
   });
 
