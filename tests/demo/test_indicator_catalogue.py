@@ -12,7 +12,9 @@ from tests.sync.helpers import register
 from urbanbrain.demo.indicator_catalogue import city_indicators
 from urbanbrain.govern.principals import SYSTEM
 from urbanbrain.meta.departments import add_department
+from urbanbrain.govern.query import run_query
 from urbanbrain.operate.indicator_compute import compute_all
+from urbanbrain.operate.indicator_publish import publish_indicators
 from urbanbrain.operate.indicators import define_indicator, get_indicator
 from urbanbrain.operate.ioc import THEMES
 from urbanbrain.sync.runner import run_sync
@@ -77,6 +79,17 @@ def test_a_handful_of_demo_indicators_on_known_data(tmp_path: Path) -> None:
     assert get_indicator("hotline_response_days")["value"] == pytest.approx(2.0)
     assert get_indicator("hotline_closed_within_3d")["value"] == pytest.approx(50.0)
     assert get_indicator("air_station_density")["value"] == pytest.approx(round(1000 * 2 / 11819, 3))
+
+    # the time series in the lake: published, computed again, published again (only the new points added)
+    assert publish_indicators(SYSTEM) == ["hotline.indicators.indicators", "hotline.indicators.indicator_values"]
+    compute_all()
+    publish_indicators(SYSTEM)
+    trend = run_query("SELECT i.name, count(*) AS points, count(DISTINCT v.id) AS ids, max(v.value) AS latest "
+                      "FROM hotline.indicators.indicator_values v JOIN hotline.indicators.indicators i "
+                      "ON i.id = v.indicator_id WHERE v.key = '' GROUP BY 1 ORDER BY 1", principal=SYSTEM)
+    rows = {r["name"]: r for r in trend.table.to_pylist()}
+    assert sorted(rows) == sorted(HANDFUL) and all(r["points"] == r["ids"] == 2 for r in rows.values())
+    assert rows["hotline_response_days"]["latest"] == pytest.approx(2.0)
 
 
 def test_the_catalogue_covers_every_theme_with_60_plus_indicators() -> None:

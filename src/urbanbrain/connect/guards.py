@@ -219,12 +219,10 @@ def url_host(url: str) -> str:
 
 
 # The metadata tables the platform itself publishes into its lake (`operate.publish`: the event loop's
-# case tables; `operate.indicator_publish`: the indicators and their time series). A system over the
-# metadata store is accepted only for these tables and only from a platform admin (the platform, after
-# authorising `case.publish` or `indicator.publish`); every other table of the store
+# case tables). A system over the metadata store is accepted only for these tables and only from a
+# platform admin (the platform, after authorising `case.publish`); every other table of the store
 # (users, keys, grants, the audit log) can never be read by a source.
-PUBLISHABLE_TABLES = frozenset({"cases", "case_events", "dispatch_rules", "sla_policies", "indicators",
-                                "indicator_values"})
+PUBLISHABLE_TABLES = frozenset({"cases", "case_events", "dispatch_rules", "sla_policies"})
 
 
 def _publishes_metadata(kind: str, options: dict[str, Any], by: Principal | None) -> bool:
