@@ -11,8 +11,8 @@ import pytest
 from tests.sync.helpers import register
 from urbanbrain.demo.indicator_catalogue import city_indicators
 from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.meta.departments import add_department
 from urbanbrain.govern.query import run_query
+from urbanbrain.meta.departments import add_department
 from urbanbrain.operate.indicator_compute import compute_all
 from urbanbrain.operate.indicator_publish import publish_indicators
 from urbanbrain.operate.indicators import define_indicator, get_indicator

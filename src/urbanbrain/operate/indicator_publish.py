@@ -134,5 +134,5 @@ def publish_indicators(by: Principal) -> list[str]:
         _write("indicator_values", pa.Table.from_pylist(points, schema=VALUES), "append", "id")
         if len(points) < BATCH:
             break
-        after = points[-1]["id"]
+        after = int(points[-1]["id"])  # type: ignore[arg-type]
     return dataset_names()
