@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "scale": "scale.py",
     "scale_ray": "scale_ray.py",
     "stream": "stream.py",
+    "ioc": "ioc.py",
 }
 
 

@@ -52,7 +52,8 @@ def test_tiny_city_registers_departments_and_systems(city: tuple[Path, DemoSumma
     assert len(depts) >= 12
     # the data bureau (bigdata) runs the platform and owns built-in capabilities, not source systems
     assert all(2 <= d.systems <= 6 for d in depts if d.code != "bigdata"), [(d.code, d.systems) for d in depts]
-    systems = list_systems()
+    # the platform publishes its own indicator tables as a system of the operations centre (not a source)
+    systems = [s for s in list_systems() if s.name != "indicators"]
     kinds = {s.kind for s in systems}
     assert len(kinds) >= 4 and {"postgres", "mysql", "sqlite", "files", "rest"} <= kinds
     assert at_city.failures == {}
@@ -122,3 +123,20 @@ def test_growing_the_city_to_60_systems_reuses_state(at_city: DemoSummary) -> No
     count = run_query("select count(*) as n from police.police_furong_1.residents",
                       principal=SYSTEM).table.to_pylist()[0]["n"]
     assert count > 0
+
+
+def test_every_vital_sign_computes_and_is_in_the_lake_and_the_catalog(at_city: DemoSummary) -> None:
+    from urbanbrain.capability.catalog import list_capabilities
+    from urbanbrain.demo.indicator_catalogue import city_indicators
+    from urbanbrain.operate.indicators import list_indicators
+
+    defs = city_indicators()
+    assert sum(at_city.indicators.values()) == len(defs) >= 60 and "error" not in at_city.indicators, at_city.indicators
+    listed = list_indicators()
+    assert {i["name"] for i in listed} == {d.name for d in defs}
+    assert all(i["value"] is not None and not i["error"] for i in listed if not i["breakdown"])
+    assert {c.name for c in list_capabilities() if c.kind == "indicator"} == {f"indicator_{d.name}" for d in defs}
+    trend = run_query("SELECT count(DISTINCT i.name) AS n FROM hotline.indicators.indicator_values v "
+                      "JOIN hotline.indicators.indicators i ON i.id = v.indicator_id WHERE v.key = ''",
+                      principal=SYSTEM).table.to_pylist()[0]["n"]
+    assert trend == len(defs)

@@ -17,6 +17,7 @@ from urbanbrain.govern.classification import LEVELS
 from urbanbrain.govern.pii import PII_TYPES
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
+from urbanbrain.operate.ioc import THEMES as IOC_THEMES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
 from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
 from urbanbrain.stream.rules import SEVERITIES
@@ -55,6 +56,9 @@ DYNAMIC = {
     "alerts.status.": ("raised", "acknowledged", "cleared"),
     "alerts.severity.": SEVERITIES,
     "alerts.action.": ("ack", "clear"),
+    "theme.": (*IOC_THEMES, "general"),
+    "ind.light.": ("ok", "warn", "alarm", "unknown"),
+    "ind.direction.": ("up", "down"),
 }
 
 

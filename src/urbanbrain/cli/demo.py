@@ -67,6 +67,9 @@ def demo_command(
                   f"{summary.capabilities} published, {summary.capability_grants} cross-department grants")
     table.add_row("sharing requests", ", ".join(f"{k} {v}" for k, v in sorted(summary.sharing_requests.items()))
                   or "-")
+    if summary.indicators:
+        table.add_row("vital signs", f"{sum(summary.indicators.values())} indicators: "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(summary.indicators.items())))
     table.add_row("ground truth", ", ".join(f"{k} {v:,}" for k, v in summary.truth_links.items()) or "-")
     table.add_row("one ID", ", ".join(f"{k} {v:,} entities" for k, v in summary.entities.items())
                   or ("linking in the background while the console serves" if link and not link_now else

@@ -1,4 +1,5 @@
-"""`urbanbrain indicator add|list|show|compute|remove`: thin callers of urbanbrain.operate's indicator services."""
+"""`urbanbrain indicator add|list|show|compute|remove|publish`: thin callers of urbanbrain.operate's
+indicator services."""
 
 from __future__ import annotations
 
@@ -109,3 +110,12 @@ def remove_command(name: Annotated[str, typer.Argument()], as_: AsOption = None)
 
     delete_indicator(acting_principal(as_), name)
     console.print(f"removed indicator [bold]{name}[/bold]")
+
+
+@app.command("publish")
+def publish_command(as_: AsOption = None) -> None:
+    """Sync the indicator definitions and time series into the lake (datasets of the operations centre)."""
+    from urbanbrain.operate.indicator_publish import publish_indicators
+
+    for name in publish_indicators(acting_principal(as_)):
+        console.print(f"published {name}")

@@ -74,6 +74,7 @@ class DemoSummary:
     users: list[DemoUser] = field(default_factory=list)  # with their demo passwords, printed by the CLI
     entities: dict[str, int] = field(default_factory=dict)  # base registry kind -> entities (when linked)
     sharing_requests: dict[str, int] = field(default_factory=dict)  # status -> requests seeded between departments
+    indicators: dict[str, int] = field(default_factory=dict)  # light (ok, warn, alarm, unknown, error) -> indicators
 
     @property
     def ok(self) -> bool:
@@ -198,6 +199,25 @@ def link_registries(progress: DemoProgress | None = None) -> tuple[dict[str, int
     return entities, failures
 
 
+def compute_city_indicators() -> dict[str, int]:
+    """Define the city's vital signs (`demo.indicator_catalogue`) and compute them all once, so the
+    operations-centre screen has values from the first minute; returns indicators per light."""
+    from urbanbrain.demo.indicator_catalogue import define_city_indicators
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.operate.indicator_capability import publish_indicator_capabilities
+    from urbanbrain.operate.indicator_compute import compute_all
+    from urbanbrain.operate.indicator_publish import publish_indicators
+
+    define_city_indicators()
+    publish_indicator_capabilities(SYSTEM)  # each owner releases its value and history through the gateway
+    lights: dict[str, int] = {}
+    for result in compute_all():
+        light = "error" if result.get("error") else str(result.get("state") or "unknown")
+        lights[light] = lights.get(light, 0) + 1
+    publish_indicators(SYSTEM)  # the time series in the lake: trends are SQL from the first minute
+    return lights
+
+
 def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = False,
              progress: DemoProgress | None = None, seed: int = DEFAULT_SEED, port: int = 0,
              link: bool = False) -> DemoSummary:
@@ -267,6 +287,9 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         timings["publish"] = time.monotonic() - t0
     finally:
         sim.stop()
+    t0 = time.monotonic()
+    indicators = compute_city_indicators()
+    timings["indicators"] = time.monotonic() - t0
     entities: dict[str, int] = {}
     link_failures: dict[str, str] = {}
     if link:
@@ -284,7 +307,7 @@ def run_demo(scale: str = "small", systems: int | None = None, fresh: bool = Fal
         runs={n: r.status for n, r in runs.items()},
         failures={**{n: r.error or r.status for n, r in runs.items() if not _ok(r.status)}, **link_failures},
         seconds=timings, capabilities=published.published, capability_grants=published.grants, users=demo_users,
-        entities=entities, sharing_requests=sharing_requests)
+        entities=entities, sharing_requests=sharing_requests, indicators=indicators)
 
 
 class LiveFeeds:

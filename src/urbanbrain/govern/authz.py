@@ -104,6 +104,10 @@ RULES: dict[str, Rule] = {
                               doc="compute the department's indicators now (as the department's view of the data)"),
     "indicator.define": Rule(_STEWARDS, doc="define or redefine an indicator over the department's data"),
     "indicator.delete": Rule(_STEWARDS, doc="remove an indicator of the department and its history"),
+    "indicator.publish": Rule((DEPT_ADMIN,), doc="the operations centre's head syncs the indicator time series "
+                                                 "into the lake"),
+    "ioc.configure": Rule((DEPT_ADMIN, OPERATOR), doc="the operations centre edits which tiles and layers a "
+                                                      "screen of /ioc shows"),
     "key.create": Rule(_DEVELOPERS, doc="create an API key for a consumer of the department"),
     "key.revoke": Rule(_DEVELOPERS, doc="revoke an API key of a consumer of the department"),
     "lake.maintain": Rule(_ADMIN, doc="compact a table of the department, expire its snapshots, remove orphans"),

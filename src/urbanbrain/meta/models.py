@@ -775,3 +775,17 @@ class Lease(Base):
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IocScreen(Base):
+    """A named screen of the operations centre's wall (`/ioc?screen=<name>`): which indicator themes or
+    indicators it shows as tiles and which map layers; edited by the operations centre (`ioc.configure`)."""
+
+    __tablename__ = "ioc_screens"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    tiles: Mapped[list[Any]] = mapped_column(default=list)
+    layers: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -69,7 +69,11 @@ def evaluate(spec: Spec) -> list[tuple[str, float]]:
     """Run the SQL as the owner and check the shape: `(key, value)` pairs, key "" for the city-wide row."""
     from urbanbrain.govern.query import run_query
 
-    result = run_query(spec.sql, max_rows=MAX_ROWS, principal=reader(spec))
+    return check_shape(spec, run_query(spec.sql, max_rows=MAX_ROWS, principal=reader(spec)))
+
+
+def check_shape(spec: Spec, result: Any) -> list[tuple[str, float]]:
+    """A query result as `(key, value)` pairs, or a `ValidationError` naming what is wrong with its shape."""
     cols = [c.lower() for c in result.columns]
     wanted = ["value"] + ([spec.breakdown.lower()] if spec.breakdown else [])
     if sorted(cols) != sorted(wanted):
@@ -116,59 +120,147 @@ def compute(name: str, by: Principal | None = None, *, now: datetime | None = No
     """Compute one indicator now; its state afterwards (with `error` and `stale` if this run failed)."""
     by = acting(by)
     now = now or utcnow()
-    with session_scope() as s:
-        row = indicator_row(s, name)
-        authorize("indicator.compute", by, department=row.department)
-        spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
-        claimed = s.execute(update(Indicator).where(
-            Indicator.id == row.id, or_(Indicator.running_since.is_(None),
-                                        Indicator.running_since < now - RUNNING_TIMEOUT))
-            .values(running_since=now).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
-        if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
-            started = as_utc(row.running_since).isoformat() if row.running_since else "?"
-            row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
-                                                  "running; this one was skipped (hint: choose a longer "
-                                                  "schedule or make the SQL cheaper)"), now, row.computed_at is not None
-            return indicator_public(row)
+    claimed = _claim(name, by, now)
+    if not isinstance(claimed, Spec):
+        return claimed
+    spec = claimed
     values: list[tuple[str, float]] | None = None
     error: str | None = "the computation stopped unexpectedly"
     try:
         values, error = evaluate(spec), None
     except UrbanBrainError as exc:
-        error = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+        error = _text(exc)
     finally:  # whatever happened, the claim is released with the outcome
         out = _store(spec, values, error, by, now, bus)
     return out
 
 
+def _text(exc: UrbanBrainError) -> str:
+    return exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+
+
+def _claim(name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
+    """Authorise and mark the indicator running; its state instead when a computation is still running."""
+    with session_scope() as s:
+        return _claim_in(s, name, by, now)
+
+
+def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
+    row = indicator_row(s, name)
+    authorize("indicator.compute", by, department=row.department)
+    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+    claimed = s.execute(update(Indicator).where(
+        Indicator.id == row.id, or_(Indicator.running_since.is_(None),
+                                    Indicator.running_since < now - RUNNING_TIMEOUT))
+        .values(running_since=now).execution_options(synchronize_session=False)).rowcount
+    if not claimed:  # the previous computation has not finished: say so on the indicator, run nothing
+        started = as_utc(row.running_since).isoformat() if row.running_since else "?"
+        row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
+                                              "running; this one was skipped (hint: choose a longer "
+                                              "schedule or make the SQL cheaper)"), now, row.computed_at is not None
+        return indicator_public(row)
+    return spec
+
+
+def compute_many(names: list[str], by: Principal | None = None, *, now: datetime | None = None,
+                 bus: Bus | None = None) -> list[dict[str, Any]]:
+    """Compute several indicators: each owner's queries run together on one governed connection
+    (`govern.query.run_queries`: the views are built once), each indicator claimed, checked, stored and
+    alerted on as `compute` does; one failing never stops the rest."""
+    from urbanbrain.govern.query import run_queries
+
+    by = acting(by)
+    now = now or utcnow()
+    results: dict[str, dict[str, Any]] = {}
+    specs: dict[str, list[Spec]] = {}
+    with session_scope() as s:  # every claim in one transaction
+        for name in names:
+            try:
+                claimed = _claim_in(s, name, by, now)
+            except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
+                results[name] = {"name": name, "error": exc.message, "stale": None}
+                continue
+            if isinstance(claimed, Spec):
+                specs.setdefault(claimed.department, []).append(claimed)
+            else:
+                results[name] = claimed
+    for group in specs.values():
+        answers: list[Any] = []
+        try:
+            answers = run_queries([sp.sql for sp in group], MAX_ROWS, principal=reader(group[0]))
+        except Exception as exc:  # an unexpected failure of the shared connection: every claim is released
+            log.exception("indicators of %s failed", group[0].department)
+            answers = [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
+        outcomes: list[Outcome] = []
+        for spec, answer in zip(group, answers, strict=True):
+            values: list[tuple[str, float]] | None = None
+            error: str | None = None
+            try:
+                if isinstance(answer, UrbanBrainError):
+                    raise answer
+                values = check_shape(spec, answer)
+            except UrbanBrainError as exc:
+                error = _text(exc)
+            outcomes.append((spec, values, error))
+        for spec, stored in zip(group, _store_many(outcomes, by, now, bus), strict=True):
+            results[spec.name] = stored
+    return [results[n] for n in names if n in results]
+
+
 def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None, by: Principal, now: datetime,
            bus: Bus | None) -> dict[str, Any]:
-    event: tuple[str, dict[str, Any]] | None = None
+    return _store_many([(spec, values, error)], by, now, bus)[0]
+
+
+Outcome = tuple[Spec, list[tuple[str, float]] | None, str | None]
+
+
+def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus | None) -> list[dict[str, Any]]:
+    """Keep the outcomes in one metadata transaction (points, states, claims released), then publish:
+    alerts for lights that got worse, and `indicators.computed` for live screens."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    out: list[dict[str, Any]] = []
     with session_scope() as s:
-        row = s.get(Indicator, spec.id)
-        if row is None:  # deleted while its query ran: nothing to keep
-            return {"name": spec.name, "deleted": True}
-        row.next_run_at = parse_schedule(row.schedule).next_after(now)
-        row.running_since = None
-        if values is None:
-            row.error, row.error_at, row.stale = error, now, row.computed_at is not None
-            log.warning("indicator %s: %s", spec.name, error)
-            return indicator_public(row)
-        warn, alarm = parse_threshold(row.warn), parse_threshold(row.alarm)
-        state = worst([light(v, warn, alarm) for _, v in values])
-        total = dict(values).get("")
-        s.add_all(IndicatorValue(indicator_id=row.id, at=now, key=k, value=v) for k, v in values)
-        previous = row.state
-        row.value, row.computed_at, row.stale, row.error, row.error_at = total, now, False, None, None
-        row.state = state
-        if state != previous:
-            event = _transition(row, previous, state, values, now)
-            audit.record(by, "indicator.compute", f"indicator:{spec.name}",
-                         {"from": previous, "to": state, "value": total}, session=s)
-        out = indicator_public(row)
-    if event is not None:
-        (bus or get_bus()).publish(*event)
+        for spec, values, error in outcomes:
+            row = s.get(Indicator, spec.id)
+            if row is None:  # deleted while its query ran: nothing to keep
+                out.append({"name": spec.name, "deleted": True})
+                continue
+            event = _apply(s, row, values, error, by, now)
+            if event is not None:
+                events.append(event)
+            public = indicator_public(row)
+            out.append(public)
+            events.append(("indicators.computed", {
+                "name": row.name, "department": row.department, "theme": row.theme, "value": row.value,
+                "state": row.state, "stale": row.stale, "error": row.error, "at": now.isoformat(),
+                "breakdown": dict(values or [])}))
+    publish = (bus or get_bus()).publish
+    for topic, payload in events:
+        publish(topic, payload)
     return out
+
+
+def _apply(s: Any, row: Indicator, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
+           now: datetime) -> tuple[str, dict[str, Any]] | None:
+    row.next_run_at = parse_schedule(row.schedule).next_after(now)
+    row.running_since = None
+    if values is None:
+        row.error, row.error_at, row.stale = error, now, row.computed_at is not None
+        log.warning("indicator %s: %s", row.name, error)
+        return None
+    warn, alarm = parse_threshold(row.warn), parse_threshold(row.alarm)
+    state = worst([light(v, warn, alarm) for _, v in values])
+    total = dict(values).get("")
+    s.add_all(IndicatorValue(indicator_id=row.id, at=now, key=k, value=v) for k, v in values)
+    previous = row.state
+    row.value, row.computed_at, row.stale, row.error, row.error_at = total, now, False, None, None
+    row.state = state
+    if state == previous:
+        return None
+    audit.record(by, "indicator.compute", f"indicator:{row.name}", {"from": previous, "to": state, "value": total},
+                 session=s)
+    return _transition(row, previous, state, values, now)
 
 
 def _transition(row: Indicator, previous: str, state: str, values: list[tuple[str, float]],
@@ -208,23 +300,19 @@ def compute_all(by: Principal | None = None, *, only_due: bool = False, now: dat
     by = acting(by)
     with session_scope() as s:
         names = due(now) if only_due else list(s.scalars(select(Indicator.name).order_by(Indicator.name)))
-    results = []
+    if not only_due:
+        return compute_many(names, by, now=now, bus=bus)
+    held = []  # scheduled: one process computes each indicator (leases), the held ones together
     for name in names:
-        held = leases.hold(f"indicator:{name}") if only_due else None  # scheduled: one process computes it
-        if only_due and held is None:
-            continue
-        try:
-            if held is not None:
-                with held:
-                    results.append(compute(name, by, now=now, bus=bus))
-            else:
-                results.append(compute(name, by, now=now, bus=bus))
-        except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
-            results.append({"name": name, "error": exc.message, "stale": None})
-        except Exception as exc:  # an unexpected bug in one indicator must not stop the others
-            log.exception("indicator %s failed", name)
-            results.append({"name": name, "error": f"{type(exc).__name__}: {exc}", "stale": None})
-    return results
+        lease = leases.hold(f"indicator:{name}")
+        if lease is not None:
+            lease.__enter__()
+            held.append((name, lease))
+    try:
+        return compute_many([name for name, _ in held], by, now=now, bus=bus)
+    finally:
+        for _, lease in held:
+            lease.__exit__(None, None, None)
 
 
 def compute_loop(stop: threading.Event, by: Principal | None = None, *, every: float = 60.0,

@@ -33,6 +33,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/indicators"): "indicator.define",
     ("DELETE", "/api/indicators/{name}"): "indicator.delete",
     ("POST", "/api/indicators/{name}/compute"): "indicator.compute",
+    ("PUT", "/api/ioc/screens/{name}"): "ioc.configure",
     ("POST", "/api/keys/{key_id}/revoke"): "key.revoke",
     ("POST", "/api/sql"): None,
     ("POST", "/api/systems"): "system.add",

@@ -13,6 +13,7 @@ from urbanbrain.web.api import (
     geo,
     health,
     indicators,
+    ioc,
     overview,
     runs,
     sql,
@@ -26,6 +27,6 @@ __all__ = ["api_router", "gateway_routes"]
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api")
     for module in (health, overview, departments, systems, datasets, runs, sql, capabilities, consumers, feeds,
-                   indicators, geo):
+                   indicators, geo, ioc):
         router.include_router(module.router)
     return router

@@ -43,14 +43,30 @@
     var districts = [];
     var values = null;
 
-    function pointData() {
-      var out = [];
+    // Points are drawn as one scatter series per state with bare [lon, lat] pairs: ECharts' large mode
+    // then renders 10,000+ points in one pass (a colour per item would push it off the fast path), and
+    // `raws[state][i]` keeps each point for tooltips and clicks.
+    var raws = {};
+
+    function pointSeries() {
+      var byState = {};
       points.forEach(function (p) {
-        out.push({ value: [p.lon, p.lat], id: p.id, name: p.label || p.id,
-                   itemStyle: { color: colors[p.state] || colors.unknown }, raw: p });
+        var state = colors[p.state] ? p.state : "unknown";
+        (byState[state] = byState[state] || []).push(p);
       });
-      return out;
+      raws = byState;
+      return Object.keys(colors).map(function (state) {
+        var list = byState[state] || [];
+        // progressive: a big layer is painted over several frames, so no frame waits for all of it
+        return { id: "points-" + state, type: "scatter", coordinateSystem: "geo", large: list.length > 2000,
+                 largeThreshold: 2000, progressive: 2500, progressiveThreshold: 5000, symbolSize: options.pointSize || 6, animation: false,
+                 itemStyle: { color: colors[state] }, silent: list.length > 2000,  // no hit-testing 10k dots
+                 zlevel: 1,  // its own canvas: moving points never repaints the districts
+                 data: list.map(function (p) { return [p.lon, p.lat]; }) };
+      });
     }
+
+    function rawOf(p) { return (raws[String(p.seriesId).replace("points-", "")] || [])[p.dataIndex]; }
 
     function districtData() {
       return districts.map(function (f) {
@@ -63,18 +79,15 @@
       var o = {
         backgroundColor: theme.bg, animation: false,
         tooltip: { trigger: "item", formatter: function (p) {
-          if (p.seriesType === "scatter") return (p.data.raw && (p.data.raw.tooltip || p.data.raw.label)) || p.name;
+          if (p.seriesType === "scatter") { var r = rawOf(p); return r ? (r.tooltip || r.label || r.id) : ""; }
           return p.name + (p.value == null || isNaN(p.value) ? "" : ": " + p.value);
         } },
         geo: { map: "ub-city", roam: true, zoom: 1.1,
                itemStyle: { areaColor: theme.land, borderColor: theme.border, borderWidth: 1 },
                emphasis: { itemStyle: { areaColor: theme.emphasis }, label: { color: theme.label } },
                label: { show: true, color: theme.label, fontSize: 11 }, regions: [] },
-        series: [
-          { id: "districts", type: "map", map: "ub-city", geoIndex: 0, data: districtData() },
-          { id: "points", type: "scatter", coordinateSystem: "geo", large: points.size > 2000,
-            largeThreshold: 2000, progressive: 0, symbolSize: options.pointSize || 6, data: pointData() }
-        ]
+        series: [{ id: "districts", type: "map", map: "ub-city", geoIndex: 0, data: districtData() }]
+          .concat(pointSeries())
       };
       if (values) {
         var nums = Object.keys(values).map(function (k) { return values[k]; }).filter(function (v) { return v != null; });
@@ -86,12 +99,15 @@
       return o;
     }
 
-    function redrawPoints() {
-      chart.setOption({ series: [{ id: "points", large: points.size > 2000, data: pointData() }] });
+    var redrawQueued = false;
+    function redrawPoints() {  // several updates within one frame are drawn once
+      if (redrawQueued) return;
+      redrawQueued = true;
+      requestAnimationFrame(function () { redrawQueued = false; chart.setOption({ series: pointSeries() }); });
     }
 
     chart.on("click", function (p) {
-      if (p.seriesType === "scatter" && options.onPoint) options.onPoint(p.data.raw);
+      if (p.seriesType === "scatter" && options.onPoint) options.onPoint(rawOf(p));
       else if (p.componentType === "geo" || p.seriesType === "map") {
         var f = districts.filter(function (d) { return d.properties.name === p.name; })[0];
         if (f && options.onDistrict) options.onDistrict(f.properties.code, f.properties.name);

@@ -1,0 +1,224 @@
+"""bench/ioc: computing every demo indicator vs the same SQL run raw on DuckDB (target <= 1.2x), and the
+operations-centre wall in Debian's Chromium at 1920x1080: first meaningful paint (< 1.5 s) and frame times
+while 10,000 map points update every second (no frame over 100 ms).
+
+Needs a demo city: `--home` (default bench/.work/ioc-home, built with `urbanbrain demo --no-serve --scale
+tiny` when missing). Indicators are (re)defined from the demo catalogue and computed `--repeat` times;
+the reference opens one plain DuckDB connection with a view per dataset over its data files (no policy,
+no audit, no metadata writes) and runs each indicator's SQL once, timing only the queries.
+
+The wall: a uvicorn server in this process, the admin signed in, `/ioc` loaded; "first meaningful paint"
+is the time from navigation start to the snapshot drawn (tiles filled, districts drawn: a performance
+mark the page sets), with Chromium's own first-contentful-paint beside it. Then a thread publishes one
+`state.*` bus message per second carrying 10,000 device changes (random walk around the city); the server
+coalesces them into one SSE message a second and the page moves the points. Frame times are the
+intervals between requestAnimationFrame callbacks over `--seconds` (the browser's frames as it paints),
+plus the longest task from the PerformanceObserver `longtask` entries. A screenshot is saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+WORK = Path(__file__).resolve().parent / ".work"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+def ensure_demo(home: Path) -> None:
+    if (home / "demo" / "state.json").exists():
+        return
+    env = {**os.environ, "URBANBRAIN_HOME": str(home), "URBANBRAIN_DEMO_DB_PREFIX": "ub_bench_ioc"}
+    subprocess.run([sys.executable, "-m", "urbanbrain.cli.main", "demo", "--no-serve", "--scale", "tiny"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def raw_seconds(sqls: list[str]) -> float:
+    """Each SQL on one plain DuckDB connection over the datasets' files; only the queries are timed."""
+    import duckdb
+
+    from urbanbrain.lake.engine import check_references, parse_tree, quote_ident, raw_select, table_files
+
+    con = duckdb.connect()
+    made: set[tuple[str, ...]] = set()
+    for sql in sqls:
+        for ident in check_references(parse_tree(sql, con)):
+            ident = tuple(p.lower() for p in ident)
+            if ident in made:
+                continue
+            made.add(ident)
+            files, columns = table_files(ident)
+            con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {quote_ident(ident[0])}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ident[0])}.{quote_ident(ident[1])}")
+            con.execute(f"CREATE OR REPLACE VIEW {'.'.join(quote_ident(p) for p in ident)} AS "
+                        f"{raw_select(files, columns)}")
+    total = 0.0
+    for sql in sqls:
+        t0 = time.perf_counter()
+        con.execute(sql).to_arrow_table()
+        total += time.perf_counter() - t0
+    con.close()
+    return total
+
+
+def bench_compute(repeat: int) -> dict[str, Any]:
+    from urbanbrain.demo.indicator_catalogue import city_indicators, define_city_indicators
+    from urbanbrain.operate.indicator_compute import compute_all
+
+    define_city_indicators()
+    sqls = [d.sql for d in city_indicators()]
+    compute_all()  # warm: imports, caches of masked views
+    walls, raws = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        results = compute_all()
+        walls.append(time.perf_counter() - t0)
+        raws.append(raw_seconds(sqls))
+    errors = [r["name"] for r in results if r.get("error")]
+    wall, raw = min(walls), min(raws)
+    return {"indicators": len(sqls), "errors": errors, "compute_all_s": round(wall, 3), "raw_duckdb_s": round(raw, 3),
+            "ratio": round(wall / raw, 2), "per_indicator_ms": round(1000 * wall / len(sqls), 1)}
+
+
+def serve() -> tuple[Any, str]:
+    import uvicorn
+
+    from urbanbrain.web.app import create_app
+
+    srv = uvicorn.Server(uvicorn.Config(create_app, factory=True, host="127.0.0.1", port=0, log_level="warning"))
+    threading.Thread(target=srv.run, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    return srv, f"http://127.0.0.1:{srv.servers[0].sockets[0].getsockname()[1]}"
+
+
+def pump(stop: threading.Event, points: int) -> int:
+    """One bus message a second with `points` device changes (what 10,000 live sensors look like)."""
+    from urbanbrain.core.bus import get_bus
+
+    rng = random.Random(7)
+    where = [(112.6 + rng.random() * 1.0, 27.9 + rng.random() * 0.6) for _ in range(points)]
+    sent = 0
+    while not stop.wait(1.0):
+        changes = []
+        for n, (lon, lat) in enumerate(where):
+            lon, lat = lon + rng.uniform(-0.002, 0.002), lat + rng.uniform(-0.002, 0.002)
+            where[n] = (lon, lat)
+            changes.append({"device_id": f"b{n}", "lon": lon, "lat": lat,
+                            "state": "alarm" if rng.random() < 0.01 else "ok"})
+        get_bus().publish("state.hotline.bench", {"feed": "bench", "department": "hotline", "changes": changes})
+        sent += 1
+    return sent
+
+
+PAINTED_JS = """() => { performance.mark('ioc-painted');
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+  return {meaningful: performance.getEntriesByName('ioc-painted')[0].startTime, fcp: fcp ? fcp.startTime : null}; }"""
+FRAMES_JS = """() => new Promise(resolve => {
+  const deltas = []; let last = performance.now(); const end = last + %d;
+  function tick(now) { deltas.push(now - last); last = now;
+    if (now < end) requestAnimationFrame(tick); else resolve(deltas); }
+  requestAnimationFrame(tick);
+})"""
+
+
+def bench_screen(base: str, seconds: int, points: int, width: int, height: int, shot: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        ctx = browser.new_context(base_url=base, viewport={"width": width, "height": height}, locale="zh-CN")
+        page = ctx.new_page()
+        page.goto("/login?next=/indicators")
+        page.fill("#login-name", "admin")
+        page.fill("#login-password", "demo-admin")
+        page.locator("button[type=submit]").first.click()
+        page.wait_for_url("**/indicators")
+        page.add_init_script("""new PerformanceObserver(l => { window.__long = (window.__long || [])
+          .concat(l.getEntries().map(e => e.duration)); }).observe({type: 'longtask', buffered: true});""")
+        cold: dict[str, Any] = {}
+        for _ in range(2):  # the first load after a server start pays its lazy imports (~0.7 s): report both
+            page.goto("/ioc")
+            page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && window.UBIoc.map.districtCount() > 0",
+                                   timeout=60_000)
+            painted = page.evaluate(PAINTED_JS)
+            cold = cold or painted
+        page.wait_for_function("window.UBIoc.open === true", timeout=30_000)
+        stop = threading.Event()
+        sent: list[int] = []
+        thread = threading.Thread(target=lambda: sent.append(pump(stop, points)), daemon=True)
+        thread.start()
+        page.wait_for_function(f"window.UBIoc.map.pointCount() >= {points}", timeout=60_000)
+        page.evaluate("() => { window.__long = []; }")  # long tasks while the points move, not the page's load
+        deltas = page.evaluate(FRAMES_JS % (seconds * 1000))
+        stop.set()
+        thread.join(timeout=10)
+        page.screenshot(path=str(shot))
+        state = page.evaluate("() => ({points: window.UBIoc.map.pointCount(), stats: window.UBIoc.stats, "
+                              "long: window.__long || []})")
+        browser.close()
+    deltas = sorted(deltas[1:])
+    return {"viewport": f"{width}x{height}", "first_meaningful_paint_ms": round(painted["meaningful"]),
+            "first_meaningful_paint_cold_server_ms": round(cold["meaningful"]),
+            "first_contentful_paint_ms": round(painted["fcp"]) if painted["fcp"] else None,
+            "frames": len(deltas), "frame_p50_ms": round(deltas[len(deltas) // 2], 1),
+            "frame_p99_ms": round(deltas[int(len(deltas) * 0.99)], 1), "frame_max_ms": round(deltas[-1], 1),
+            "longest_task_ms": round(max(state["long"] or [0]), 1), "points_on_map": state["points"],
+            "pushes_received": state["stats"]["pushed"], "pushes_sent": sent[0] if sent else 0,
+            "screenshot": str(shot)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, default=WORK / "ioc-home")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--skip-compute", action="store_true")
+    parser.add_argument("--skip-screen", action="store_true")
+    args = parser.parse_args(argv)
+    args.home.mkdir(parents=True, exist_ok=True)
+    ensure_demo(args.home)
+    os.environ["URBANBRAIN_HOME"] = str(args.home)
+    from urbanbrain.core.settings import get_settings
+
+    get_settings.cache_clear()
+    out: dict[str, Any] = {"load": os.getloadavg()}
+    if not args.skip_compute:
+        out["compute"] = bench_compute(args.repeat)
+    if not args.skip_screen:
+        srv, base = serve()
+        try:
+            out["screen"] = bench_screen(base, args.seconds, args.points, args.width, args.height,
+                                         WORK / f"ioc-{args.width}x{args.height}.png")
+        finally:
+            srv.should_exit = True
+    compute, screen = out.get("compute", {}), out.get("screen", {})
+    out["targets"] = {}
+    if compute:
+        out["targets"]["compute_ratio_met"] = compute["ratio"] <= 1.2 and not compute["errors"]
+    if screen:
+        out["targets"]["first_paint_met"] = screen["first_meaningful_paint_ms"] < 1500
+        out["targets"]["frames_met"] = screen["frame_max_ms"] <= 100
+    WORK.mkdir(exist_ok=True)
+    (WORK / "ioc.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+    print(json.dumps(out, indent=1, ensure_ascii=False))
+    return out
+
+
+if __name__ == "__main__":
+    main()
