@@ -1,7 +1,7 @@
 """ioc_screens: which tiles and map layers each screen of the operations centre shows
 
 Revision ID: 0016
-Revises: 0013
+Revises: see down_revision
 Create Date: 2026-12-03 23:10:00.000000
 """
 

@@ -1,7 +1,7 @@
 """field labels: display names and descriptions of datasets and their fields, in both languages
 
 Revision ID: 0017
-Revises: 0013
+Revises: see down_revision
 Create Date: 2026-12-03 22:45:00.000000
 """
 

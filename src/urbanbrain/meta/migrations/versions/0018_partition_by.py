@@ -1,7 +1,7 @@
 """source objects: the partition spec a steward chose for the object's lake table (issue 17)
 
 Revision ID: 0018
-Revises: 0013
+Revises: see down_revision
 Create Date: 2026-12-03 23:00:00
 """
 

@@ -1,7 +1,7 @@
 """leases: expiring, heartbeated claims on scheduled work shared by several workers and servers
 
 Revision ID: 0019
-Revises: 0013
+Revises: see down_revision
 Create Date: 2026-12-03 22:50:00.000000
 """
 
