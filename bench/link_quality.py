@@ -181,7 +181,7 @@ def _hand_model(with_type: bool) -> tuple[Any, list[Any]]:
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    comparisons = [cl.JaroWinklerAtThresholds("name", [0.95, 0.88, 0.7]),
+    comparisons: list[Any] = [cl.JaroWinklerAtThresholds("name", [0.95, 0.88, 0.7]),
                    cl.JaroWinklerAtThresholds("addr", [0.95, 0.88, 0.7]),
                    cl.ExactMatch("phone"), cl.ExactMatch("city")]
     if with_type:
