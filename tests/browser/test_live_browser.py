@@ -39,6 +39,19 @@ def _push(server: str, city: dict[str, str], *readings: dict[str, Any]) -> None:
     assert r.status_code == 202, r.text
 
 
+def _registered(feed: str, device: str) -> None:
+    """Wait (hang guard 60 s) until the device's state is stored: the first commit of a new feed creates
+    its lake table, which takes seconds on a busy machine."""
+    import time
+
+    from urbanbrain.stream import service
+
+    deadline = time.monotonic() + 60
+    while not service.live_state(SYSTEM, feed=feed, device=device):
+        assert time.monotonic() < deadline, f"{device} was never stored"
+        time.sleep(0.2)
+
+
 def _at(device: str, i: int, pm25: float, lon: float, lat: float) -> dict[str, Any]:
     return air(device, i, pm25=pm25, location={"type": "Point", "coordinates": [lon, lat]})
 
@@ -47,6 +60,7 @@ def test_live_page_and_alerts_update_without_reload(page: Any, server: str, city
                                                     shots: Path) -> None:
     feed = city["feed"]
     _push(server, city, _at("st-1", 1, 20.0, 112.98, 28.20))
+    _registered(feed, "st-1")  # the page renders stored state; later changes arrive as events
     page.goto(f"/live/{feed}")
     page.fill("#login-name", "op")
     page.fill("#login-password", PASSWORD)

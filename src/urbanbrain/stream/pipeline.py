@@ -339,7 +339,8 @@ class FeedRunner:
             self.history.committed_data = None
         elif force_state:
             self._roll(pa_empty(), force=True)
-        if force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS:
+        if (force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS
+                or self.state.has_unsaved_devices()):
             self._state_saved = time.monotonic()
             self.state.save()
         messages, self._messages_saved = self.stats.messages - self._messages_saved, self.stats.messages

@@ -155,6 +155,12 @@ class LiveState:
                     as_utc(row.first_seen), as_utc(row.last_seen))
                 self._stored.add(row.device_id)
 
+    def has_unsaved_devices(self) -> bool:
+        """True when a device seen since the last save was never stored (a new device is registered with
+        the next commit, not up to `STATE_SAVE_SECONDS` later, so pages and the API list it at once)."""
+        with self._lock:
+            return any(d not in self._stored for d in self._dirty)
+
     def save(self) -> int:
         """Write the devices changed since the last save; returns how many."""
         with self._lock:  # copies: the worker keeps updating the devices while this thread saves
