@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +41,16 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("URBANBRAIN_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_demotest" + DB_SUFFIX)  # never clobber a developer's demo
     get_settings.cache_clear()
+    root = logging.getLogger()
+    level = root.level
     yield home
     get_settings.cache_clear()
+    # `serve`, `worker` and `stream` configure the process's logging (core/logs.py), which is right for a
+    # process of their own; run in-process by a test, that handler (on a captured stream) and the INFO level
+    # would leak into the next tests' output
+    for handler in [h for h in root.handlers if getattr(h, "_urbanbrain", False)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -58,6 +58,11 @@ def english_patterns() -> dict[str, re.Pattern[str]]:
     return out
 
 
+# Enum values that are also department codes (`hotline` is a theme and a department): a code is an
+# identifier and is shown as such in lists and filters, so seeing it is no proof of a missed translation.
+DEPARTMENT_CODES = {"hotline"}
+
+
 def raw_enum_values() -> dict[str, str]:
     """An enum value shown as stored (`conditional`, `builtin`, `manual`) instead of through its key
     (`level.conditional`): value -> key, for the keys the console builds from a prefix and a value."""
@@ -66,7 +71,8 @@ def raw_enum_values() -> dict[str, str]:
     for prefix, values in DYNAMIC.items():
         for value in values:
             key = f"{prefix}{value}"
-            if key in zh and zh[key].lower() != str(value).lower() and len(str(value)) > 2 and not str(value).isdigit():
+            if (key in zh and zh[key].lower() != str(value).lower() and len(str(value)) > 2
+                    and not str(value).isdigit() and str(value) not in DEPARTMENT_CODES):
                 out[str(value).lower()] = key
     return out
 

@@ -25,7 +25,7 @@ from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.classification import get_classification
 from urbanbrain.govern.labels import DATASET, Label, labels_of
 from urbanbrain.govern.pii import PII_TYPES
-from urbanbrain.govern.principals import SYSTEM, Principal
+from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import run_query
 from urbanbrain.lake.datasets import get_dataset
 from urbanbrain.lake.engine import quote_ident
@@ -166,12 +166,13 @@ def build(ds: DatasetPublic, labels: dict[str, Label], pattern: str, column: str
     return Suggestion(name, pattern, column, spec, pii_type)
 
 
-def _categorical(ds: DatasetPublic, candidates: list[str]) -> list[str]:
-    """Text columns with few distinct values (status, category...): worth a breakdown. One probe query."""
+def _categorical(ds: DatasetPublic, candidates: list[str], by: Principal) -> list[str]:
+    """Text columns with few distinct values (status, category...): worth a breakdown. One probe query,
+    run as the steward asking (their own department's data), never as the platform."""
     if not candidates or ds.row_count < 20:
         return []
     probes = ", ".join(f"approx_count_distinct({quote_ident(c)}) AS {quote_ident(c)}" for c in candidates)
-    row = run_query(f"SELECT {probes} FROM {_table(ds)}", principal=SYSTEM).table.to_pylist()[0]
+    row = run_query(f"SELECT {probes} FROM {_table(ds)}", principal=by).table.to_pylist()[0]
     return [c for c in candidates if 1 < int(row[c] or 0) <= 60]
 
 
@@ -180,7 +181,7 @@ def pii_types(name: str) -> dict[str, str]:
     return {f.column: t for f in get_classification(name)[1] if (t := f.pii_type or f.proposed_pii_type)}
 
 
-def candidates(ds: DatasetPublic, labels: dict[str, Label], pii: dict[str, str]) -> list[Suggestion]:
+def candidates(ds: DatasetPublic, labels: dict[str, Label], pii: dict[str, str], by: Principal) -> list[Suggestion]:
     """Every proposal for `ds`, most useful shapes first."""
     types = _types(ds)
     out: list[Suggestion] = []
@@ -193,7 +194,7 @@ def candidates(ds: DatasetPublic, labels: dict[str, Label], pii: dict[str, str])
         out.append(build(ds, labels, "count_by_district", district))
     text = [c for c in types if "string" in types[c] and c not in keys and c != district and c not in pii]
     named = [c for c in text if CATEGORICAL.search(c.lower())]
-    for column in sorted(_categorical(ds, text), key=lambda c: (c not in named, c))[:4]:
+    for column in sorted(_categorical(ds, text, by), key=lambda c: (c not in named, c))[:4]:
         out.append(build(ds, labels, "count_by", column))
     when = next((c for c in types if TIME.search(c.lower()) and "timestamp" in types[c]), None)
     if when:
@@ -219,7 +220,7 @@ def suggest_capabilities(dataset: str, *, by: Principal | None = None) -> list[S
     by = acting(by)
     ds = _data_dataset(dataset)
     authorize("capability.suggest", by, ds.department)
-    found = candidates(ds, labels_of(ds.name), pii_types(ds.name))
+    found = candidates(ds, labels_of(ds.name), pii_types(ds.name), by)
     existing = {c.name for c in list_capabilities(department=ds.department)}
     for s in found:
         s.published = s.name in existing
@@ -245,7 +246,7 @@ def publish_suggestion(dataset: str, name: str, *, purpose: str | None = None, v
     by = acting(by)
     ds = _data_dataset(dataset)
     authorize("capability.publish_suggestion", by, ds.department)
-    found = {s.name: s for s in candidates(ds, labels_of(ds.name), pii_types(ds.name))}
+    found = {s.name: s for s in candidates(ds, labels_of(ds.name), pii_types(ds.name), by)}
     if name not in found:
         raise NotFoundError(f"{name} is not among the data APIs suggested for {dataset}",
                             hint=f"see them with `urbanbrain capability suggest {dataset}`")

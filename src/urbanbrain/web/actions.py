@@ -94,6 +94,7 @@ NOT_GOVERNED: dict[tuple[str, str], str] = {
 # clocks need more set-up than the shared authz city): route -> the test that calls it as a foreign
 # department and expects 403. `case.{action}` means the path's `{action}` picks the rule (case.accept, ...).
 MATRIX_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("PUT", "/api/ioc/screens/{name}"): "tests/operate/test_ioc.py",
     ("POST", "/api/alerts/{alert_id}/ack"): "tests/stream/test_api_governance.py",
     ("POST", "/api/alerts/{alert_id}/clear"): "tests/web/test_console_live.py",
     ("POST", "/alerts/{alert_id}/ack"): "tests/web/test_console_live.py",
