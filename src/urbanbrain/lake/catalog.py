@@ -62,6 +62,20 @@ def table_exists(identifier: Identifier) -> bool:
     return bool(get_catalog().table_exists(identifier))
 
 
+def create_table_if_missing(identifier: Identifier, schema: Any, partition_spec: Any) -> Table:
+    """The table, created with `schema` and `partition_spec` when it does not exist yet. Two processes
+    starting the same feed may both try to create it: the loser's error is dropped once the table exists."""
+    catalog = get_catalog()
+    if not catalog.table_exists(identifier):
+        ensure_namespace(identifier[:-1])
+        try:
+            catalog.create_table(identifier, schema=schema, partition_spec=partition_spec)
+        except Exception:
+            if not catalog.table_exists(identifier):
+                raise
+    return catalog.load_table(identifier)
+
+
 def ensure_namespace(namespace: Identifier) -> None:
     """Create the namespace levels; two first syncs of one department may race here, and both win."""
     catalog = get_catalog()

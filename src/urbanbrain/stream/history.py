@@ -99,28 +99,20 @@ class History:
         from pyiceberg.transforms import DayTransform
         from pyiceberg.types import DoubleType, NestedField, StringType, TimestamptzType
 
-        from urbanbrain.lake.catalog import ensure_namespace, get_catalog
+        from urbanbrain.lake.catalog import create_table_if_missing
 
-        catalog = get_catalog()
-        if not catalog.table_exists(self.identifier):
-            ensure_namespace(self.identifier[:-1])
-            schema = Schema(
-                NestedField(1, "device_id", StringType(), required=False),
-                NestedField(2, "type", StringType(), required=False),
-                NestedField(3, "observed_at", TimestamptzType(), required=False),
-                NestedField(4, "ingested_at", TimestamptzType(), required=False),
-                NestedField(5, "lon", DoubleType(), required=False),
-                NestedField(6, "lat", DoubleType(), required=False),
-                NestedField(7, "other", StringType(), required=False),
-            )
-            spec = PartitionSpec(PartitionField(source_id=3, field_id=1000, transform=DayTransform(),
-                                                name="observed_day"))
-            try:
-                catalog.create_table(self.identifier, schema=schema, partition_spec=spec)
-            except Exception:
-                if not catalog.table_exists(self.identifier):
-                    raise
-        self._table = catalog.load_table(self.identifier)
+        schema = Schema(
+            NestedField(1, "device_id", StringType(), required=False),
+            NestedField(2, "type", StringType(), required=False),
+            NestedField(3, "observed_at", TimestamptzType(), required=False),
+            NestedField(4, "ingested_at", TimestamptzType(), required=False),
+            NestedField(5, "lon", DoubleType(), required=False),
+            NestedField(6, "lat", DoubleType(), required=False),
+            NestedField(7, "other", StringType(), required=False),
+        )
+        spec = PartitionSpec(PartitionField(source_id=3, field_id=1000, transform=DayTransform(),
+                                            name="observed_day"))
+        self._table = create_table_if_missing(self.identifier, schema, spec)
         self._types = {f.name: f.type for f in self._arrow_schema()}
         self._register()
         return dict(self._table.properties)

@@ -127,25 +127,17 @@ class Rollups:
         from pyiceberg.transforms import DayTransform, IdentityTransform
         from pyiceberg.types import DoubleType, LongType, NestedField, StringType, TimestamptzType
 
-        from urbanbrain.lake.catalog import ensure_namespace, get_catalog
+        from urbanbrain.lake.catalog import create_table_if_missing
 
-        catalog = get_catalog()
-        if not catalog.table_exists(self.identifier):
-            ensure_namespace(self.identifier[:-1])
-            types = {"grain": StringType(), "device_id": StringType(), "attribute": StringType(),
-                     "bucket": TimestamptzType(), "count": LongType(), "last_at": TimestamptzType()}
-            schema = Schema(*[NestedField(i + 1, n, types.get(n, DoubleType()), required=False)
-                              for i, n in enumerate(SCHEMA.names)])
-            spec = PartitionSpec(PartitionField(source_id=1, field_id=1000, transform=IdentityTransform(),
-                                                name="grain"),
-                                 PartitionField(source_id=4, field_id=1001, transform=DayTransform(),
-                                                name="bucket_day"))
-            try:
-                catalog.create_table(self.identifier, schema=schema, partition_spec=spec)
-            except Exception:
-                if not catalog.table_exists(self.identifier):
-                    raise
-        self._table = catalog.load_table(self.identifier)
+        types = {"grain": StringType(), "device_id": StringType(), "attribute": StringType(),
+                 "bucket": TimestamptzType(), "count": LongType(), "last_at": TimestamptzType()}
+        schema = Schema(*[NestedField(i + 1, n, types.get(n, DoubleType()), required=False)
+                          for i, n in enumerate(SCHEMA.names)])
+        spec = PartitionSpec(PartitionField(source_id=1, field_id=1000, transform=IdentityTransform(),
+                                            name="grain"),
+                             PartitionField(source_id=4, field_id=1001, transform=DayTransform(),
+                                            name="bucket_day"))
+        self._table = create_table_if_missing(self.identifier, schema, spec)
         self._register()
 
     @property
