@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from urbanbrain.capability.base import BUILTINS
 from urbanbrain.core.settings import get_settings
 
 # Real public files copied (trimmed) into the repository, so a bare clone runs every test (see tests/data/README.md).
@@ -43,7 +44,9 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
     root = logging.getLogger()
     level = root.level
+    builtins = BUILTINS.snapshot()  # a built-in a test adds in code must not be published by a later demo run
     yield home
+    BUILTINS.restore(builtins)
     get_settings.cache_clear()
     # `serve`, `worker` and `stream` configure the process's logging (core/logs.py), which is right for a
     # process of their own; run in-process by a test, that handler (on a captured stream) and the INFO level

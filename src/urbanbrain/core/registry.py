@@ -35,6 +35,14 @@ class Registry(Generic[T]):
     def add(self, name: str, item: T) -> None:
         self._items[name] = item
 
+    def snapshot(self) -> dict[str, T]:
+        """What is registered now, for `restore`: a test that adds a plugin in code must not leave it
+        behind for the next test (the demo publishes every registered built-in)."""
+        return dict(self._items)
+
+    def restore(self, snapshot: dict[str, T]) -> None:
+        self._items = dict(snapshot)
+
     def _entry_points(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group=self.group)}
 
