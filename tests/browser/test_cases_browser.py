@@ -56,7 +56,8 @@ def test_dispatcher_department_close(page: Any, city: list[str], shots: Path) ->
     page.locator("#act-dispatch select[name=department]").select_option("urban")
     page.locator("#act-dispatch").get_by_role("button", name="Dispatch").click()
     page.wait_for_url(f"**/cases/{cid}")
-    assert page.locator("#case-department").inner_text().strip() == "urban"
+    assert page.locator("#case-department").inner_text().strip() == "城管"  # shown by name
+    assert page.locator("#case-department").get_attribute("data-code") == "urban"
     _logout(page)
 
     _login(page, "han", "/cases")

@@ -64,3 +64,23 @@ def get_department(code: str) -> DepartmentPublic:
 def list_departments() -> list[DepartmentPublic]:
     with session_scope() as s:
         return [_public(s, d) for d in s.scalars(select(Department).order_by(Department.code))]
+
+
+_NAMES: tuple[float, str, dict[str, str]] | None = None
+NAMES_SECONDS = 5.0
+
+
+def department_names() -> dict[str, str]:
+    """Code -> name, cached for a few seconds: pages show a department by its name (长沙市交通运输局, not
+    `transport`) in every table row, which must not cost a query per row. Names are public to any user."""
+    global _NAMES
+    import time
+
+    from urbanbrain.meta.db import metadata_url
+
+    url = metadata_url()
+    now = time.monotonic()
+    if _NAMES is None or _NAMES[1] != url or now - _NAMES[0] > NAMES_SECONDS:
+        with session_scope() as s:
+            _NAMES = (now, url, {code: name for code, name in s.execute(select(Department.code, Department.name))})
+    return _NAMES[2]

@@ -47,6 +47,16 @@ templates.env.filters["readable"] = readable
 templates.env.filters["label"] = lambda key: str(key).replace("_", " ")
 
 
+def dept_name(code: Any) -> str:
+    """A department as people know it (its name); the code stays in the page as a tooltip or beside it."""
+    from urbanbrain.meta.departments import department_names
+
+    return department_names().get(str(code), str(code)) if code else "—"
+
+
+templates.env.filters["dept"] = dept_name
+
+
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|sec|m|min|h|hour|hours|d|day|days)$", re.IGNORECASE)
 
 
