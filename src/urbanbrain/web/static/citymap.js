@@ -1,7 +1,10 @@
 // urbanbrain: the one city map (live page, case page, operations-centre screen).
 // Draws the served city's districts from GET /api/geo/districts (bundled boundaries, no tiles) with
-// ECharts, and a point layer that takes 10,000+ points (one scatter series in "large" mode, redrawn by
-// setPoints without rebuilding the map).
+// ECharts, and the points on a canvas of their own laid over the chart. 10,000 points moving every second
+// on a 3840×2160 wall made ECharts rebuild a scatter series each second (frames of 180 ms); a plain canvas
+// redraws them in a few milliseconds: the map's geo projection is linear, so three convertToPixel calls
+// give the transform and each point is one fillRect, batched per colour. The canvas is sized in device
+// pixels (devicePixelRatio) and redrawn at most once per animation frame, whatever the update rate.
 //
 //   var map = UBCityMap.create(element, {
 //     theme: "dark" | "light",                  // colours of land and borders
@@ -11,10 +14,12 @@
 //     pointSize: 6
 //   });
 //   map.ready.then(function () { ... });        // boundaries loaded and drawn
-//   map.setPoints([{id, lon, lat, state, label}]);   // replace the point layer
+//   map.setPoints([{id, lon, lat, state, label, layer}]);   // replace the point layer
 //   map.upsertPoints([{id, lon, lat, state, label}]); // change or add some points (SSE updates)
+//   map.showLayer("facilities", false);        // hide the points of one layer (point.layer), true to show
 //   map.setDistrictValues({"430102": 0.93});   // shade districts (e.g. an indicator), null to clear
 //   map.districtCount()                        // districts drawn (tests read it)
+//   map.pointCount(), map.drawnCount()         // points held, points drawn in the last frame
 (function () {
   "use strict";
   var THEMES = {
@@ -22,7 +27,7 @@
     light: { land: "#eef2f7", border: "#8aa0bf", emphasis: "#d6e4f5", label: "#40526e", bg: "transparent" }
   };
   var DEFAULT_COLORS = { ok: "#2ecc71", normal: "#2ecc71", warning: "#f5a623", alarm: "#ff4d4f",
-                         overdue: "#ff4d4f", silent: "#8c8c8c", unknown: "#38c8ff" };
+                         overdue: "#ff4d4f", silent: "#8c8c8c", facility: "#b37feb", unknown: "#38c8ff" };
   var registered = null;
 
   function loadDistricts() {
@@ -38,35 +43,100 @@
     options = options || {};
     var theme = THEMES[options.theme || "light"] || THEMES.light;
     var colors = Object.assign({}, DEFAULT_COLORS, options.colors || {});
+    var size = options.pointSize || 6;
     var chart = echarts.init(element, null, { renderer: "canvas" });
     var points = new Map();
+    var hidden = {};          // layer -> true when switched off
     var districts = [];
     var values = null;
+    var drawn = 0;
 
-    // Points are drawn as one scatter series per state with bare [lon, lat] pairs: ECharts' large mode
-    // then renders 10,000+ points in one pass (a colour per item would push it off the fast path), and
-    // `raws[state][i]` keeps each point for tooltips and clicks.
-    var raws = {};
+    if (getComputedStyle(element).position === "static") element.style.position = "relative";
+    var canvas = document.createElement("canvas");
+    canvas.className = "ub-points";
+    canvas.style.cssText = "position:absolute;left:0;top:0;pointer-events:none;z-index:2";
+    element.appendChild(canvas);
+    var tip = document.createElement("div");
+    tip.className = "ub-point-tip";
+    tip.style.cssText = "position:absolute;z-index:3;pointer-events:none;display:none;padding:2px 6px;font-size:12px;" +
+      "background:rgba(0,0,0,.75);color:#fff;border-radius:3px;white-space:nowrap";
+    element.appendChild(tip);
 
-    function pointSeries() {
-      var byState = {};
+    // lon/lat -> CSS pixels: x = ox + lon*ax + lat*bx, y = oy + lon*ay + lat*by (the geo component's
+    // projection is linear; roam and resize change the numbers, read again before each draw)
+    var T = null, lastKey = "";
+    function transform() {
+      var o = chart.convertToPixel({ geoIndex: 0 }, [0, 0]);
+      var e = chart.convertToPixel({ geoIndex: 0 }, [1, 0]);
+      var n = chart.convertToPixel({ geoIndex: 0 }, [0, 1]);
+      if (!o || !e || !n) return null;
+      return { ox: o[0], oy: o[1], ax: e[0] - o[0], ay: e[1] - o[1], bx: n[0] - o[0], by: n[1] - o[1] };
+    }
+
+    function draw() {
+      queued = false;
+      var w = element.clientWidth, h = element.clientHeight, dpr = window.devicePixelRatio || 1;
+      if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+        canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+        canvas.style.width = w + "px"; canvas.style.height = h + "px";
+      }
+      var ctx = canvas.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      T = districts.length ? transform() : null;
+      drawn = 0;
+      if (!T) return;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      var byColor = {};
       points.forEach(function (p) {
-        var state = colors[p.state] ? p.state : "unknown";
-        (byState[state] = byState[state] || []).push(p);
+        if (p.lon == null || p.lat == null || hidden[p.layer]) return;
+        var c = colors[p.state] || colors.unknown;
+        (byColor[c] = byColor[c] || []).push(p);
       });
-      raws = byState;
-      return Object.keys(colors).map(function (state) {
-        var list = byState[state] || [];
-        // progressive: a big layer is painted over several frames, so no frame waits for all of it
-        return { id: "points-" + state, type: "scatter", coordinateSystem: "geo", large: list.length > 2000,
-                 largeThreshold: 2000, progressive: 2500, progressiveThreshold: 5000, symbolSize: options.pointSize || 6, animation: false,
-                 itemStyle: { color: colors[state] }, silent: list.length > 2000,  // no hit-testing 10k dots
-                 zlevel: 1,  // its own canvas: moving points never repaints the districts
-                 data: list.map(function (p) { return [p.lon, p.lat]; }) };
+      var half = size / 2;
+      Object.keys(byColor).forEach(function (c) {
+        ctx.fillStyle = c;
+        var list = byColor[c];
+        for (var i = 0; i < list.length; i++) {
+          var p = list[i];
+          var x = T.ox + p.lon * T.ax + p.lat * T.bx, y = T.oy + p.lon * T.ay + p.lat * T.by;
+          if (x < -size || y < -size || x > w + size || y > h + size) continue;
+          if (p.layer === "facilities") {  // facilities are diamonds, so they read apart from sensors
+            ctx.beginPath(); ctx.moveTo(x, y - size); ctx.lineTo(x + size, y); ctx.lineTo(x, y + size);
+            ctx.lineTo(x - size, y); ctx.closePath(); ctx.fill();
+          } else {
+            ctx.fillRect(x - half, y - half, size, size);
+          }
+          drawn += 1;
+        }
       });
     }
 
-    function rawOf(p) { return (raws[String(p.seriesId).replace("points-", "")] || [])[p.dataIndex]; }
+    var queued = false;
+    function redraw() {  // any number of updates within one frame are drawn once
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(draw);
+    }
+
+    // roam (drag, zoom), resize and setOption all end in a render: redraw when the projection moved
+    chart.on("rendered", function () {
+      var t = districts.length ? transform() : null;
+      var key = t ? [t.ox, t.oy, t.ax, t.by, element.clientWidth, element.clientHeight].join() : "";
+      if (key !== lastKey) { lastKey = key; redraw(); }
+    });
+
+    function hit(x, y) {  // the nearest drawn point within a few pixels of (x, y), CSS pixels
+      if (!T) return null;
+      var best = null, bestD = Math.max(size, 6) * Math.max(size, 6);
+      points.forEach(function (p) {
+        if (p.lon == null || p.lat == null || hidden[p.layer]) return;
+        var dx = T.ox + p.lon * T.ax + p.lat * T.bx - x, dy = T.oy + p.lon * T.ay + p.lat * T.by - y;
+        var d = dx * dx + dy * dy;
+        if (d <= bestD) { bestD = d; best = p; }
+      });
+      return best;
+    }
 
     function districtData() {
       return districts.map(function (f) {
@@ -79,7 +149,6 @@
       var o = {
         backgroundColor: theme.bg, animation: false,
         tooltip: { trigger: "item", formatter: function (p) {
-          if (p.seriesType === "scatter") { var r = rawOf(p); return r ? (r.tooltip || r.label || r.id) : ""; }
           return p.name + (p.value == null || isNaN(p.value) ? "" : ": " + p.value);
         } },
         geo: { map: "ub-city", roam: true, zoom: 1.1,
@@ -87,7 +156,6 @@
                emphasis: { itemStyle: { areaColor: theme.emphasis }, label: { color: theme.label } },
                label: { show: true, color: theme.label, fontSize: 11 }, regions: [] },
         series: [{ id: "districts", type: "map", map: "ub-city", geoIndex: 0, data: districtData() }]
-          .concat(pointSeries())
       };
       if (values) {
         var nums = Object.keys(values).map(function (k) { return values[k]; }).filter(function (v) { return v != null; });
@@ -99,40 +167,52 @@
       return o;
     }
 
-    var redrawQueued = false;
-    function redrawPoints() {  // several updates within one frame are drawn once
-      if (redrawQueued) return;
-      redrawQueued = true;
-      requestAnimationFrame(function () { redrawQueued = false; chart.setOption({ series: pointSeries() }); });
-    }
-
-    chart.on("click", function (p) {
-      if (p.seriesType === "scatter" && options.onPoint) options.onPoint(rawOf(p));
-      else if (p.componentType === "geo" || p.seriesType === "map") {
-        var f = districts.filter(function (d) { return d.properties.name === p.name; })[0];
-        if (f && options.onDistrict) options.onDistrict(f.properties.code, f.properties.name);
-      }
+    var zr = chart.getZr();
+    zr.on("click", function (e) {  // a point sits on top of its district: it takes the click
+      var p = hit(e.offsetX, e.offsetY);
+      if (p && options.onPoint) options.onPoint(p);
     });
-    window.addEventListener("resize", function () { chart.resize(); });
+    chart.on("click", function (p) {
+      if (!(p.componentType === "geo" || p.seriesType === "map") || !options.onDistrict) return;
+      if (p.event && options.onPoint && hit(p.event.offsetX, p.event.offsetY)) return;
+      var f = districts.filter(function (d) { return d.properties.name === p.name; })[0];
+      if (f) options.onDistrict(f.properties.code, f.properties.name);
+    });
+    if (options.tooltips !== false) {
+      zr.on("mousemove", function (e) {
+        var p = points.size <= 20000 ? hit(e.offsetX, e.offsetY) : null;
+        if (!p) { tip.style.display = "none"; return; }
+        tip.textContent = p.tooltip || p.label || p.id;
+        tip.style.left = (e.offsetX + 12) + "px"; tip.style.top = (e.offsetY + 12) + "px";
+        tip.style.display = "block";
+      });
+      zr.on("globalout", function () { tip.style.display = "none"; });
+    }
+    window.addEventListener("resize", function () { chart.resize(); redraw(); });
 
     var api = {
       chart: chart,
-      ready: loadDistricts().then(function (geo) { districts = geo.features || []; chart.setOption(option(), true); }),
+      canvas: canvas,
+      ready: loadDistricts().then(function (geo) { districts = geo.features || []; chart.setOption(option(), true); redraw(); }),
       setPoints: function (list) {
         points = new Map();
         (list || []).forEach(function (p) { points.set(String(p.id), p); });
-        api.ready.then(redrawPoints);
+        redraw();
       },
-      upsertPoints: function (list) {
+      upsertPoints: function (list) {  // in place: 10,000 changes a second allocate nothing per point
         (list || []).forEach(function (p) {
-          var old = points.get(String(p.id));
-          points.set(String(p.id), old ? Object.assign({}, old, p) : p);
+          var id = String(p.id), old = points.get(id);
+          if (!old) { points.set(id, p); return; }
+          for (var k in p) { if (Object.prototype.hasOwnProperty.call(p, k)) old[k] = p[k]; }
         });
-        api.ready.then(redrawPoints);
+        redraw();
       },
+      showLayer: function (layer, on) { hidden[layer] = !on; redraw(); },
       setDistrictValues: function (map) { values = map; api.ready.then(function () { chart.setOption(option(), true); }); },
       districtCount: function () { return districts.length; },
-      pointCount: function () { return points.size; }
+      pointCount: function () { return points.size; },
+      drawnCount: function () { return drawn; },
+      redraw: redraw
     };
     return api;
   }

@@ -220,10 +220,15 @@
       if (c.lon != null && c.lat != null) map.upsertPoints([{ id: "c:" + c.id, lon: c.lon, lat: c.lat, state: "ok", label: c.title || c.id }]);
     });
     source.addEventListener("points", function (e) {
-      var batch = JSON.parse(e.data);
+      var rows = JSON.parse(e.data), batch = new Array(rows.length);  // [id, lon, lat, state]
+      for (var i = 0; i < rows.length; i++) {
+        var r = rows[i];
+        batch[i] = r[1] == null ? { id: r[0], state: r[3] } : { id: r[0], lon: r[1], lat: r[2], state: r[3], layer: "sensors" };
+      }
       stats.pushed += 1; stats.points += batch.length;
       map.upsertPoints(batch);
-      document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
+      var label = M.points + " " + map.pointCount(), legend = document.getElementById("ioc-points");
+      if (legend.textContent !== label) legend.textContent = label;  // no layout when the count holds
     });
     return source;
   }
