@@ -35,10 +35,11 @@ class ScreenBody(BaseModel):
 
 
 @router.get("/ioc/snapshot")
-def snapshot(principal: CurrentPrincipal, screen: str = "main", district: str | None = None) -> dict[str, Any]:
+def snapshot(principal: CurrentPrincipal, screen: str = "main", district: str | None = None,
+             lang: str = "zh-CN") -> dict[str, Any]:
     from urbanbrain.operate import ioc
 
-    return ioc.snapshot(principal, screen, district or None)
+    return ioc.snapshot(principal, screen, district or None, lang="en" if lang == "en" else "zh-CN")
 
 
 @router.get("/ioc/screens")

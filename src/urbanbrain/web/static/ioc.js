@@ -161,7 +161,8 @@
   });
 
   function load() {
-    var q = "/api/ioc/snapshot?screen=" + encodeURIComponent(screen) + (district ? "&district=" + encodeURIComponent(district) : "");
+    var q = "/api/ioc/snapshot?screen=" + encodeURIComponent(screen) + "&lang=" + encodeURIComponent(config.lang) +
+      (district ? "&district=" + encodeURIComponent(district) : "");
     return fetch(q, { credentials: "same-origin" }).then(function (r) {
       if (!r.ok) throw new Error("snapshot: HTTP " + r.status);
       return r.json();
@@ -186,6 +187,9 @@
   }
 
   document.getElementById("ioc-back").addEventListener("click", function () { district = null; load(); });
+  document.querySelectorAll("#ioc-layers input[data-layer]").forEach(function (box) {  // the screen's layers, on and off
+    box.addEventListener("change", function () { map.showLayer(box.dataset.layer, box.checked); });
+  });
 
   function onIndicator(e) {
     var d = JSON.parse(e.data);
@@ -217,9 +221,10 @@
       var c = JSON.parse(e.data);
       stats.pushed += 1; stats.cases += 1;
       tickerItem("case", (c.district ? c.district + " · " : "") + (c.title || c.category || c.id), c.created_at);
-      if (c.lon != null && c.lat != null) map.upsertPoints([{ id: "c:" + c.id, lon: c.lon, lat: c.lat, state: "ok", label: c.title || c.id }]);
+      if (c.lon != null && c.lat != null) map.upsertPoints([{ id: "c:" + c.id, lon: c.lon, lat: c.lat, state: "ok", label: c.title || c.id, layer: "cases" }]);
     });
     source.addEventListener("points", function (e) {
+      if (config.screen.layers.indexOf("sensors") < 0) return;  // this screen shows no live sensors
       var rows = JSON.parse(e.data), batch = new Array(rows.length);  // [id, lon, lat, state]
       for (var i = 0; i < rows.length; i++) {
         var r = rows[i];
