@@ -1,21 +1,26 @@
 // urbanbrain: the one city map (live page, case page, operations-centre screen).
 // Draws the served city's districts from GET /api/geo/districts (bundled boundaries, no tiles) with
-// ECharts, and the points on a canvas of their own laid over the chart. 10,000 points moving every second
-// on a 3840×2160 wall made ECharts rebuild a scatter series each second (frames of 180 ms); a plain canvas
-// redraws them in a few milliseconds: the map's geo projection is linear, so three convertToPixel calls
-// give the transform and each point is one fillRect, batched per colour. The canvas is sized in device
-// pixels (devicePixelRatio) and redrawn at most once per animation frame, whatever the update rate.
+// ECharts, and the points on a canvas of their own laid over the chart (static/citymap-points.js, loaded
+// before this file). 10,000 points moving every second on a 3840×2160 wall made ECharts rebuild a scatter
+// series each second (frames of 180 ms); a plain canvas redraws them in a few milliseconds: the map's geo
+// projection is linear, so three convertToPixel calls give the transform and each point is one fillRect,
+// batched per colour. The canvas is sized in device pixels (devicePixelRatio) and redrawn at most once per
+// animation frame. With `worker: true` (the wall) the canvas is handed to a worker running the same layer,
+// and pushed updates go to it unparsed (`upsertRows`), so the main thread neither parses nor draws them.
 //
 //   var map = UBCityMap.create(element, {
 //     theme: "dark" | "light",                  // colours of land and borders
 //     colors: {ok: "#2ecc71", warning: "#f5a623", alarm: "#ff4d4f"},   // point colour by state
 //     onDistrict: function (code, name) {},     // a district was clicked (drill-in)
 //     onPoint: function (point) {},             // a point was clicked
-//     pointSize: 6
+//     pointSize: 6,
+//     worker: false,                            // draw (and parse pushed rows) in a worker
+//     onDrawn: function (count, drawn) {}       // after each draw of the point layer
 //   });
 //   map.ready.then(function () { ... });        // boundaries loaded and drawn
 //   map.setPoints([{id, lon, lat, state, label, layer}]);   // replace the point layer
 //   map.upsertPoints([{id, lon, lat, state, label}]); // change or add some points (SSE updates)
+//   map.upsertRows(text);                      // the same, from the JSON text of rows [id, lon, lat, state]
 //   map.showLayer("facilities", false);        // hide the points of one layer (point.layer), true to show
 //   map.setDistrictValues({"430102": 0.93});   // shade districts (e.g. an indicator), null to clear
 //   map.districtCount()                        // districts drawn (tests read it)
@@ -45,11 +50,10 @@
     var colors = Object.assign({}, DEFAULT_COLORS, options.colors || {});
     var size = options.pointSize || 6;
     var chart = echarts.init(element, null, { renderer: "canvas" });
-    var points = new Map();
-    var hidden = {};          // layer -> true when switched off
+    var hidden = {};          // layer -> true when switched off (the page's own copy, for its legend)
     var districts = [];
     var values = null;
-    var drawn = 0;
+    var count = 0, drawn = 0;
 
     if (getComputedStyle(element).position === "static") element.style.position = "relative";
     var canvas = document.createElement("canvas");
@@ -62,9 +66,34 @@
       "background:rgba(0,0,0,.75);color:#fff;border-radius:3px;white-space:nowrap";
     element.appendChild(tip);
 
+    function onDrawn(c, d) { count = c; drawn = d; if (options.onDrawn) options.onDrawn(c, d); }
+    var useWorker = !!(options.worker && window.Worker && canvas.transferControlToOffscreen);
+    var layer, hitAt;
+    if (useWorker) {
+      var worker = new Worker("/static/citymap-points.js");
+      var offscreen = canvas.transferControlToOffscreen();
+      var waiting = {}, seq = 0;
+      worker.postMessage({ type: "init", canvas: offscreen, colors: colors, size: size }, [offscreen]);
+      worker.onmessage = function (e) {
+        if (e.data.type === "drawn") onDrawn(e.data.count, e.data.drawn);
+        else if (e.data.type === "hit" && waiting[e.data.seq]) { waiting[e.data.seq](e.data.point); delete waiting[e.data.seq]; }
+      };
+      var post = function (m) { worker.postMessage(m); };
+      layer = {
+        view: function (t, w, h, dpr) { post({ type: "view", T: t, w: w, h: h, dpr: dpr }); },
+        set: function (list) { post({ type: "set", points: list || [] }); },
+        upsert: function (list) { post({ type: "upsert", points: list || [] }); },
+        rows: function (text) { post({ type: "rows", text: text }); },
+        hide: function (name, on) { post({ type: "hide", layer: name, on: on }); }
+      };
+      hitAt = function (x, y, then) { seq += 1; waiting[seq] = then; post({ type: "hit", x: x, y: y, seq: seq }); };
+    } else {
+      layer = UBPointLayer.create(canvas, colors, size, onDrawn, window.requestAnimationFrame.bind(window));
+      hitAt = function (x, y, then) { then(layer.hit(x, y)); };
+    }
+
     // lon/lat -> CSS pixels: x = ox + lon*ax + lat*bx, y = oy + lon*ay + lat*by (the geo component's
-    // projection is linear; roam and resize change the numbers, read again before each draw)
-    var T = null, lastKey = "";
+    // projection is linear); roam, resize and setOption all end in a render: tell the layer when it moved
     function transform() {
       var o = chart.convertToPixel({ geoIndex: 0 }, [0, 0]);
       var e = chart.convertToPixel({ geoIndex: 0 }, [1, 0]);
@@ -72,71 +101,17 @@
       if (!o || !e || !n) return null;
       return { ox: o[0], oy: o[1], ax: e[0] - o[0], ay: e[1] - o[1], bx: n[0] - o[0], by: n[1] - o[1] };
     }
-
-    function draw() {
-      queued = false;
-      var w = element.clientWidth, h = element.clientHeight, dpr = window.devicePixelRatio || 1;
-      if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-        canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
-        canvas.style.width = w + "px"; canvas.style.height = h + "px";
-      }
-      var ctx = canvas.getContext("2d");
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-      ctx.clearRect(0, 0, canvas.width, canvas.height);
-      T = districts.length ? transform() : null;
-      drawn = 0;
-      if (!T) return;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      var byColor = {};
-      points.forEach(function (p) {
-        if (p.lon == null || p.lat == null || hidden[p.layer]) return;
-        var c = colors[p.state] || colors.unknown;
-        (byColor[c] = byColor[c] || []).push(p);
-      });
-      var half = size / 2;
-      Object.keys(byColor).forEach(function (c) {
-        ctx.fillStyle = c;
-        var list = byColor[c];
-        for (var i = 0; i < list.length; i++) {
-          var p = list[i];
-          var x = T.ox + p.lon * T.ax + p.lat * T.bx, y = T.oy + p.lon * T.ay + p.lat * T.by;
-          if (x < -size || y < -size || x > w + size || y > h + size) continue;
-          if (p.layer === "facilities") {  // facilities are diamonds, so they read apart from sensors
-            ctx.beginPath(); ctx.moveTo(x, y - size); ctx.lineTo(x + size, y); ctx.lineTo(x, y + size);
-            ctx.lineTo(x - size, y); ctx.closePath(); ctx.fill();
-          } else {
-            ctx.fillRect(x - half, y - half, size, size);
-          }
-          drawn += 1;
-        }
-      });
+    var lastKey = "";
+    function syncView() {
+      var t = districts.length ? transform() : null, w = element.clientWidth, h = element.clientHeight;
+      var dpr = window.devicePixelRatio || 1;
+      var key = t ? [t.ox, t.oy, t.ax, t.ay, t.bx, t.by, w, h, dpr].join() : "";
+      if (key === lastKey) return;
+      lastKey = key;
+      canvas.style.width = w + "px"; canvas.style.height = h + "px";
+      layer.view(t, w, h, dpr);
     }
-
-    var queued = false;
-    function redraw() {  // any number of updates within one frame are drawn once
-      if (queued) return;
-      queued = true;
-      requestAnimationFrame(draw);
-    }
-
-    // roam (drag, zoom), resize and setOption all end in a render: redraw when the projection moved
-    chart.on("rendered", function () {
-      var t = districts.length ? transform() : null;
-      var key = t ? [t.ox, t.oy, t.ax, t.by, element.clientWidth, element.clientHeight].join() : "";
-      if (key !== lastKey) { lastKey = key; redraw(); }
-    });
-
-    function hit(x, y) {  // the nearest drawn point within a few pixels of (x, y), CSS pixels
-      if (!T) return null;
-      var best = null, bestD = Math.max(size, 6) * Math.max(size, 6);
-      points.forEach(function (p) {
-        if (p.lon == null || p.lat == null || hidden[p.layer]) return;
-        var dx = T.ox + p.lon * T.ax + p.lat * T.bx - x, dy = T.oy + p.lon * T.ay + p.lat * T.by - y;
-        var d = dx * dx + dy * dy;
-        if (d <= bestD) { bestD = d; best = p; }
-      });
-      return best;
-    }
+    chart.on("rendered", syncView);
 
     function districtData() {
       return districts.map(function (f) {
@@ -169,50 +144,44 @@
 
     var zr = chart.getZr();
     zr.on("click", function (e) {  // a point sits on top of its district: it takes the click
-      var p = hit(e.offsetX, e.offsetY);
-      if (p && options.onPoint) options.onPoint(p);
+      if (options.onPoint) hitAt(e.offsetX, e.offsetY, function (p) { if (p) options.onPoint(p); });
     });
     chart.on("click", function (p) {
       if (!(p.componentType === "geo" || p.seriesType === "map") || !options.onDistrict) return;
-      if (p.event && options.onPoint && hit(p.event.offsetX, p.event.offsetY)) return;
+      if (p.event && options.onPoint && !useWorker && layer.hit(p.event.offsetX, p.event.offsetY)) return;
       var f = districts.filter(function (d) { return d.properties.name === p.name; })[0];
       if (f) options.onDistrict(f.properties.code, f.properties.name);
     });
     if (options.tooltips !== false) {
+      var asking = false;
       zr.on("mousemove", function (e) {
-        var p = points.size <= 20000 ? hit(e.offsetX, e.offsetY) : null;
-        if (!p) { tip.style.display = "none"; return; }
-        tip.textContent = p.tooltip || p.label || p.id;
-        tip.style.left = (e.offsetX + 12) + "px"; tip.style.top = (e.offsetY + 12) + "px";
-        tip.style.display = "block";
+        if (asking) return;  // one question at a time to a worker
+        asking = true;
+        hitAt(e.offsetX, e.offsetY, function (p) {
+          asking = false;
+          if (!p) { tip.style.display = "none"; return; }
+          tip.textContent = p.tooltip || p.label || p.id;
+          tip.style.left = (e.offsetX + 12) + "px"; tip.style.top = (e.offsetY + 12) + "px";
+          tip.style.display = "block";
+        });
       });
       zr.on("globalout", function () { tip.style.display = "none"; });
     }
-    window.addEventListener("resize", function () { chart.resize(); redraw(); });
+    window.addEventListener("resize", function () { chart.resize(); syncView(); });
 
     var api = {
       chart: chart,
       canvas: canvas,
-      ready: loadDistricts().then(function (geo) { districts = geo.features || []; chart.setOption(option(), true); redraw(); }),
-      setPoints: function (list) {
-        points = new Map();
-        (list || []).forEach(function (p) { points.set(String(p.id), p); });
-        redraw();
-      },
-      upsertPoints: function (list) {  // in place: 10,000 changes a second allocate nothing per point
-        (list || []).forEach(function (p) {
-          var id = String(p.id), old = points.get(id);
-          if (!old) { points.set(id, p); return; }
-          for (var k in p) { if (Object.prototype.hasOwnProperty.call(p, k)) old[k] = p[k]; }
-        });
-        redraw();
-      },
-      showLayer: function (layer, on) { hidden[layer] = !on; redraw(); },
+      worker: useWorker,
+      ready: loadDistricts().then(function (geo) { districts = geo.features || []; chart.setOption(option(), true); syncView(); }),
+      setPoints: function (list) { count = (list || []).length; layer.set(list); },
+      upsertPoints: function (list) { layer.upsert(list); },
+      upsertRows: function (text) { layer.rows(text); },
+      showLayer: function (name, on) { hidden[name] = !on; layer.hide(name, on); },
       setDistrictValues: function (map) { values = map; api.ready.then(function () { chart.setOption(option(), true); }); },
       districtCount: function () { return districts.length; },
-      pointCount: function () { return points.size; },
-      drawnCount: function () { return drawn; },
-      redraw: redraw
+      pointCount: function () { return count; },   // as of the last draw (a worker answers after drawing)
+      drawnCount: function () { return drawn; }
     };
     return api;
   }

@@ -9,7 +9,7 @@
   var screen = config.screen.name;
   var district = null;
   var tiles = {};          // indicator name -> its tile data
-  var stats = { pushed: 0, indicators: 0, points: 0, alerts: 0, cases: 0 };
+  var stats = { pushed: 0, indicators: 0, alerts: 0, cases: 0 };
   var LEFT = 4;            // the first four themes on the left, the rest under the map
   var PER_THEME = [6, 5];  // tiles per theme on the left and under the map: the worst lights first
 
@@ -155,8 +155,14 @@
     });
   }
 
+  var legend = document.getElementById("ioc-points");
   var map = UBCityMap.create(document.getElementById("ioc-map"), {
     theme: "dark", pointSize: Math.max(3, Math.round(window.innerWidth / 480)),  // 4 px at 1920, 8 at 3840
+    worker: true,  // 10,000 moving points are parsed and drawn off the main thread
+    onDrawn: function (count) {
+      var label = M.points + " " + count;
+      if (legend.textContent !== label) legend.textContent = label;  // no layout when the count holds
+    },
     onDistrict: function (code, name) { district = name; load(); }
   });
 
@@ -179,7 +185,6 @@
         map.setPoints(snap.points || []);
       }
       return map.ready.then(function () {  // the districts load beside the snapshot, not before it
-        document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
         window.UBIoc.loaded += 1;
         return snap;
       });
@@ -225,15 +230,8 @@
     });
     source.addEventListener("points", function (e) {
       if (config.screen.layers.indexOf("sensors") < 0) return;  // this screen shows no live sensors
-      var rows = JSON.parse(e.data), batch = new Array(rows.length);  // [id, lon, lat, state]
-      for (var i = 0; i < rows.length; i++) {
-        var r = rows[i];
-        batch[i] = r[1] == null ? { id: r[0], state: r[3] } : { id: r[0], lon: r[1], lat: r[2], state: r[3], layer: "sensors" };
-      }
-      stats.pushed += 1; stats.points += batch.length;
-      map.upsertPoints(batch);
-      var label = M.points + " " + map.pointCount(), legend = document.getElementById("ioc-points");
-      if (legend.textContent !== label) legend.textContent = label;  // no layout when the count holds
+      stats.pushed += 1;
+      map.upsertRows(e.data);  // rows [id, lon, lat, state], parsed and drawn by the map's worker
     });
     return source;
   }
