@@ -50,7 +50,6 @@
     var colors = Object.assign({}, DEFAULT_COLORS, options.colors || {});
     var size = options.pointSize || 6;
     var chart = echarts.init(element, null, { renderer: "canvas" });
-    var hidden = {};          // layer -> true when switched off (the page's own copy, for its legend)
     var districts = [];
     var values = null;
     var count = 0, drawn = 0;
@@ -177,7 +176,7 @@
       setPoints: function (list) { count = (list || []).length; layer.set(list); },
       upsertPoints: function (list) { layer.upsert(list); },
       upsertRows: function (text) { layer.rows(text); },
-      showLayer: function (name, on) { hidden[name] = !on; layer.hide(name, on); },
+      showLayer: function (name, on) { layer.hide(name, on); },
       setDistrictValues: function (map) { values = map; api.ready.then(function () { chart.setOption(option(), true); }); },
       districtCount: function () { return districts.length; },
       pointCount: function () { return count; },   // as of the last draw (a worker answers after drawing)
