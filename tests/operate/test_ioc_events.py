@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery"
 
 def test_frames_and_rows_are_compact() -> None:
     assert sse.frame("points", [["s:f:d1", 112.9, 28.2, "ok"]]) == \
-        'event: points\ndata: [["s:f:d1",112.9,28.2,"ok"]]\n\n'.encode()
+        b'event: points\ndata: [["s:f:d1",112.9,28.2,"ok"]]\n\n'
     assert sse.frame("alert", {"message": "告警"}).decode() == 'event: alert\ndata: {"message":"告警"}\n\n'
     rows = points({"feed": "lamps", "changes": [{"device_id": "d1", "lon": 112.912345678, "lat": 28.2, "state": None},
                                                 {"device_id": "d2"}, {"lon": 1.0}]})
