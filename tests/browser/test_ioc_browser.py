@@ -64,6 +64,12 @@ def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[
     get_bus().publish("state.hotline.lamps", {"feed": "lamps", "department": "hotline", "changes": [
         {"device_id": f"lamp{n}", "lon": 112.9 + n / 100, "lat": 28.2, "state": "ok"} for n in range(3)]})
     page.wait_for_function("window.UBIoc.map.pointCount() >= 3")
+    assert page.evaluate("window.UBIoc.map.worker") is True  # parsed and drawn off the main thread
+    page.wait_for_function("window.UBIoc.map.drawnCount() >= 3")
+    page.uncheck('#ioc-layers input[data-layer="sensors"]')  # the legend switches a layer off and on
+    page.wait_for_function("window.UBIoc.map.drawnCount() === 0")
+    page.check('#ioc-layers input[data-layer="sensors"]')
+    page.wait_for_function("window.UBIoc.map.drawnCount() >= 3")
     shot = shots / "ioc-1920x1080.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000

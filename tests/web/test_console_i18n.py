@@ -17,6 +17,7 @@ from urbanbrain.govern.classification import LEVELS
 from urbanbrain.govern.pii import PII_TYPES
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
+from urbanbrain.operate.ioc import LAYERS as IOC_LAYERS
 from urbanbrain.operate.ioc import THEMES as IOC_THEMES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
 from urbanbrain.operate.states import TRANSITIONS as CASE_ACTIONS
@@ -57,6 +58,7 @@ DYNAMIC = {
     "alerts.severity.": SEVERITIES,
     "alerts.action.": ("ack", "clear"),
     "theme.": (*IOC_THEMES, "general"),
+    "ioc.layer.": IOC_LAYERS,
     "ind.light.": ("ok", "warn", "alarm", "unknown"),
     "ind.direction.": ("up", "down"),
 }

@@ -1,12 +1,13 @@
 """The operations-centre screen (`/ioc`): what a wall shows, as one governed snapshot, and its configuration.
 
 A screen is named (`main` unless configured otherwise) and lists its indicator tiles (themes or single
-indicators) and its map layers (live sensors, open cases, alerts). The operations centre edits screens
+indicators) and its map layers (live sensors, open cases, alerts, facilities). The operations centre edits screens
 (`ioc.configure`, audited). Everything a snapshot holds is read as the signed-in user: indicators are
 published aggregates (every signed-in user reads them), sensors come through `stream.service.live_state`
 (the feed's policy), cases through `operate.cases.list_cases` (the caller's departments unless it reads
 for the operations centre), alerts through `stream.alerts.list_alerts`, the department ranking through
-`operate.stats.departments` — so a department's analyst sees its own cases and sensors on the same wall.
+`operate.stats.departments`, facilities through `operate.ioc_facilities` (a governed dataset read) — so
+a department's analyst sees its own cases and sensors on the same wall.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from urbanbrain.operate.states import ops_department
 
 THEMES = ("environment", "transport", "public_safety", "health", "education", "economy", "housing",
           "urban_management", "hotline")
-LAYERS = ("sensors", "cases", "alerts")
+LAYERS = ("sensors", "cases", "alerts", "facilities")
 DEFAULT_SCREEN = "main"
 SPARK_POINTS = 24
 SILENT_AFTER = timedelta(minutes=15)
@@ -200,7 +201,8 @@ def indicator_alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: a["severity"] != "alarm")
 
 
-def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None = None) -> dict[str, Any]:
+def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None = None, lang: str = "zh-CN"
+             ) -> dict[str, Any]:
     """Everything the screen draws on first paint, as the user may see it (then SSE keeps it current)."""
     from urbanbrain.operate.cases import list_cases
 
@@ -213,6 +215,10 @@ def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None =
         points += sensor_points(by, alerts, now)
     if "cases" in config["layers"]:
         points += case_points(by, now)
+    if "facilities" in config["layers"]:
+        from urbanbrain.operate.ioc_facilities import facility_points
+
+        points += facility_points(by, lang=lang)
     try:
         recent = list_cases(by, limit=10, now=now)
     except PermissionDeniedError:

@@ -68,6 +68,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/datasets/{name}/suggestions/{suggestion}/publish"): "capability.publish_suggestion",
     ("POST", "/grants/{grant_id}/approve"): "capability_grant.approve",
     ("POST", "/grants/{grant_id}/refuse"): "capability_grant.refuse",
+    ("POST", "/ioc/screens"): "ioc.configure",
+    ("POST", "/ioc/screens/{name}"): "ioc.configure",
     ("POST", "/link/kinds"): "link.kind",
     ("POST", "/link/{kind}/decide"): "link.decide",
     ("POST", "/link/{kind}/mappings"): "link.mapping",
@@ -95,6 +97,8 @@ NOT_GOVERNED: dict[tuple[str, str], str] = {
 # department and expects 403. `case.{action}` means the path's `{action}` picks the rule (case.accept, ...).
 MATRIX_ELSEWHERE: dict[tuple[str, str], str] = {
     ("PUT", "/api/ioc/screens/{name}"): "tests/operate/test_ioc.py",
+    ("POST", "/ioc/screens"): "tests/operate/test_ioc_screens_console.py",
+    ("POST", "/ioc/screens/{name}"): "tests/operate/test_ioc_screens_console.py",
     ("POST", "/api/alerts/{alert_id}/ack"): "tests/stream/test_api_governance.py",
     ("POST", "/api/alerts/{alert_id}/clear"): "tests/web/test_console_live.py",
     ("POST", "/alerts/{alert_id}/ack"): "tests/web/test_console_live.py",

@@ -22,6 +22,7 @@ from urbanbrain.web.api.health import installed_version
 from urbanbrain.web.console import console_lifespan, mount_console
 from urbanbrain.web.console.cases import router as cases_console_router
 from urbanbrain.web.console.indicators import router as indicators_console_router
+from urbanbrain.web.console.ioc_screens import router as ioc_screens_router
 from urbanbrain.web.error_docs import install_openapi
 from urbanbrain.web.errors import ErrorFormat, register_error_handlers, use_own_error_format
 from urbanbrain.web.gateway_path import GatewayFastPath
@@ -81,5 +82,6 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.router.routes[0:0] = gateway_routes()  # /capabilities/...: what applications call, matched first
     app.include_router(cases_console_router, include_in_schema=False)  # /cases: inbox, queue, case page, stats
     app.include_router(indicators_console_router, include_in_schema=False)  # /indicators, /ioc (the wall)
+    app.include_router(ioc_screens_router, include_in_schema=False)  # /ioc/screens: what each wall shows
     mount_console(app)  # the console's pages, from `/`; after the API so its error pages wrap the JSON ones
     return app

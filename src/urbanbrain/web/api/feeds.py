@@ -8,14 +8,13 @@ alert lifecycle events of the departments the caller belongs to (all, for platfo
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from urbanbrain.web.api import sse
 from urbanbrain.web.api.results import QueryResponse, json_response
 from urbanbrain.web.principal import CurrentPrincipal
 
@@ -158,46 +157,15 @@ def clear(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
     return alerts.clear_alert(principal, alert_id)
 
 
-@router.get("/stream/events", response_class=StreamingResponse,
-            responses={200: {"description": "server-sent events (never ends on its own)",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@router.get("/stream/events", response_class=StreamingResponse, responses=sse.RESPONSES)
 async def events(request: Request, principal: CurrentPrincipal,
                  topics: str = "state.>,alerts.>") -> StreamingResponse:
     """Server-sent events: `event: state` / `event: alert`, data = the bus payload as JSON."""
-    from urbanbrain.core.bus import get_bus
-
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=1000)
+    stream = sse.EventStream(request, maxsize=1000)
 
     def handler(topic: str, payload: dict[str, Any]) -> None:
-        if not principal.in_department(str(payload.get("department", ""))):
-            return
+        if principal.in_department(str(payload.get("department", ""))):
+            stream.push(topic, payload)
 
-        def put() -> None:
-            if queue.full():
-                queue.get_nowait()  # a slow browser loses the oldest events, never the server's memory
-            queue.put_nowait((topic, payload))
-
-        loop.call_soon_threadsafe(put)
-
-    bus = get_bus()
-    subs = [bus.subscribe(t.strip(), handler) for t in topics.split(",") if t.strip()]
-
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\n\n"
-            while not await request.is_disconnected():
-                try:
-                    topic, payload = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                kind = "alert" if topic.startswith("alerts.") else "state"
-                data = json.dumps({"topic": topic, **payload}, default=str, ensure_ascii=False)
-                yield f"event: {kind}\ndata: {data}\n\n".encode()
-        finally:
-            for sub in subs:
-                sub.unsubscribe()
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    stream.subscribe([t.strip() for t in topics.split(",") if t.strip()], handler)
+    return stream.response(lambda topic: "alert" if topic.startswith("alerts.") else "state")

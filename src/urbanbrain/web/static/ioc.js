@@ -9,7 +9,7 @@
   var screen = config.screen.name;
   var district = null;
   var tiles = {};          // indicator name -> its tile data
-  var stats = { pushed: 0, indicators: 0, points: 0, alerts: 0, cases: 0 };
+  var stats = { pushed: 0, indicators: 0, alerts: 0, cases: 0 };
   var LEFT = 4;            // the first four themes on the left, the rest under the map
   var PER_THEME = [6, 5];  // tiles per theme on the left and under the map: the worst lights first
 
@@ -155,13 +155,20 @@
     });
   }
 
+  var legend = document.getElementById("ioc-points");
   var map = UBCityMap.create(document.getElementById("ioc-map"), {
     theme: "dark", pointSize: Math.max(3, Math.round(window.innerWidth / 480)),  // 4 px at 1920, 8 at 3840
+    worker: true,  // 10,000 moving points are parsed and drawn off the main thread
+    onDrawn: function (count) {
+      var label = M.points + " " + count;
+      if (legend.textContent !== label) legend.textContent = label;  // no layout when the count holds
+    },
     onDistrict: function (code, name) { district = name; load(); }
   });
 
   function load() {
-    var q = "/api/ioc/snapshot?screen=" + encodeURIComponent(screen) + (district ? "&district=" + encodeURIComponent(district) : "");
+    var q = "/api/ioc/snapshot?screen=" + encodeURIComponent(screen) + "&lang=" + encodeURIComponent(config.lang) +
+      (district ? "&district=" + encodeURIComponent(district) : "");
     return fetch(q, { credentials: "same-origin" }).then(function (r) {
       if (!r.ok) throw new Error("snapshot: HTTP " + r.status);
       return r.json();
@@ -178,7 +185,6 @@
         map.setPoints(snap.points || []);
       }
       return map.ready.then(function () {  // the districts load beside the snapshot, not before it
-        document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
         window.UBIoc.loaded += 1;
         return snap;
       });
@@ -186,6 +192,9 @@
   }
 
   document.getElementById("ioc-back").addEventListener("click", function () { district = null; load(); });
+  document.querySelectorAll("#ioc-layers input[data-layer]").forEach(function (box) {  // the screen's layers, on and off
+    box.addEventListener("change", function () { map.showLayer(box.dataset.layer, box.checked); });
+  });
 
   function onIndicator(e) {
     var d = JSON.parse(e.data);
@@ -217,13 +226,12 @@
       var c = JSON.parse(e.data);
       stats.pushed += 1; stats.cases += 1;
       tickerItem("case", (c.district ? c.district + " · " : "") + (c.title || c.category || c.id), c.created_at);
-      if (c.lon != null && c.lat != null) map.upsertPoints([{ id: "c:" + c.id, lon: c.lon, lat: c.lat, state: "ok", label: c.title || c.id }]);
+      if (c.lon != null && c.lat != null) map.upsertPoints([{ id: "c:" + c.id, lon: c.lon, lat: c.lat, state: "ok", label: c.title || c.id, layer: "cases" }]);
     });
     source.addEventListener("points", function (e) {
-      var batch = JSON.parse(e.data);
-      stats.pushed += 1; stats.points += batch.length;
-      map.upsertPoints(batch);
-      document.getElementById("ioc-points").textContent = M.points + " " + map.pointCount();
+      if (config.screen.layers.indexOf("sensors") < 0) return;  // this screen shows no live sensors
+      stats.pushed += 1;
+      map.upsertRows(e.data);  // rows [id, lon, lat, state], parsed and drawn by the map's worker
     });
     return source;
   }
