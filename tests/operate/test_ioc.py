@@ -79,6 +79,7 @@ def test_the_snapshot_shows_what_the_user_may_see(client: TestClient) -> None:
     tile = next(i for g in ops["tiles"] if g["theme"] == "hotline" for i in g["indicators"])
     assert tile["name"] == "cases_open" and tile["value"] == 3.0 and tile["state"] == "warn" and tile["spark"] == [3.0]
     assert ops["health"]["counts"]["warn"] == 1 and ops["health"]["score"] == 0.0
+    assert [(r["department"], r["name"]) for r in ops["ranking"]] == [("urban", "城管")]  # by name on the wall
     assert client.get("/api/ioc/snapshot").status_code == 401
 
 

@@ -174,10 +174,16 @@ def ranking(by: Principal) -> list[dict[str, Any]]:
     """Departments by on-time closure (the caller's view: all for the operations centre)."""
     from urbanbrain.operate import stats
 
+    from urbanbrain.meta.departments import department_names
+
     try:
-        return stats.departments(by)
+        rows = stats.departments(by)
     except UrbanBrainError:
         return []
+    names = department_names()
+    for r in rows:  # the wall shows departments by name (长沙市交通运输局), not by code
+        r["name"] = names.get(r["department"], r["department"])
+    return rows
 
 
 def open_alerts(by: Principal, limit: int = 200) -> list[dict[str, Any]]:

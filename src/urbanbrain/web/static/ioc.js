@@ -143,7 +143,9 @@
     rows.slice(0, 12).forEach(function (r) {
       var tr = el("tr");
       tr.appendChild(el("td", null, String(r.rank)));
-      tr.appendChild(el("td", null, r.department));
+      var name = el("td", "name", r.name || r.department);
+      name.title = r.department;
+      tr.appendChild(name);
       var pct = r.on_time_resolution == null ? null : Math.round(r.on_time_resolution * 1000) / 10;
       var bar = el("td");
       var b = el("div", "bar");
