@@ -172,9 +172,8 @@ def case_points(by: Principal, now: datetime | None = None, limit: int = 5000) -
 
 def ranking(by: Principal) -> list[dict[str, Any]]:
     """Departments by on-time closure (the caller's view: all for the operations centre)."""
-    from urbanbrain.operate import stats
-
     from urbanbrain.meta.departments import department_names
+    from urbanbrain.operate import stats
 
     try:
         rows = stats.departments(by)
