@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", pattern=r"^(text|json)$",
                             description="text for people, json for log collectors (one object a line).")
     worker_concurrency: int = Field(default=2, ge=1, description="Syncs the worker runs at once.")
+    sync_split_rows: int = Field(
+        default=5_000_000, ge=0,
+        description="An object with more rows than this (beyond its cursor) is synced as key ranges of about this "
+                    "many rows, run at once (Ray tasks on a cluster) and committed as one; 0: never split.",
+    )
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
     query_memory_limit: str = Field(default="4GB", description="DuckDB memory limit for SQL queries.")

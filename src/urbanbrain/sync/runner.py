@@ -9,6 +9,7 @@ or terminal for the scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlalchemy import select
 
-from urbanbrain.connect.base import ReadRequest, Reject, Source, SourceObject
+from urbanbrain.connect.base import KeyRange, ReadRequest, Reject, Source, SourceObject
 from urbanbrain.connect.systems import discover_system, get_system_row, named, opened_source, scrub
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import (
@@ -37,7 +38,7 @@ from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
-from urbanbrain.sync import cursors, locks
+from urbanbrain.sync import cursors, locks, split
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
 from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
@@ -229,7 +230,11 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     inclusive = stored is not None and (bool(plan.primary_key) or not stored.legacy)
     request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
                           inclusive=inclusive, batch_rows=settings.batch_rows)
-    batches = prefetch(iter(source.read(request)))
+    parts = None
+    if plan.discovered is not None:  # a large object: key ranges read at once (sync/split.py)
+        parts = split.plan(source, request, split.split_column(plan.discovered.schema(), plan.cursor_column,
+                                                               plan.primary_key))
+    batches = prefetch(iter(source.read(request))) if parts is None else iter(())
     first = next(batches, None)
     if first is not None and first.data is not None:
         source_schema = first.data.schema
@@ -295,6 +300,12 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         handle(first.data, first.rejects)
     for batch in batches:
         handle(batch.data, batch.rejects)
+    if parts is not None:
+        _run_parts(parts, split.PartJob(
+            system_name, request, ident, target, lineage, list(plan.primary_key), mode == "merge",
+            writer._sort_column(), ties.column if ties is not None else None, stored if inclusive else None,
+            not plan.primary_key), writer, ties, system_id, outcome, pending)
+        progress.object_advanced(plan.record_name, outcome.rows_read)
 
     if pending or get_catalog().table_exists(q_writer.identifier):
         flush()  # replace mode empties an old quarantine; replace_where clears this cursor's rejects
@@ -319,6 +330,26 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     if q_result is not None:
         _register_dataset(q_writer.identifier, system_id, plan, q_writer, q_result.total_rows,
                           q_result.snapshot_id, run_id, "quarantine")
+
+
+def _run_parts(parts: list[KeyRange], job: split.PartJob, writer: TableWriter, ties: cursors.TieTracker | None,
+               system_id: str, outcome: SyncRunObject, pending: list[Reject]) -> None:
+    """Run the object's key ranges as parts and hand what they wrote to the one writer that commits."""
+    jobs = [dataclasses.replace(job, request=dataclasses.replace(job.request, key_range=r)) for r in parts]
+    results = split.run_parts(jobs, system_id)
+    for r in results:
+        writer._files.extend(r.files)  # committed with the cursor by writer.commit, as one snapshot
+        writer._rows += r.rows_written
+        if r.keys is not None:
+            writer._keys.append(r.keys)
+        outcome.rows_read += r.rows_read
+        outcome.rows_written += r.rows_written
+        outcome.bytes_written += r.bytes_written
+        outcome.rows_rejected += len(r.rejects)
+        pending.extend(r.rejects)
+    if ties is not None:
+        ties.best, ties.tie = split.combined_ties(results)
+    log.info("%s: %d key ranges of %s synced as parts", job.identifier[-1], len(parts), parts[0].column)
 
 
 def _check_cursor_guarantee(source: Source, plan: ObjectPlan) -> None:
