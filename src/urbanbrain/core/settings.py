@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
+    query_daft_above_bytes: int = Field(
+        default=0, ge=0,
+        description="`urbanbrain sql` (engine auto) runs a query on Daft when the datasets it reads hold this many "
+                    "bytes of data files or more (on the Ray cluster with a ray:// engine); 0: always DuckDB.",
+    )
     query_memory_limit: str = Field(default="4GB", description="DuckDB memory limit for SQL queries.")
     city_code: str = Field(default="430100", pattern=r"^(\d{6})?$",
                            description="GB/T 2260 code of the city served (Chinese address parsing); '' elsewhere.")
