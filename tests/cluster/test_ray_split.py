@@ -48,19 +48,29 @@ def _lake(system: str) -> list[tuple[object, ...]]:
     return [tuple(r.values()) for r in table.to_pylist()]
 
 
-def _kill_other_node_while_parts_run(cluster: LocalRayCluster, warehouse: Path, deadline: float) -> str | None:
-    """Once the sync holds its lock on one node and parts have begun writing files, kill the other node."""
+def _running_task(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::_call")  # a Ray worker running a task
+    except OSError:
+        return False
+
+
+def _kill_other_node_while_parts_run(cluster: LocalRayCluster, worker: subprocess.Popen[str],
+                                     deadline: float) -> str | None:
+    """Once the sync runs on one node (it holds the system's lock) and a task runs on the other node (a
+    part: only the sync and its parts are tasks here), kill that other node."""
     parent = None
-    while time.monotonic() < deadline:
-        with session_scope() as s:
-            owner = s.scalar(select(System.lock_owner).where(System.name == "big"))
-        if owner and parent is None:
-            parent = cluster.node_of(int(owner.rpartition(":")[2]))
-        if parent and any(p for p in warehouse.rglob("*.parquet") if "/big/" in str(p)):
+    while time.monotonic() < deadline and worker.poll() is None:
+        if parent is None:
+            with session_scope() as s:
+                owner = s.scalar(select(System.lock_owner).where(System.name == "big"))
+            parent = cluster.node_of(int(owner.rpartition(":")[2])) if owner else None
+        if parent:
             victim = "worker-1" if parent == "worker-0" else "worker-0"
-            cluster.kill_node(victim)
-            return victim
-        time.sleep(0.05)
+            if any(_running_task(pid) for pid in cluster.pids(victim)):
+                cluster.kill_node(victim)
+                return victim
+        time.sleep(0.02)
     return None
 
 
@@ -87,12 +97,12 @@ def test_a_split_object_on_a_ray_cluster_equals_the_in_process_sync(pg_db: str, 
         worker = subprocess.Popen([exe, "worker", "--once"], env={**env, **cluster.driver_env()},
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            killed = _kill_other_node_while_parts_run(cluster, warehouse, time.monotonic() + 300)
+            killed = _kill_other_node_while_parts_run(cluster, worker, time.monotonic() + 300)
             output = worker.communicate(timeout=900)[0]
         finally:
             if worker.poll() is None:
                 worker.kill()
-    assert killed is not None, "no part was seen writing"
+    assert killed is not None, "no part was seen running on the other node: " + output[-3000:]
     assert worker.returncode == 0, output
     assert [r.status for r in list_runs("big")] == ["succeeded"], output[-3000:]
     assert _lake("big") == _lake("whole")  # every row once: a re-run part's files replace the lost ones

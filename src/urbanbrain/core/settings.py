@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
+    link_partitions: int = Field(
+        default=0, ge=0,
+        description="A full linking run scores pairs in this many partitions per blocking key (Ray tasks on a "
+                    "ray:// engine); 0: the Ray cluster's CPUs on a ray:// engine, one piece in process.",
+    )
     query_daft_above_bytes: int = Field(
         default=0, ge=0,
         description="`urbanbrain sql` (engine auto) runs a query on Daft when the datasets it reads hold this many "
