@@ -233,7 +233,8 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     parts = None
     if plan.discovered is not None:  # a large object: key ranges read at once (sync/split.py)
         parts = split.plan(source, request, split.split_column(plan.discovered.schema(), plan.cursor_column,
-                                                               plan.primary_key))
+                                                               plan.primary_key),
+                           plan.discovered.row_estimate or plan.row_estimate)
     batches = prefetch(iter(source.read(request))) if parts is None else iter(())
     first = next(batches, None)
     if first is not None and first.data is not None:

@@ -103,10 +103,15 @@ def ranges(column: str, low: Any, high: Any, parts: int) -> list[KeyRange]:
     return [KeyRange(column, bounds[i], bounds[i + 1], nulls=i == 0) for i in range(len(bounds) - 1)]
 
 
-def plan(source: Source, request: ReadRequest, column: str | None) -> list[KeyRange] | None:
-    """The key ranges to read `request` in, or None to read it as one (small, or not splittable)."""
+def plan(source: Source, request: ReadRequest, column: str | None, estimate: int | None = None
+         ) -> list[KeyRange] | None:
+    """The key ranges to read `request` in, or None to read it as one (small, or not splittable).
+    `estimate`: the source's row estimate for the whole object; at or under the limit, the source is
+    not asked to count (most objects are small, and a count is a scan)."""
     limit = get_settings().sync_split_rows
     if not limit or column is None or not getattr(source, "splittable", False):
+        return None
+    if estimate is not None and 0 < estimate <= limit:  # 0 or less: never analysed, unknown
         return None
     low, high, rows = source.key_bounds(request, column)  # type: ignore[attr-defined]
     if rows <= limit or low is None:
