@@ -9,7 +9,6 @@ or terminal for the scheduler.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlalchemy import select
 
-from urbanbrain.connect.base import KeyRange, ReadRequest, Reject, Source, SourceObject
+from urbanbrain.connect.base import ReadRequest, Reject, Source, SourceObject
 from urbanbrain.connect.systems import discover_system, get_system_row, named, opened_source, scrub
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import (
@@ -302,7 +301,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     for batch in batches:
         handle(batch.data, batch.rejects)
     if parts is not None:
-        _run_parts(parts, split.PartJob(
+        split.run_into(parts, split.PartJob(
             system_name, request, ident, target, lineage, list(plan.primary_key), mode == "merge",
             writer._sort_column(), ties.column if ties is not None else None, stored if inclusive else None,
             not plan.primary_key), writer, ties, system_id, outcome, pending)
@@ -331,26 +330,6 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     if q_result is not None:
         _register_dataset(q_writer.identifier, system_id, plan, q_writer, q_result.total_rows,
                           q_result.snapshot_id, run_id, "quarantine")
-
-
-def _run_parts(parts: list[KeyRange], job: split.PartJob, writer: TableWriter, ties: cursors.TieTracker | None,
-               system_id: str, outcome: SyncRunObject, pending: list[Reject]) -> None:
-    """Run the object's key ranges as parts and hand what they wrote to the one writer that commits."""
-    jobs = [dataclasses.replace(job, request=dataclasses.replace(job.request, key_range=r)) for r in parts]
-    results = split.run_parts(jobs, system_id)
-    for r in results:
-        writer._files.extend(r.files)  # committed with the cursor by writer.commit, as one snapshot
-        writer._rows += r.rows_written
-        if r.keys is not None:
-            writer._keys.append(r.keys)
-        outcome.rows_read += r.rows_read
-        outcome.rows_written += r.rows_written
-        outcome.bytes_written += r.bytes_written
-        outcome.rows_rejected += len(r.rejects)
-        pending.extend(r.rejects)
-    if ties is not None:
-        ties.best, ties.tie = split.combined_ties(results)
-    log.info("%s: %d key ranges of %s synced as parts", job.identifier[-1], len(parts), parts[0].column)
 
 
 def _check_cursor_guarantee(source: Source, plan: ObjectPlan) -> None:

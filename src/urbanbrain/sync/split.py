@@ -16,7 +16,9 @@ no row is doubled; a part that fails fails the object and nothing of it is commi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import math
 import threading
 from collections import Counter
@@ -30,8 +32,11 @@ from pyiceberg.manifest import DataFile
 from urbanbrain.connect.base import KeyRange, ReadRequest, Reject, Source
 from urbanbrain.core.settings import get_settings
 from urbanbrain.lake.catalog import Identifier
+from urbanbrain.lake.writer import TableWriter
+from urbanbrain.meta.models import SyncRunObject
 from urbanbrain.sync.cursors import CursorState, TieTracker
 
+log = logging.getLogger("urbanbrain.sync")
 MAX_PARTS = 64
 REFRESH_SECONDS = 60.0
 
@@ -192,3 +197,24 @@ def combined_ties(results: list[PartResult]) -> tuple[Any, Counter[str]]:
         if r.best is not None and r.best == best:
             tie.update(r.tie)
     return best, tie
+
+
+def run_into(parts: list[KeyRange], job: PartJob, writer: TableWriter, ties: TieTracker | None, system_id: str,
+             outcome: SyncRunObject, pending: list[Reject]) -> None:
+    """Run the object's key ranges as parts and hand what they wrote to the sync's one writer, which
+    commits it all with the cursor (`TableWriter.commit`), as one snapshot."""
+    jobs = [dataclasses.replace(job, request=dataclasses.replace(job.request, key_range=r)) for r in parts]
+    results = run_parts(jobs, system_id)
+    for r in results:
+        writer._files.extend(r.files)  # the writer's own files are committed the same way
+        writer._rows += r.rows_written
+        if r.keys is not None:
+            writer._keys.append(r.keys)
+        outcome.rows_read += r.rows_read
+        outcome.rows_written += r.rows_written
+        outcome.bytes_written += r.bytes_written
+        outcome.rows_rejected += len(r.rejects)
+        pending.extend(r.rejects)
+    if ties is not None:
+        ties.best, ties.tie = combined_ties(results)
+    log.info("%s: %d key ranges of %s synced as parts", job.identifier[-1], len(parts), parts[0].column)
