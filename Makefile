@@ -20,7 +20,7 @@ help:
 	@echo "make demo      build, sync and serve the demo city (console on http://127.0.0.1:8080)"
 	@echo "make serve     run 'urbanbrain serve'"
 	@echo "make test      the test suite without the slow scale tests (starts PostgreSQL and MariaDB if needed)"
-	@echo "make test-slow only the slow scale tests (400-system demo); CI runs it after make test"
+	@echo "make test-slow only the slow scale tests (400-system demo, local Ray cluster: 50 systems, split object, linking; workers + serve); CI runs it after make test"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     run the benchmarks (bench/run.py)"
 

@@ -6,7 +6,8 @@ empty PostgreSQL metadata store and an empty warehouse, register the same system
 process: the reference with `--engine inprocess --concurrency <cluster CPUs>`, the measured one with
 `--engine ray://auto` (a Ray task per system). Reported: wall time of each worker process (start-up
 included), the cluster's start-up apart, the speed-up, and whether every table holds the same rows in
-both (count, sum and distinct ids per table). Writes bench/.work/scale_ray.json.
+both (count, sum and distinct ids per table). Writes bench/.work/scale_ray.json. `--split-rows` measures
+one large object instead: synced in one piece in process, and as key-range parts (Ray tasks) on Ray.
 
 On this 2-core machine the speed-up is bounded by the two cores the in-process threads already use
 (syncs of small tables are mostly Python: GIL-bound in threads, but parallel in Ray's worker processes),
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=20_000, help="rows per system")
     parser.add_argument("--workers", type=int, default=2, help="Ray worker nodes")
     parser.add_argument("--cpus-per-worker", type=int, default=1)
+    parser.add_argument("--split-rows", type=int, default=0,
+                        help="on Ray, sync each table as key-range parts of this many rows (Ray tasks); the "
+                             "in-process reference syncs each in one piece (e.g. --systems 1 --rows 2000000 "
+                             "--split-rows 250000: one large object)")
     args, _ = parser.parse_known_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from urbanbrain.core.ray_local import LocalRayCluster
@@ -146,13 +151,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "URBANBRAIN_FILE_ROOTS": str(WORK)}
         register_all(runs[name], sources)
     try:
-        inproc_s, _ = run_worker(runs["inprocess"], ["--engine", "inprocess", "--concurrency", str(cpus)])
+        inproc_s, _ = run_worker({**runs["inprocess"], "URBANBRAIN_SYNC_SPLIT_ROWS": "0"},
+                                 ["--engine", "inprocess", "--concurrency", str(cpus)])
         print(f"in-process: {args.systems} systems in {inproc_s:.1f} s", flush=True)
         start = time.perf_counter()
         with LocalRayCluster(workers=args.workers, cpus_per_worker=args.cpus_per_worker) as cluster:
             cluster_s = time.perf_counter() - start
             print(f"ray cluster of {args.workers} worker nodes up in {cluster_s:.1f} s", flush=True)
-            ray_s, _ = run_worker({**runs["ray"], **cluster.driver_env()}, [])
+            split = {"URBANBRAIN_SYNC_SPLIT_ROWS": str(args.split_rows)} if args.split_rows else {}
+            ray_s, _ = run_worker({**runs["ray"], **cluster.driver_env(), **split}, [])
         print(f"ray: {args.systems} systems in {ray_s:.1f} s", flush=True)
         reference = fingerprint(runs["inprocess"], args.systems)
         measured = fingerprint(runs["ray"], args.systems)
@@ -165,7 +172,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _drop_db(f"ub_bench_ray_{name}{suffix}")
     load_after = os.getloadavg()
     result = {
-        "systems": args.systems, "rows_per_system": args.rows, "worker_nodes": args.workers, "cluster_cpus": cpus,
+        "systems": args.systems, "rows_per_system": args.rows, "split_rows_on_ray": args.split_rows,
+        "worker_nodes": args.workers, "cluster_cpus": cpus,
         "load_before": load, "load_after": load_after,
         "inprocess_seconds": round(inproc_s, 2), "ray_seconds": round(ray_s, 2),
         "ray_cluster_start_seconds": round(cluster_s, 2),

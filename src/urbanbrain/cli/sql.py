@@ -21,10 +21,10 @@ if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first u
     import pyarrow as pa
 
     from urbanbrain.core.settings import get_settings
-    from urbanbrain.govern.daft_query import run_daft_query
+    from urbanbrain.govern.engine_choice import choose_engine
     from urbanbrain.govern.query import run_query, stream_query
 else:
-    run_daft_query = lazy_function("urbanbrain.govern.daft_query", "run_daft_query")
+    choose_engine = lazy_function("urbanbrain.govern.engine_choice", "choose_engine")
     get_settings = lazy_function("urbanbrain.core.settings", "get_settings")
     run_query = lazy_function("urbanbrain.govern.query", "run_query")
     stream_query = lazy_function("urbanbrain.govern.query", "stream_query")
@@ -55,16 +55,19 @@ def sql_command(
     ] = None,
     as_: AsOption = None,
     engine: Annotated[str, typer.Option(
-        "--engine", help="duckdb (default) or daft (Daft over the same Iceberg tables and the same policy; "
-                         "on the Ray cluster when URBANBRAIN_ENGINE=ray://...).")] = "duckdb",
+        "--engine", help="auto (default: daft when the datasets read hold URBANBRAIN_QUERY_DAFT_ABOVE_BYTES or more, "
+                         "else duckdb), duckdb, or daft (Daft over the same Iceberg tables and the same policy; "
+                         "on the Ray cluster when URBANBRAIN_ENGINE=ray://...).")] = "auto",
 ) -> None:
     """Run a read-only SQL query over the lake (as another department sees it with --as)."""
     principal = acting_principal(as_)
-    if engine.lower() not in ("duckdb", "daft"):
-        raise typer.BadParameter(f"unknown engine {engine!r}: choose duckdb or daft", param_hint="--engine")
-    if engine.lower() == "daft":
+    if engine.lower() not in ("auto", "duckdb", "daft"):
+        raise typer.BadParameter(f"unknown engine {engine!r}: choose auto, duckdb or daft", param_hint="--engine")
+    if choose_engine(query, engine) == "daft":
+        from urbanbrain.govern.engine_choice import run_sql
+
         limit = max_rows if max_rows is not None else (TABLE_MAX_ROWS if fmt is Format.table else None)
-        result = run_daft_query(query, max_rows=limit, principal=principal)
+        result = run_sql(query, max_rows=limit, principal=principal, engine=engine)
         emit_table(result.table, fmt, output=output, truncated=result.truncated)
         return
     if fmt in (Format.csv, Format.parquet) and max_rows is None:

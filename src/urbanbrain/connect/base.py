@@ -56,12 +56,25 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class KeyRange:
+    """One slice of an object by the values of one column: `low <= column < high` (None: unbounded),
+    with the rows whose column is null when `nulls`. A large object is read as several slices at once
+    (`sync/split.py`); only sources with `splittable = True` are asked to honour it."""
+
+    column: str
+    low: Any = None
+    high: Any = None
+    nulls: bool = False
+
+
+@dataclass(frozen=True)
 class ReadRequest:
     object: str
     cursor_column: str | None = None
     cursor: Cursor | None = None
     inclusive: bool = False
     batch_rows: int = 100_000
+    key_range: KeyRange | None = None
 
 
 @dataclass(frozen=True)

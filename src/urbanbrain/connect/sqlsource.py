@@ -168,14 +168,8 @@ class SQLSource:
             raise ObjectNotFoundError(f"table {request.object!r} not found in {self.display}",
                                       hint="run `urbanbrain system discover` to refresh the object list",
                                       object=request.object)
-        sql = f"SELECT * FROM src.{quote(schema)}.{quote(table)}"
-        params: list[Any] = []
-        if request.cursor is not None:
-            op = ">=" if request.inclusive else ">"
-            if not is_identifier(request.cursor.type.lower().split("(")[0].replace(" ", "_")):
-                raise ConfigurationError(f"bad cursor type {request.cursor.type!r}")
-            sql += f" WHERE {quote(request.cursor.column)} {op} CAST(? AS {request.cursor.type})"
-            params.append(request.cursor.value)
+        where, params = _conditions(request)
+        sql = f"SELECT * FROM src.{quote(schema)}.{quote(table)}" + (" WHERE " + " AND ".join(where) if where else "")
         try:
             reader = con.execute(sql, params).fetch_record_batch(request.batch_rows)
             for rb in reader:
@@ -189,11 +183,53 @@ class SQLSource:
         finally:
             con.close()
 
+    splittable: ClassVar[bool] = True  # `read` honours `ReadRequest.key_range`
+
+    def key_bounds(self, request: ReadRequest, column: str) -> tuple[Any, Any, int]:
+        """(min, max, rows) of `column` over the rows `request` would read: where to cut key ranges."""
+        schema, table = self._split(request.object)
+        where, params = _conditions(request)
+        sql = (f"SELECT min({quote(column)}), max({quote(column)}), count(*) FROM src.{quote(schema)}.{quote(table)}"
+               + (" WHERE " + " AND ".join(where) if where else ""))
+        con = self._duck().cursor()
+        try:
+            row = con.execute(sql, params).fetchone()
+        except duckdb.Error as exc:
+            raise SourceError(f"reading {request.object!r} from {self.display} failed: {self.clean(str(exc))}",
+                              object=request.object) from None
+        finally:
+            con.close()
+        assert row is not None
+        return row[0], row[1], int(row[2])
+
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+def _conditions(request: ReadRequest) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (and their parameters) for the request's cursor and key range."""
+    where: list[str] = []
+    params: list[Any] = []
+    if request.cursor is not None:
+        op = ">=" if request.inclusive else ">"
+        if not is_identifier(request.cursor.type.lower().split("(")[0].replace(" ", "_")):
+            raise ConfigurationError(f"bad cursor type {request.cursor.type!r}")
+        where.append(f"{quote(request.cursor.column)} {op} CAST(? AS {request.cursor.type})")
+        params.append(request.cursor.value)
+    if (r := request.key_range) is not None:
+        bounds = []
+        if r.low is not None:
+            bounds.append(f"{quote(r.column)} >= ?")
+            params.append(r.low)
+        if r.high is not None:
+            bounds.append(f"{quote(r.column)} < ?")
+            params.append(r.high)
+        clause = " AND ".join(bounds) or "TRUE"
+        where.append(f"({clause} OR {quote(r.column)} IS NULL)" if r.nulls else f"({clause})")
+    return where, params
 
 
 def _looks_like_cursor(col: ColumnInfo) -> bool:

@@ -16,7 +16,7 @@ task retried after a lost node starts again from the committed cursor): a backen
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 from urbanbrain.core.errors import ConfigurationError
@@ -67,6 +67,36 @@ class InProcess:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def run_all(fn: Callable[..., T], calls: list[tuple[Any, ...]], *, threads: int = 0) -> list[T]:
+    """`[fn(*args) for args in calls]`, run at once where this process's work runs: as Ray tasks when
+    this process is part of a Ray cluster (a sync that a Ray worker runs splits its large object into
+    tasks spread over the nodes), on the configured engine's backend when it is not in-process (a CLI
+    command run with `URBANBRAIN_ENGINE=ray://...`), else on up to `threads` threads here (default:
+    worker concurrency).
+    Results come back in the order of `calls`; the first error is raised after all have finished."""
+    import sys
+
+    from urbanbrain.core.settings import get_settings
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        from urbanbrain.core.ray_backend import run_all_tasks
+
+        return run_all_tasks(fn, calls)
+    if parse_engine(get_settings().engine)[0] != "inprocess":  # a CLI command with URBANBRAIN_ENGINE=ray://...
+        backend = get_backend()
+        try:
+            submitted = [backend.submit(fn, *args) for args in calls]
+            wait(submitted)
+            return [f.result() for f in submitted]
+        finally:
+            backend.close()
+    workers = max(1, min(len(calls), threads or get_settings().worker_concurrency))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ub-part") as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        wait(futures)
+    return [f.result() for f in futures]
 
 
 def parse_engine(url: str) -> tuple[str, str]:

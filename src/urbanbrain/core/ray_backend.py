@@ -38,6 +38,18 @@ def forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("URBANBRAIN_")}
 
 
+def run_all_tasks(fn: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[T]:
+    """From inside a Ray task (or a connected driver): one task per call, waited for with `ray.get`,
+    which lends the waiting task's CPU to the ones it waits for (no deadlock when every CPU of the
+    cluster is held by a waiting parent). A part whose node dies is re-run elsewhere like any task."""
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=NODE_RETRIES, retry_exceptions=False)(_call)
+    refs = [remote.remote(fn, *args) for args in calls]
+    results: list[T] = ray.get(refs)
+    return results
+
+
 class RayBackend:
     """Ray tasks; `capacity()` is the cluster's CPUs (one sync is one CPU's worth of work)."""
 

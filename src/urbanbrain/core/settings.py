@@ -42,8 +42,23 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", pattern=r"^(text|json)$",
                             description="text for people, json for log collectors (one object a line).")
     worker_concurrency: int = Field(default=2, ge=1, description="Syncs the worker runs at once.")
+    sync_split_rows: int = Field(
+        default=5_000_000, ge=0,
+        description="An object with more rows than this (beyond its cursor) is synced as key ranges of about this "
+                    "many rows, run at once (Ray tasks on a cluster) and committed as one; 0: never split.",
+    )
     retry_attempts: int = Field(default=3, ge=0, description="Retries of a transient sync failure.")
     retry_base_seconds: float = Field(default=2.0, ge=0, description="First backoff; doubles per retry.")
+    link_partitions: int = Field(
+        default=0, ge=0,
+        description="A full linking run scores pairs in this many partitions per blocking key (Ray tasks on a "
+                    "ray:// engine); 0: the Ray cluster's CPUs on a ray:// engine, one piece in process.",
+    )
+    query_daft_above_bytes: int = Field(
+        default=0, ge=0,
+        description="`urbanbrain sql` (engine auto) runs a query on Daft when the datasets it reads hold this many "
+                    "bytes of data files or more (on the Ray cluster with a ray:// engine); 0: always DuckDB.",
+    )
     query_memory_limit: str = Field(default="4GB", description="DuckDB memory limit for SQL queries.")
     city_code: str = Field(default="430100", pattern=r"^(\d{6})?$",
                            description="GB/T 2260 code of the city served (Chinese address parsing); '' elsewhere.")

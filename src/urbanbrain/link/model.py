@@ -68,6 +68,11 @@ def _block(columns: Sequence[str]) -> Any:
     return block_on(*columns)
 
 
+def block_sql(columns: Sequence[str]) -> str:
+    """The SQL of the blocking rule on `columns`, as a saved model holds it."""
+    return str(_block(columns).get_blocking_rule("duckdb").blocking_rule_sql)
+
+
 LinkType = Literal["link_only", "link_and_dedupe", "dedupe_only"]
 
 
@@ -231,9 +236,41 @@ def _copy_u(source: Any, target: Any, floor: float) -> None:
             b._u_probability = floor if u is None or isinstance(u, str) else u
 
 
+def tf_columns(model: dict[str, Any]) -> list[str]:
+    """Columns whose comparison levels are adjusted by term frequency (the value's share of the records)."""
+    return sorted({str(lv["tf_adjustment_column"]) for c in model.get("comparisons", [])
+                   for lv in c.get("comparison_levels", []) if lv.get("tf_adjustment_column")})
+
+
+def term_frequencies(model: dict[str, Any], records: pa.Table, *, other: pa.Table | None = None
+                     ) -> dict[str, pa.Table]:
+    """Splink's term-frequency tables over all of `records` (and `other`): a slice of the records scored
+    alone (`link_all(tf=...)`) must use the whole data's frequencies to score a pair as the whole run does."""
+    from splink import Linker
+
+    columns = tf_columns(model)
+    if not columns:
+        return {}
+    con = duck.connect()
+    try:
+        api = _api(con)
+        inputs = [api.register(records, table_name="ub_left")]
+        if other is not None:
+            inputs.append(api.register(other, table_name="ub_right"))
+        linker = Linker(inputs if other is not None else inputs[0], model, log_level=None)
+        out = {}
+        for column in columns:
+            frame = linker.table_management.compute_tf_table(column)
+            out[column] = con.execute(f"SELECT * FROM {frame.physical_name}").fetch_arrow_table()
+        return out
+    finally:
+        con.close()
+
+
 def link_all(model: dict[str, Any], records: pa.Table, *, other: pa.Table | None = None,
-             threshold: float = 0.0) -> pa.Table:
-    """Every scored pair among `records` (or between `records` and `other`) at or above `threshold`."""
+             threshold: float = 0.0, tf: dict[str, pa.Table] | None = None) -> pa.Table:
+    """Every scored pair among `records` (or between `records` and `other`) at or above `threshold`;
+    `tf`: term-frequency tables to use instead of those of these records (`term_frequencies`)."""
     from splink import Linker
 
     con = duck.connect()
@@ -243,6 +280,9 @@ def link_all(model: dict[str, Any], records: pa.Table, *, other: pa.Table | None
         if other is not None:
             inputs.append(api.register(other, table_name="ub_right"))
         linker = Linker(inputs if other is not None else inputs[0], model, log_level=None)
+        for n, (column, table) in enumerate(sorted((tf or {}).items())):
+            linker.table_management.register_term_frequency_lookup(api.register(table, table_name=f"ub_tf_{n}"),
+                                                                   column)
         return _result(con, linker.inference.predict(threshold_match_probability=threshold or None))
     finally:
         con.close()

@@ -30,7 +30,7 @@ from urbanbrain.core.errors import ValidationError
 from urbanbrain.core.ids import new_id
 from urbanbrain.govern.authz import acting, authorize, record
 from urbanbrain.govern.principals import Principal
-from urbanbrain.link import model, store
+from urbanbrain.link import model, partitioned, store
 from urbanbrain.link.clusters import one_to_one
 from urbanbrain.link.golden import golden_records
 from urbanbrain.link.ids import Assignment, Event, IdCounter, assign_batch, assign_full, moves
@@ -203,8 +203,8 @@ def _full(kind: str, spec: model.ModelSpec, fitted: dict[str, Any], current: pa.
         previous = dict(zip(existing.column("unique_id").to_pylist(), existing.column("entity_id").to_pylist(),
                             strict=True))
     left, right = sides(kind, current)
-    raw = model.link_all(fitted, features(left), other=features(right) if right is not None else None,
-                         threshold=spec.review_low)
+    raw = partitioned.link_all(fitted, spec.blocking, features(left),
+                               other=features(right) if right is not None else None, threshold=spec.review_low)
     scored = raw.select(["uid_l", "uid_r", "probability"])
     if spec.rule_pairs is not None:
         scored = pa.concat_tables([scored, spec.rule_pairs(current, None, spec.threshold)])

@@ -37,7 +37,7 @@ from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
-from urbanbrain.sync import cursors, locks
+from urbanbrain.sync import cursors, locks, split
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
 from urbanbrain.sync.prefetch import prefetch
 from urbanbrain.sync.progress import NoProgress, SyncProgress
@@ -229,7 +229,12 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     inclusive = stored is not None and (bool(plan.primary_key) or not stored.legacy)
     request = ReadRequest(object=plan.record_name, cursor_column=plan.cursor_column, cursor=cursor,
                           inclusive=inclusive, batch_rows=settings.batch_rows)
-    batches = prefetch(iter(source.read(request)))
+    parts = None
+    if plan.discovered is not None:  # a large object: key ranges read at once (sync/split.py)
+        parts = split.plan(source, request, split.split_column(plan.discovered.schema(), plan.cursor_column,
+                                                               plan.primary_key),
+                           plan.discovered.row_estimate or plan.row_estimate)
+    batches = prefetch(iter(source.read(request))) if parts is None else iter(())
     first = next(batches, None)
     if first is not None and first.data is not None:
         source_schema = first.data.schema
@@ -295,6 +300,12 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
         handle(first.data, first.rejects)
     for batch in batches:
         handle(batch.data, batch.rejects)
+    if parts is not None:
+        split.run_into(parts, split.PartJob(
+            system_name, request, ident, target, lineage, list(plan.primary_key), mode == "merge",
+            writer._sort_column(), ties.column if ties is not None else None, stored if inclusive else None,
+            not plan.primary_key), writer, ties, system_id, outcome, pending)
+        progress.object_advanced(plan.record_name, outcome.rows_read)
 
     if pending or get_catalog().table_exists(q_writer.identifier):
         flush()  # replace mode empties an old quarantine; replace_where clears this cursor's rejects
