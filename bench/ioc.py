@@ -37,7 +37,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 def ensure_demo(home: Path) -> None:
     if (home / "demo" / "state.json").exists():
         return
-    env = {**os.environ, "URBANBRAIN_HOME": str(home), "URBANBRAIN_DEMO_DB_PREFIX": "ub_bench_ioc"}
+    env = {"URBANBRAIN_DEMO_DB_PREFIX": "ub_bench_ioc", **os.environ, "URBANBRAIN_HOME": str(home)}
     subprocess.run([sys.executable, "-m", "urbanbrain.cli.main", "demo", "--no-serve", "--scale", "tiny"], env=env,
                    check=True, stdout=subprocess.DEVNULL)
 

@@ -1,4 +1,4 @@
-"""`govern.query.run_queries`: several queries as one principal on one sealed connection — each checked,
+"""`govern.batch.run_queries`: several queries as one principal on one sealed connection — each checked,
 answered and audited as `run_query` would, and one bad query never hides the others' answers."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from pathlib import Path
 from tests.sync.helpers import register
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
 from urbanbrain.govern import audit
+from urbanbrain.govern.batch import run_queries
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import QueryResult, run_queries
+from urbanbrain.govern.query import QueryResult
 from urbanbrain.sync.runner import run_sync
 
 OWNER = Principal("consumer", "indicator:x", frozenset({"market"}), frozenset())
