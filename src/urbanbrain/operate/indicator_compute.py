@@ -19,11 +19,9 @@ light publishes nothing.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
@@ -39,6 +37,7 @@ from urbanbrain.govern.principals import Principal
 from urbanbrain.meta import leases
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Indicator, IndicatorValue
+from urbanbrain.operate.indicator_functions import evaluate_function, number
 from urbanbrain.operate.indicators import indicator_public, indicator_row
 from urbanbrain.operate.thresholds import ALARM, OK, RANK, WARN, light, parse_threshold, worst
 
@@ -58,6 +57,7 @@ class Spec:
     sql: str
     breakdown: str | None
     department: str
+    function: str | None = None  # a registered function (`operate.indicator_functions`) instead of SQL
 
 
 def reader(spec: Spec) -> Principal:
@@ -66,9 +66,12 @@ def reader(spec: Spec) -> Principal:
 
 
 def evaluate(spec: Spec) -> list[tuple[str, float]]:
-    """Run the SQL as the owner and check the shape: `(key, value)` pairs, key "" for the city-wide row."""
+    """Run the SQL (or the function) as the owner and check the shape: `(key, value)` pairs, key "" for
+    the city-wide row."""
     from urbanbrain.govern.query import run_query
 
+    if spec.function:
+        return evaluate_function(spec.function, reader(spec), spec.department, spec.name, spec.breakdown)
     return check_shape(spec, run_query(spec.sql, max_rows=MAX_ROWS, principal=reader(spec)))
 
 
@@ -96,23 +99,8 @@ def check_shape(spec: Spec, result: Any) -> list[tuple[str, float]]:
             raise ValidationError(f"the SQL returns two rows for {key or 'the city-wide value'!r}",
                                   hint=f"group by {spec.breakdown}")
         seen.add(key)
-        out.append((key, _number(row[lower["value"]], key)))
+        out.append((key, number(row[lower["value"]], key)))
     return out
-
-
-def _number(value: Any, key: str) -> float:
-    where = f" for {key!r}" if key else ""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        if value is None:
-            raise ValidationError(f"the value{where} is NULL", hint="a division by zero or no data: guard with "
-                                  "nullif/coalesce, or check the dataset still has rows")
-        raise ValidationError(f"the value{where} is not a number ({type(value).__name__})",
-                              hint="cast it: `cast(... as double) as value`")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValidationError(f"the value{where} is {number} (a division by zero?)",
-                              hint="guard the denominator with nullif(..., 0)")
-    return number
 
 
 def compute(name: str, by: Principal | None = None, *, now: datetime | None = None,
@@ -148,7 +136,7 @@ def _claim(name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
 def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
     row = indicator_row(s, name)
     authorize("indicator.compute", by, department=row.department)
-    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department, row.function)
     claimed = s.execute(update(Indicator).where(
         Indicator.id == row.id, or_(Indicator.running_since.is_(None),
                                     Indicator.running_since < now - RUNNING_TIMEOUT))
@@ -173,14 +161,22 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
     now = now or utcnow()
     results: dict[str, dict[str, Any]] = {}
     specs: dict[str, list[Spec]] = {}
+    functions: list[Spec] = []
     with session_scope() as s:  # every claim in one transaction
         for name, claimed in _claim_many(s, names, by, now).items():
-            if isinstance(claimed, Spec):
+            if isinstance(claimed, Spec) and claimed.function:
+                functions.append(claimed)
+            elif isinstance(claimed, Spec):
                 specs.setdefault(claimed.department, []).append(claimed)
             else:
                 results[name] = claimed
     outcomes: dict[str, Outcome] = {}
     try:
+        for spec in functions:  # each function on its own, as its owner
+            try:
+                outcomes[spec.name] = (spec, evaluate(spec), None)
+            except UrbanBrainError as exc:
+                outcomes[spec.name] = (spec, None, _text(exc))
         for group in specs.values():
             answers: list[Any] = []
             try:
@@ -200,7 +196,7 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
                 outcomes[spec.name] = (spec, values, error)
     finally:  # every claim is released with its outcome, in ONE transaction for the whole run
         ordered = [outcomes.get(sp.name) or (sp, None, "the computation stopped unexpectedly")
-                   for group in specs.values() for sp in group]
+                   for sp in functions + [sp for group in specs.values() for sp in group]]
         for (spec, _, _), stored in zip(ordered, _store_many(ordered, by, now, bus), strict=True):
             results[spec.name] = stored
     return [results[n] for n in names if n in results]
@@ -231,7 +227,7 @@ def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[
     claimed = set(s.scalars(select(Indicator.id).where(Indicator.id.in_(ids), Indicator.running_since == now)))
     for row in allowed:
         if row.id in claimed:
-            out[row.name] = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+            out[row.name] = Spec(row.id, row.name, row.sql, row.breakdown, row.department, row.function)
             continue
         s.refresh(row)  # the previous computation has not finished: say so on the indicator, run nothing
         started = as_utc(row.running_since).isoformat() if row.running_since else "?"
