@@ -15,7 +15,7 @@ import pyarrow as pa
 from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import QueryResult, _batches, _reader, _record, open_sealed, run_query
+from urbanbrain.govern.query import QueryResult, _record, classify_error, open_sealed, run_query
 from urbanbrain.lake.engine import check_read_only, check_references, parse_tree, quote_ident
 
 _CHECKER: duckdb.DuckDBPyConnection | None = None  # parses only: it never holds a view or reads a file
@@ -84,8 +84,7 @@ def run_queries(sqls: list[str], max_rows: int | None = None, *,
                 out.append(refs)
                 continue
             try:
-                reader = _reader(sealed.con, sql, 10_000)
-                table = pa.Table.from_batches(list(_batches(reader)), schema=reader.schema)
+                table = _table(sealed.con, sql)
             except QueryError as exc:
                 if reused:  # maybe a view gone stale: run alone; if that answers otherwise, drop the connection
                     alone = _alone(sql, max_rows, principal)
@@ -110,6 +109,15 @@ def run_queries(sqls: list[str], max_rows: int | None = None, *,
             kept.give(key, sealed)
         else:
             sealed.close()
+
+
+def _table(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """The whole answer at once (an indicator's is small): materialised by DuckDB's parallel collector
+    rather than pulled batch by batch through a streaming result."""
+    try:
+        return con.execute(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise classify_error(exc) from None
 
 
 def _alone(sql: str, max_rows: int | None, principal: Principal) -> QueryResult | QueryError:
