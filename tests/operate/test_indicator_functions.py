@@ -146,3 +146,17 @@ def test_the_shell_lists_functions_and_adds_one(air: Path) -> None:
                                      "--by", "district", "--unit", "%"])
     assert added.exit_code == 0, added.output
     assert compute("aqi_fn")["value"] == pytest.approx(700 / 9)
+
+
+def test_the_console_page_names_the_function(air: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from urbanbrain.govern.users import add_user, create_token
+    from urbanbrain.web.app import create_app
+
+    FUNCTIONS.add("good_days", good_days)
+    define("aqi_fn", "good_days")
+    add_user("eco.reader", "correct horse battery", roles=[("analyst", "ecology")])
+    with TestClient(create_app()) as client:
+        page = client.get("/indicators/aqi_fn", headers={"Authorization": f"Bearer {create_token('eco.reader').token}"})
+    assert page.status_code == 200 and "good_days" in page.text and "<th>SQL</th>" not in page.text
