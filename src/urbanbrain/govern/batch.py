@@ -7,13 +7,15 @@ batches, remembers which SQL texts already passed the checks, and reuses kept co
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import duckdb
 import pyarrow as pa
 
 from urbanbrain.core import duck
-from urbanbrain.core.errors import QueryError
+from urbanbrain.core.errors import QueryError, UrbanBrainError
+from urbanbrain.govern.policy import policies_for
 from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import QueryResult, _record, classify_error, open_sealed, run_query
 from urbanbrain.lake.engine import check_read_only, check_references, parse_tree, quote_ident
@@ -69,6 +71,8 @@ def run_queries(sqls: list[str], max_rows: int | None = None, *,
     sealed = kept.take(key, principal)
     reused = sealed is not None
     if sealed is None:
+        with contextlib.suppress(UrbanBrainError):  # decided in one session, then cached; a dataset gone
+            policies_for(principal, [".".join(i) for i in union])  # is said by open_sealed below
         try:
             sealed = open_sealed("SELECT 1 FROM " + ", ".join(".".join(quote_ident(p) for p in i) for i in union),
                                  principal)

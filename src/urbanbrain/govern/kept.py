@@ -46,7 +46,7 @@ def key_of(principal: Principal, idents: list[Ident]) -> Hashable:
 def take(key: Hashable, principal: Principal) -> Sealed | None:
     """The kept connection for `key` if it still shows the current snapshots under the current policies
     (it is then the caller's until `give`); None when there is none or it is out of date."""
-    from urbanbrain.govern.policy import policy_for
+    from urbanbrain.govern.policy import policies_for
     from urbanbrain.lake.catalog import metadata_locations
 
     with _LOCK:
@@ -56,7 +56,8 @@ def take(key: Hashable, principal: Principal) -> Sealed | None:
     try:
         idents = [ident for ident, _, _ in sealed.plan]
         now = metadata_locations(idents)
-        current = [(ident, now[ident], policy_for(principal, ".".join(ident))) for ident in idents]
+        policies = policies_for(principal, [".".join(ident) for ident in idents])
+        current = [(ident, now[ident], policy) for ident, policy in zip(idents, policies, strict=True)]
     except Exception:  # a dataset gone, the catalog unreachable: build afresh, which says why
         sealed.close()
         return None
