@@ -17,6 +17,8 @@ made by another process is seen within the TTL. Columns a sync adds meanwhile ar
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,12 +111,18 @@ def policies_for(principal: Principal, datasets: list[str], *, capability_grant:
 
         for dataset in datasets:
             key = (url, principal, dataset.lower(), capability_grant)
-            policy = _POLICIES.get(key, lambda d=dataset: _decide_in(session(), principal, d, capability_grant))
+            load = functools.partial(_decide_later, session, principal, dataset, capability_grant)
+            policy = _POLICIES.get(key, load)
             if policy.valid_until is not None and utcnow() >= policy.valid_until:
                 _POLICIES.forget(key)
-                policy = _POLICIES.get(key, lambda d=dataset: _decide_in(session(), principal, d, capability_grant))
+                policy = _POLICIES.get(key, load)
             out.append(policy)
     return out
+
+
+def _decide_later(session: Callable[[], Session], principal: Principal, dataset: str,
+                  capability_grant: bool) -> DatasetPolicy:
+    return _decide_in(session(), principal, dataset, capability_grant)
 
 
 def _decide(principal: Principal, dataset: str, capability_grant: bool) -> DatasetPolicy:
