@@ -1,4 +1,5 @@
-"""Computing indicators: governed SQL → checked shape → a time-series point → the traffic light → alerts.
+"""Computing indicators: governed SQL (or a registered function, `operate.indicator_functions`) → checked
+shape → a time-series point → the traffic light → alerts.
 
 The SQL runs through `govern.query.run_query` as the owning department (a principal of that department
 with no roles: it sees the owner's data as stored and other departments' data only as shared), never
