@@ -11,6 +11,8 @@ import pytest
 
 from urbanbrain.capability.base import BUILTINS
 from urbanbrain.core.settings import get_settings
+from urbanbrain.govern import kept
+from urbanbrain.operate.indicator_functions import FUNCTIONS
 
 # Real public files copied (trimmed) into the repository, so a bare clone runs every test (see tests/data/README.md).
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -45,8 +47,11 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = logging.getLogger()
     level = root.level
     builtins = BUILTINS.snapshot()  # a built-in a test adds in code must not be published by a later demo run
+    functions = FUNCTIONS.snapshot()  # likewise an indicator function
     yield home
     BUILTINS.restore(builtins)
+    FUNCTIONS.restore(functions)
+    kept.clear()  # sealed connections kept for the next indicator run belong to this test's home
     get_settings.cache_clear()
     # `serve`, `worker` and `stream` configure the process's logging (core/logs.py), which is right for a
     # process of their own; run in-process by a test, that handler (on a captured stream) and the INFO level

@@ -1,4 +1,4 @@
-"""`urbanbrain indicator add|list|show|compute|remove|publish`: thin callers of urbanbrain.operate's
+"""`urbanbrain indicator add|functions|list|show|compute|remove|publish`: thin callers of urbanbrain.operate's
 indicator services."""
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ LIST_COLUMNS = ["name", "theme", "title_zh", "value", "unit", "state", "stale", 
 @app.command("add")
 def add_command(
     name: Annotated[str, typer.Argument(help="e.g. aqi_good_days.")],
-    sql: Annotated[str, typer.Option("--sql", help="SQL over lake datasets returning a `value` column.")],
     owner: Annotated[str, typer.Option("--owner", help="The owning department (it computes with its view).")],
+    sql: Annotated[str, typer.Option("--sql", help="SQL over lake datasets returning a `value` column.")] = "",
+    function: Annotated[str | None, typer.Option(
+        "--function", help="Instead of --sql: a Python function registered in the `urbanbrain.indicators` "
+                           "entry-point group (`urbanbrain indicator functions` lists them).")] = None,
     title: Annotated[str, typer.Option("--title", help="Chinese title, e.g. 空气质量优良天数比例.")] = "",
     title_en: Annotated[str, typer.Option("--title-en")] = "",
     unit: Annotated[str, typer.Option("--unit")] = "",
@@ -39,8 +42,16 @@ def add_command(
 
     define_indicator(acting_principal(as_), name, sql=sql, department=owner, title_zh=title, title_en=title_en,
                      unit=unit, theme=theme, direction=direction, breakdown=by_column, target=target, warn=warn,
-                     alarm=alarm, schedule=schedule, iso_code=iso, replace=replace)
+                     alarm=alarm, schedule=schedule, iso_code=iso, replace=replace, function=function)
     console.print(f"defined indicator [bold]{name}[/bold] (owner {owner.lower()})")
+
+
+@app.command("functions")
+def functions_command(fmt: FormatOption = Format.table) -> None:
+    """List the registered indicator functions (`--function` of `indicator add`)."""
+    from urbanbrain.operate.indicator_functions import FUNCTIONS
+
+    emit_rows([{"function": n} for n in FUNCTIONS.names()], fmt, columns=["function"])
 
 
 @app.command("list")

@@ -19,6 +19,13 @@ from pydantic_settings import (
 )
 
 
+@lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    """`path` made absolute with symlinks resolved: hot paths ask for the home many times a query
+    (`metadata_url` is part of cache keys), and resolving walks every component each time."""
+    return path.expanduser().resolve()
+
+
 class Settings(BaseSettings):
     """Every knob urbanbrain reads. Paths default under `home`."""
 
@@ -131,7 +138,7 @@ class Settings(BaseSettings):
 
     @property
     def home_dir(self) -> Path:
-        path = self.home.expanduser().resolve()
+        path = _resolved(self.home)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -51,6 +51,7 @@ class Def:
     alarm: str | None = None
     iso: str | None = None
     schedule: str = "every 1h"
+    function: str | None = None  # a registered function (`demo.indicator_functions`) instead of the SQL
 
 
 def _grouped(key: str, alias: str, select_value: str, source: str, where: str = "") -> str:
@@ -88,10 +89,10 @@ def _env() -> list[Def]:
             "<= 70", "> 100", "> 150", "37120:8.2"),
         Def("air_no2_24h", "二氧化氮日均浓度", "NO₂ concentration (24 h mean)", "environment", "ecology", "μg/m³",
             _by_district("round(avg(r.no2), 1)", _AIR_JOIN, d, _LAST24), "down", "district",
-            "<= 40", "> 60", "> 80", "37120:8.4"),
+            "<= 40", "> 60", "> 80"),
         Def("air_o3_24h", "臭氧日均浓度", "O₃ concentration (24 h mean)", "environment", "ecology", "μg/m³",
             _by_district("round(avg(r.o3), 1)", _AIR_JOIN, d, _LAST24), "down", "district",
-            "<= 100", "> 160", "> 200", "37120:8.6"),
+            "<= 100", "> 160", "> 200"),
         Def("air_pm25_max_1h", "PM2.5 小时峰值", "PM2.5 hourly peak (24 h)", "environment", "ecology", "μg/m³",
             _by_district("round(max(r.pm25), 1)", _AIR_JOIN, d, _LAST24 + " AND r.pm25 < 999"), "down", "district",
             "<= 75", "> 115", "> 150"),
@@ -209,7 +210,7 @@ def _health() -> list[Def]:
         Def("hospital_beds_per_100k", "每十万人医院床位数", "Hospital beds per 100 000 population", "health",
             "health", "张/10万人",
             f"SELECT round(100000.0 * sum(beds) / {POPULATION}, 1) AS value FROM {hospitals}", "up", None,
-            ">= 600", "< 400", "< 200", "37120:11.2", "every 1d"),
+            ">= 600", "< 400", "< 200", None, "every 1d"),
         Def("hospitals_tertiary", "三级甲等医院数", "Tertiary (3A) hospitals", "health", "health", "家",
             f"SELECT count(*) AS value FROM {hospitals} WHERE level = '三级甲等'", "up", None, schedule="every 1d"),
         Def("hospital_beds_avg", "医院平均床位", "Average beds per hospital", "health", "health", "张",
@@ -274,7 +275,7 @@ def _economy() -> list[Def]:
             schedule="every 1d"),
         Def("businesses_per_100k", "每十万人企业数", "Businesses per 100 000 population", "economy", "market",
             "家/10万人", f"SELECT round(100000.0 * count(*) / {POPULATION}, 3) AS value FROM {ent} WHERE {active}",
-            "up", None, iso="37120:5.6", schedule="every 1d"),
+            "up", None, schedule="every 1d"),
         Def("enterprise_exit_share", "企业注销吊销迁出比例", "Share of enterprises closed, revoked or moved out",
             "economy", "market", "%",
             f"SELECT round(100.0 * avg(CASE WHEN {active} THEN 0 ELSE 1 END), 1) AS value FROM {ent}", "down", None,
@@ -402,7 +403,7 @@ def _hotline() -> list[Def]:
         Def("hotline_response_days", "12345 平均办结时长", "Average response time of the non-emergency hotline",
             "hotline", "hotline", "天",
             f"SELECT round(avg(epoch(closed - received)) / 86400.0, 2) AS value FROM {first} "
-            "WHERE closed IS NOT NULL", "down", None, "<= 3", "> 5", "> 7", "37122:10.3"),
+            "WHERE closed IS NOT NULL", "down", None, "<= 3", "> 5", "> 7"),
         Def("hotline_closed_within_3d", "12345 三日办结率", "12345 tickets closed within 3 days", "hotline", "hotline",
             "%", f"SELECT round(100.0 * avg(CASE WHEN closed <= received + INTERVAL 3 DAY THEN 1 ELSE 0 END), 1) "
             f"AS value FROM {first}", "up", None, ">= 70", "< 60", "< 40"),
@@ -418,6 +419,9 @@ def _hotline() -> list[Def]:
         Def("hotline_by_category", "12345 诉求（按类别）", "12345 tickets by category", "hotline", "hotline", "件",
             _grouped("category", "category", "count(*)", TICKETS),
             "down", "category"),
+        Def("hotline_backlog_days", "12345 积压消化天数", "Days to clear the 12345 backlog at the current pace",
+            "hotline", "hotline", "天", "", "down", "district", "<= 7", "> 10", "> 20",
+            function="hotline_backlog_days"),
         Def("hotline_daily_peak", "12345 日工单峰值", "12345 busiest day's tickets", "hotline", "hotline", "件",
             f"SELECT max(n) AS value FROM (SELECT CAST(created_at AS DATE) d, count(*) n FROM {TICKETS} GROUP BY 1)",
             "down", None),
@@ -443,5 +447,5 @@ def define_city_indicators() -> int:
         define_indicator(SYSTEM, d.name, sql=d.sql, department=d.department, title_zh=d.title_zh,
                          title_en=d.title_en, unit=d.unit, theme=d.theme, direction=d.direction,
                          breakdown=d.breakdown, target=d.target, warn=d.warn, alarm=d.alarm, schedule=d.schedule,
-                         iso_code=d.iso, replace=True)
+                         iso_code=d.iso, replace=True, function=d.function)
     return len(defs)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -74,6 +73,8 @@ class Sealed:
     con: duckdb.DuckDBPyConnection
     policies: list[DatasetPolicy]
     scratch: list[str] = field(default_factory=list)
+    # what each view was built from: (dataset, snapshot's metadata location, policy), for `govern.kept`
+    plan: list[tuple[tuple[str, ...], str | None, DatasetPolicy]] = field(default_factory=list)
 
     def close(self) -> None:
         self.con.close()
@@ -164,6 +165,7 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                 raise QueryError(f"no dataset named {'.'.join(ident)!r}", hint=dataset_name_hint(ident)) from None
             policy = decide(".".join(ident))
             sealed.policies.append(policy)
+            sealed.plan.append((ident, location, policy))
             files = _pruned(tree, ident, files, columns, policy, location)
             if _as_stored(policy, columns):
                 source = raw_select(files, columns)
@@ -344,66 +346,3 @@ def lineage(name: str, *, principal: Principal) -> Any:
     if principal.in_department(found.department):
         return found
     return found.model_copy(update={"source": ""})
-
-
-_CHECKER: duckdb.DuckDBPyConnection | None = None  # parses only: it never holds a view or reads a file
-_CHECKER_LOCK = threading.Lock()
-
-
-def run_queries(sqls: list[str], max_rows: int | None = None, *,
-                principal: Principal) -> list[QueryResult | QueryError]:
-    """Several read-only queries as one `principal` on ONE sealed connection (indicators refreshed
-    together): each is checked as `run_query` checks it and audited as its own read; the views are
-    built once for the union of the datasets they name. A query that fails gets its error in its slot;
-    when the shared connection cannot be opened (a dataset gone, say) each query runs alone, so one
-    bad query never hides the others' results."""
-    named: list[list[tuple[str, ...]] | QueryError] = []
-    with _CHECKER_LOCK:  # parsing needs a connection, not a new one per batch (opening one costs ~30 ms)
-        global _CHECKER
-        if _CHECKER is None:
-            _CHECKER = duck.connect()
-        for sql in sqls:
-            try:
-                check_read_only(_CHECKER, sql)
-                named.append([tuple(p.lower() for p in i) for i in check_references(parse_tree(sql, _CHECKER))])
-            except QueryError as exc:
-                named.append(exc)
-    union = sorted({ident for refs in named if not isinstance(refs, QueryError) for ident in refs})
-    out: list[QueryResult | QueryError] = []
-    if not union:
-        return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal)
-                for sql, refs in zip(sqls, named, strict=True)]
-    try:
-        sealed = open_sealed("SELECT 1 FROM " + ", ".join(".".join(quote_ident(p) for p in i) for i in union),
-                             principal)
-    except QueryError:
-        return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal)
-                for sql, refs in zip(sqls, named, strict=True)]
-    try:
-        policies = {p.dataset: p for p in sealed.policies}
-        for sql, refs in zip(sqls, named, strict=True):
-            if isinstance(refs, QueryError):
-                out.append(refs)
-                continue
-            try:
-                reader = _reader(sealed.con, sql, 10_000)
-                table = pa.Table.from_batches(list(_batches(reader)), schema=reader.schema)
-            except QueryError as exc:
-                out.append(exc)
-                continue
-            truncated = max_rows is not None and table.num_rows > max_rows
-            if truncated:
-                table = table.slice(0, max_rows)
-            mine = [policies[".".join(i)] for i in refs if ".".join(i) in policies]
-            _record(principal, mine, table.num_rows, sql)
-            out.append(QueryResult(table, truncated, mine))
-        return out
-    finally:
-        sealed.close()
-
-
-def _alone(sql: str, max_rows: int | None, principal: Principal) -> QueryResult | QueryError:
-    try:
-        return run_query(sql, max_rows, principal=principal)
-    except QueryError as exc:
-        return exc

@@ -86,3 +86,30 @@ def ensure_namespace(namespace: Identifier) -> None:
         except Exception:
             if not catalog.namespace_exists(level):
                 raise
+
+
+def metadata_locations(identifiers: list[Identifier]) -> dict[Identifier, str | None]:
+    """The current metadata location of each table (None when it is gone), in ONE catalog query.
+
+    A location names a table's snapshot: callers that keep something built from a table (a sealed
+    connection's views, say) compare locations to know whether it still shows the current data, for
+    the price of one indexed select instead of loading each table's metadata file."""
+    from pyiceberg.catalog.sql import IcebergTables
+    from sqlalchemy import select, tuple_
+    from sqlalchemy.orm import Session
+
+    catalog = get_catalog()
+    wanted = {(".".join(i[:-1]), i[-1]): i for i in identifiers}
+    found: dict[Identifier, str | None] = dict.fromkeys(identifiers)
+    if not wanted:
+        return found
+    with Session(catalog.engine) as s:
+        rows = s.execute(select(IcebergTables.table_namespace, IcebergTables.table_name,
+                                IcebergTables.metadata_location)
+                         .where(IcebergTables.catalog_name == catalog.name,
+                                tuple_(IcebergTables.table_namespace, IcebergTables.table_name).in_(list(wanted))))
+        for namespace, name, location in rows:
+            ident = wanted.get((namespace, name))
+            if ident is not None:
+                found[ident] = location
+    return found

@@ -714,8 +714,9 @@ class IntakeCursor(Base):
 
 
 class Indicator(Base):
-    """A vital sign of the city: SQL over lake datasets, thresholds, an owner, a schedule, and its
-    current state (the last good value, the traffic light, the last error, whether it is stale)."""
+    """A vital sign of the city: SQL over lake datasets (or a registered Python function), thresholds, an
+    owner, a schedule, and its current state (the last good value, the traffic light, the last error,
+    whether it is stale)."""
 
     __tablename__ = "indicators"
 
@@ -726,7 +727,8 @@ class Indicator(Base):
     unit: Mapped[str] = mapped_column(String(40), default="")
     theme: Mapped[str] = mapped_column(String(40), default="general", index=True)
     direction: Mapped[str] = mapped_column(String(10), default="up")
-    sql: Mapped[str] = mapped_column(Text)
+    sql: Mapped[str] = mapped_column(Text)  # "" when the indicator is a registered function
+    function: Mapped[str | None] = mapped_column(String(100), nullable=True)  # `urbanbrain.indicators` entry
     breakdown: Mapped[str | None] = mapped_column(String(100), nullable=True)
     target: Mapped[str | None] = mapped_column(String(40), nullable=True)
     warn: Mapped[str | None] = mapped_column(String(40), nullable=True)

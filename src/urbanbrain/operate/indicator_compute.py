@@ -1,4 +1,5 @@
-"""Computing indicators: governed SQL → checked shape → a time-series point → the traffic light → alerts.
+"""Computing indicators: governed SQL (or a registered function, `operate.indicator_functions`) → checked
+shape → a time-series point → the traffic light → alerts.
 
 The SQL runs through `govern.query.run_query` as the owning department (a principal of that department
 with no roles: it sees the owner's data as stored and other departments' data only as shared), never
@@ -19,18 +20,16 @@ light publishes nothing.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from urbanbrain.core.bus import Bus, get_bus
 from urbanbrain.core.clock import as_utc, utcnow
-from urbanbrain.core.errors import UrbanBrainError, ValidationError
+from urbanbrain.core.errors import NotFoundError, UrbanBrainError, ValidationError
 from urbanbrain.core.ids import new_id
 from urbanbrain.core.schedule import parse_schedule
 from urbanbrain.govern import audit
@@ -39,6 +38,7 @@ from urbanbrain.govern.principals import Principal
 from urbanbrain.meta import leases
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Indicator, IndicatorValue
+from urbanbrain.operate.indicator_functions import evaluate_function, number
 from urbanbrain.operate.indicators import indicator_public, indicator_row
 from urbanbrain.operate.thresholds import ALARM, OK, RANK, WARN, light, parse_threshold, worst
 
@@ -58,6 +58,7 @@ class Spec:
     sql: str
     breakdown: str | None
     department: str
+    function: str | None = None  # a registered function (`operate.indicator_functions`) instead of SQL
 
 
 def reader(spec: Spec) -> Principal:
@@ -66,9 +67,12 @@ def reader(spec: Spec) -> Principal:
 
 
 def evaluate(spec: Spec) -> list[tuple[str, float]]:
-    """Run the SQL as the owner and check the shape: `(key, value)` pairs, key "" for the city-wide row."""
+    """Run the SQL (or the function) as the owner and check the shape: `(key, value)` pairs, key "" for
+    the city-wide row."""
     from urbanbrain.govern.query import run_query
 
+    if spec.function:
+        return evaluate_function(spec.function, reader(spec), spec.department, spec.name, spec.breakdown)
     return check_shape(spec, run_query(spec.sql, max_rows=MAX_ROWS, principal=reader(spec)))
 
 
@@ -96,23 +100,8 @@ def check_shape(spec: Spec, result: Any) -> list[tuple[str, float]]:
             raise ValidationError(f"the SQL returns two rows for {key or 'the city-wide value'!r}",
                                   hint=f"group by {spec.breakdown}")
         seen.add(key)
-        out.append((key, _number(row[lower["value"]], key)))
+        out.append((key, number(row[lower["value"]], key)))
     return out
-
-
-def _number(value: Any, key: str) -> float:
-    where = f" for {key!r}" if key else ""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        if value is None:
-            raise ValidationError(f"the value{where} is NULL", hint="a division by zero or no data: guard with "
-                                  "nullif/coalesce, or check the dataset still has rows")
-        raise ValidationError(f"the value{where} is not a number ({type(value).__name__})",
-                              hint="cast it: `cast(... as double) as value`")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValidationError(f"the value{where} is {number} (a division by zero?)",
-                              hint="guard the denominator with nullif(..., 0)")
-    return number
 
 
 def compute(name: str, by: Principal | None = None, *, now: datetime | None = None,
@@ -148,7 +137,7 @@ def _claim(name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
 def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[str, Any]:
     row = indicator_row(s, name)
     authorize("indicator.compute", by, department=row.department)
-    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department)
+    spec = Spec(row.id, row.name, row.sql, row.breakdown, row.department, row.function)
     claimed = s.execute(update(Indicator).where(
         Indicator.id == row.id, or_(Indicator.running_since.is_(None),
                                     Indicator.running_since < now - RUNNING_TIMEOUT))
@@ -165,46 +154,89 @@ def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[st
 def compute_many(names: list[str], by: Principal | None = None, *, now: datetime | None = None,
                  bus: Bus | None = None) -> list[dict[str, Any]]:
     """Compute several indicators: each owner's queries run together on one governed connection
-    (`govern.query.run_queries`: the views are built once), each indicator claimed, checked, stored and
+    (`govern.batch.run_queries`: the views are built once), each indicator claimed, checked, stored and
     alerted on as `compute` does; one failing never stops the rest."""
-    from urbanbrain.govern.query import run_queries
+    from urbanbrain.govern.batch import run_queries
 
     by = acting(by)
     now = now or utcnow()
     results: dict[str, dict[str, Any]] = {}
     specs: dict[str, list[Spec]] = {}
+    functions: list[Spec] = []
     with session_scope() as s:  # every claim in one transaction
-        for name in names:
-            try:
-                claimed = _claim_in(s, name, by, now)
-            except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
-                results[name] = {"name": name, "error": exc.message, "stale": None}
-                continue
-            if isinstance(claimed, Spec):
+        for name, claimed in _claim_many(s, names, by, now).items():
+            if isinstance(claimed, Spec) and claimed.function:
+                functions.append(claimed)
+            elif isinstance(claimed, Spec):
                 specs.setdefault(claimed.department, []).append(claimed)
             else:
                 results[name] = claimed
-    for group in specs.values():
-        answers: list[Any] = []
-        try:
-            answers = run_queries([sp.sql for sp in group], MAX_ROWS, principal=reader(group[0]))
-        except Exception as exc:  # an unexpected failure of the shared connection: every claim is released
-            log.exception("indicators of %s failed", group[0].department)
-            answers = [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
-        outcomes: list[Outcome] = []
-        for spec, answer in zip(group, answers, strict=True):
-            values: list[tuple[str, float]] | None = None
-            error: str | None = None
+    outcomes: dict[str, Outcome] = {}
+    try:
+        for spec in functions:  # each function on its own, as its owner
             try:
-                if isinstance(answer, UrbanBrainError):
-                    raise answer
-                values = check_shape(spec, answer)
+                outcomes[spec.name] = (spec, evaluate(spec), None)
             except UrbanBrainError as exc:
-                error = _text(exc)
-            outcomes.append((spec, values, error))
-        for spec, stored in zip(group, _store_many(outcomes, by, now, bus), strict=True):
+                outcomes[spec.name] = (spec, None, _text(exc))
+        for group in specs.values():
+            answers: list[Any] = []
+            try:
+                answers = run_queries([sp.sql for sp in group], MAX_ROWS, principal=reader(group[0]))
+            except Exception as exc:  # an unexpected failure of the shared connection: every claim is released
+                log.exception("indicators of %s failed", group[0].department)
+                answers = [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
+            for spec, answer in zip(group, answers, strict=True):
+                values: list[tuple[str, float]] | None = None
+                error: str | None = None
+                try:
+                    if isinstance(answer, UrbanBrainError):
+                        raise answer
+                    values = check_shape(spec, answer)
+                except UrbanBrainError as exc:
+                    error = _text(exc)
+                outcomes[spec.name] = (spec, values, error)
+    finally:  # every claim is released with its outcome, in ONE transaction for the whole run
+        ordered = [outcomes.get(sp.name) or (sp, None, "the computation stopped unexpectedly")
+                   for sp in functions + [sp for group in specs.values() for sp in group]]
+        for (spec, _, _), stored in zip(ordered, _store_many(ordered, by, now, bus), strict=True):
             results[spec.name] = stored
     return [results[n] for n in names if n in results]
+
+
+def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[str, Spec | dict[str, Any]]:
+    """Authorise and claim `names` with one read and one conditional update; what each became: its
+    `Spec` when claimed, else its state (still running) or an error (not allowed, not found)."""
+    rows = {r.name: r for r in s.scalars(select(Indicator).where(Indicator.name.in_(names)))} if names else {}
+    out: dict[str, Spec | dict[str, Any]] = {}
+    allowed: list[Indicator] = []
+    for name in names:
+        row = rows.get(name)
+        try:
+            if row is None:
+                raise NotFoundError(f"no indicator {name!r}")
+            authorize("indicator.compute", by, department=row.department)
+        except UrbanBrainError as exc:  # not allowed, deleted meanwhile: say so and go on
+            out[name] = {"name": name, "error": exc.message, "stale": None}
+            continue
+        allowed.append(row)
+    ids = [r.id for r in allowed]
+    if not ids:
+        return out
+    s.execute(update(Indicator).where(
+        Indicator.id.in_(ids), or_(Indicator.running_since.is_(None), Indicator.running_since < now - RUNNING_TIMEOUT))
+        .values(running_since=now).execution_options(synchronize_session=False))
+    claimed = set(s.scalars(select(Indicator.id).where(Indicator.id.in_(ids), Indicator.running_since == now)))
+    for row in allowed:
+        if row.id in claimed:
+            out[row.name] = Spec(row.id, row.name, row.sql, row.breakdown, row.department, row.function)
+            continue
+        s.refresh(row)  # the previous computation has not finished: say so on the indicator, run nothing
+        started = as_utc(row.running_since).isoformat() if row.running_since else "?"
+        row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
+                                              "running; this one was skipped (hint: choose a longer "
+                                              "schedule or make the SQL cheaper)"), now, row.computed_at is not None
+        out[row.name] = indicator_public(row)
+    return out
 
 
 def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None, by: Principal, now: datetime,
@@ -216,17 +248,22 @@ Outcome = tuple[Spec, list[tuple[str, float]] | None, str | None]
 
 
 def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus | None) -> list[dict[str, Any]]:
-    """Keep the outcomes in one metadata transaction (points, states, claims released), then publish:
-    alerts for lights that got worse, and `indicators.computed` for live screens."""
+    """Keep the outcomes in one metadata transaction — the rows read in one query, every point in one
+    insert, the audit entries of the changed lights in one append — then publish: alerts for lights
+    that got worse, and `indicators.computed` for live screens."""
     events: list[tuple[str, dict[str, Any]]] = []
     out: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
+    audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]] = []
     with session_scope() as s:
+        ids = [spec.id for spec, _, _ in outcomes]
+        rows = {r.id: r for r in s.scalars(select(Indicator).where(Indicator.id.in_(ids)))} if ids else {}
         for spec, values, error in outcomes:
-            row = s.get(Indicator, spec.id)
+            row = rows.get(spec.id)
             if row is None:  # deleted while its query ran: nothing to keep
                 out.append({"name": spec.name, "deleted": True})
                 continue
-            event = _apply(s, row, values, error, by, now)
+            event = _apply(row, values, error, by, now, points, audits)
             if event is not None:
                 events.append(event)
             public = indicator_public(row)
@@ -235,14 +272,21 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
                 "name": row.name, "department": row.department, "theme": row.theme, "value": row.value,
                 "state": row.state, "stale": row.stale, "error": row.error, "at": now.isoformat(),
                 "breakdown": dict(values or [])}))
+        if points:
+            s.execute(insert(IndicatorValue), points)
+        if audits:
+            audit.record_all(audits, session=s)
     publish = (bus or get_bus()).publish
     for topic, payload in events:
         publish(topic, payload)
     return out
 
 
-def _apply(s: Any, row: Indicator, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
-           now: datetime) -> tuple[str, dict[str, Any]] | None:
+def _apply(row: Indicator, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
+           now: datetime, points: list[dict[str, Any]],
+           audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]]
+           ) -> tuple[str, dict[str, Any]] | None:
+    """The new state of `row`; its points and audit entry are added to `points` and `audits`."""
     row.next_run_at = parse_schedule(row.schedule).next_after(now)
     row.running_since = None
     if values is None:
@@ -252,14 +296,13 @@ def _apply(s: Any, row: Indicator, values: list[tuple[str, float]] | None, error
     warn, alarm = parse_threshold(row.warn), parse_threshold(row.alarm)
     state = worst([light(v, warn, alarm) for _, v in values])
     total = dict(values).get("")
-    s.add_all(IndicatorValue(indicator_id=row.id, at=now, key=k, value=v) for k, v in values)
+    points.extend({"indicator_id": row.id, "at": now, "key": k, "value": v} for k, v in values)
     previous = row.state
     row.value, row.computed_at, row.stale, row.error, row.error_at = total, now, False, None, None
     row.state = state
     if state == previous:
         return None
-    audit.record(by, "indicator.compute", f"indicator:{row.name}", {"from": previous, "to": state, "value": total},
-                 session=s)
+    audits.append((by, "indicator.compute", f"indicator:{row.name}", {"from": previous, "to": state, "value": total}))
     return _transition(row, previous, state, values, now)
 
 

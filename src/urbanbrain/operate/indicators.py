@@ -1,7 +1,8 @@
 """Indicators: the city's vital signs (城市体征) as first-class objects — define, list, show, delete.
 
 An indicator is SQL over lake datasets returning a `value` column (and, with a breakdown, the breakdown
-column: one row per district, say; a row whose breakdown is NULL is the city-wide total), with a unit,
+column: one row per district, say; a row whose breakdown is NULL is the city-wide total) or a Python
+function registered by entry point (`operate.indicator_functions`), with a unit,
 a direction (`up`: higher is better), target/warn/alarm thresholds (`">= 85"`, `"< 80"`), an owning
 department, a refresh schedule and, where one applies, an ISO 37120/37122 code. Everything is checked
 when it is defined (name, thresholds, schedule, owner), so a bad definition never waits for 3 a.m.
@@ -57,14 +58,25 @@ def define_indicator(by: Principal | None, name: str, *, sql: str, department: s
                      title_en: str = "", unit: str = "", theme: str = "general", direction: str = "up",
                      breakdown: str | None = None, target: str | None = None, warn: str | None = None,
                      alarm: str | None = None, schedule: str | None = None, iso_code: str | None = None,
-                     replace: bool = False, now: datetime | None = None) -> dict[str, Any]:
-    """Add an indicator (or, with `replace`, redefine one: its history is kept)."""
+                     replace: bool = False, now: datetime | None = None, function: str | None = None
+                     ) -> dict[str, Any]:
+    """Add an indicator (or, with `replace`, redefine one: its history is kept).
+
+    `sql` or `function` (the name of an `urbanbrain.indicators` entry point, `operate.indicator_functions`),
+    not both: everything else is the same for the two kinds."""
     by = acting(by)
     validate_code(name, "indicator name")
     dept = department.strip().lower()
     authorize("indicator.define", by, department=dept)
-    if not sql.strip():
-        raise ValidationError("an indicator needs SQL returning a `value` column",
+    function = (function or "").strip() or None
+    if function and sql.strip():
+        raise ValidationError("an indicator is SQL or a function, not both", hint="drop --sql or --function")
+    if function:
+        from urbanbrain.operate.indicator_functions import FUNCTIONS
+
+        FUNCTIONS.get(function)  # unknown or broken: a ConfigurationError naming the registered ones
+    elif not sql.strip():
+        raise ValidationError("an indicator needs SQL returning a `value` column (or --function)",
                               hint="e.g. --sql \"select avg(aqi) as value from ecology.air.observations\"")
     if direction not in DIRECTIONS:
         raise ValidationError(f"unknown direction {direction!r}", hint="use 'up' (higher is better) or 'down'")
@@ -89,7 +101,8 @@ def define_indicator(by: Principal | None, name: str, *, sql: str, department: s
         else:
             row = Indicator(name=name, created_at=now)
             s.add(row)
-        row.sql, row.department, row.title_zh, row.title_en = sql.strip(), dept, title_zh, title_en
+        row.sql, row.function, row.department = ("" if function else sql.strip()), function, dept
+        row.title_zh, row.title_en = title_zh, title_en
         row.unit, row.theme, row.direction, row.breakdown = unit, theme.lower(), direction, breakdown
         row.target, row.warn, row.alarm = target or None, warn or None, alarm or None
         row.schedule, row.iso_code = plan.text, (iso_code or "").strip() or None
@@ -98,8 +111,8 @@ def define_indicator(by: Principal | None, name: str, *, sql: str, department: s
         s.flush()
         out = indicator_public(row)
         audit.record(by, "indicator.define", f"indicator:{name}",
-                     {"department": dept, "sql": row.sql, "breakdown": breakdown, "target": row.target,
-                      "warn": row.warn, "alarm": row.alarm, "replaced": replace}, session=s)
+                     {"department": dept, "sql": row.sql, "function": function, "breakdown": breakdown,
+                      "target": row.target, "warn": row.warn, "alarm": row.alarm, "replaced": replace}, session=s)
     return out
 
 

@@ -19,7 +19,8 @@ router = APIRouter(tags=["indicators"])
 
 class IndicatorDefine(BaseModel):
     name: str
-    sql: str
+    sql: str = ""
+    function: str | None = None  # a registered indicator function instead of SQL
     department: str
     title_zh: str = ""
     title_en: str = ""
