@@ -45,11 +45,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="clients posting at once (both apps); 1 = one request after another")
     parser.add_argument("--store", choices=("sqlite", "pg"), default="sqlite",
                         help="the metadata store behind the Open311 pipeline")
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                        help="SQLite's commit durability (the sqlite_synchronous setting)")
     parser.add_argument("--part", choices=("all", "sweep", "open311"), default="all")
     args, _ = parser.parse_known_args(argv)
     result: dict[str, Any] = {"targets": {}}
     if args.part in ("all", "open311"):
-        o311 = open311_bench(args.requests, args.concurrency, args.store)
+        o311 = open311_bench(args.requests, args.concurrency, args.store, args.synchronous)
         result["open311"] = o311
         result["targets"].update(o311.pop("targets"))
     if args.part in ("all", "sweep"):
@@ -61,11 +63,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
-def open311_bench(n: int, concurrency: int = 1, store: str = "sqlite") -> dict[str, Any]:
+def open311_bench(n: int, concurrency: int = 1, store: str = "sqlite", synchronous: str = "full") -> dict[str, Any]:
     """Open311 POST requests through the whole pipeline (validate, locate, propose from the catalogue,
     duplicates check, persist, auto-dispatch, audit) vs a bare Starlette POST route, same transport,
     same run, `concurrency` clients at once: requests/s ratio (target >= 0.3x) and added p99 latency
-    (<= 20 ms). `store="pg"` runs the pipeline on a fresh PostgreSQL database."""
+    (<= 20 ms). `store="pg"` runs the pipeline on a fresh PostgreSQL database; `synchronous` is SQLite's
+    commit durability (`full`: fsync per commit; `normal`: survives a process crash, not a power loss)."""
     import asyncio
     import shutil
     import tempfile
@@ -73,6 +76,7 @@ def open311_bench(n: int, concurrency: int = 1, store: str = "sqlite") -> dict[s
     home = Path(tempfile.mkdtemp(prefix="ub-bench-open311-"))
     os.environ["URBANBRAIN_HOME"] = str(home)
     os.environ.pop("URBANBRAIN_DATABASE_URL", None)
+    os.environ["URBANBRAIN_SQLITE_SYNCHRONOUS"] = synchronous
     pg_name = f"ub_bench_open311{os.environ.get('UB_TEST_DB_SUFFIX', '')}"
     if store == "pg":
         import psycopg
@@ -154,10 +158,12 @@ def open311_bench(n: int, concurrency: int = 1, store: str = "sqlite") -> dict[s
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-    print(f"open311 POST ({store}, {concurrency} at once): pipeline {full_rps:.0f} req/s vs bare {bare_rps:.0f} "
+    level = f"synchronous={synchronous}, " if store == "sqlite" else ""
+    print(f"open311 POST ({store}, {level}{concurrency} at once): pipeline {full_rps:.0f} req/s vs bare {bare_rps:.0f} "
           f"req/s = {full_rps / bare_rps:.3f}x; "
           f"p99 {p99(full_times) * 1000:.1f} ms vs {p99(bare_times) * 1000:.1f} ms (+{added_ms:.1f} ms)")
-    return {"requests": n, "concurrency": concurrency, "store": store, "pipeline_rps": round(full_rps, 1),
+    return {"requests": n, "concurrency": concurrency, "store": store, "synchronous": synchronous,
+            "pipeline_rps": round(full_rps, 1),
             "bare_rps": round(bare_rps, 1),
             "ratio": round(full_rps / bare_rps, 4), "p99_added_ms": round(added_ms, 2),
             "targets": {"open311_ratio_met": full_rps / bare_rps >= 0.3, "open311_p99_added_met": added_ms <= 20}}
