@@ -28,12 +28,16 @@ from urbanbrain.govern import audit
 from urbanbrain.govern.authz import allowed, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Case, CaseEvent
+from urbanbrain.meta.models import SLA_MARKS, Case, CaseEvent, CaseSla
 from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
 from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
 
 _CASES: Table = Case.__table__  # type: ignore[assignment]
 _EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
+_SLA: Table = CaseSla.__table__  # type: ignore[assignment]
+# the case columns `case_sla` repeats for the sweep: a transition changing one updates both rows
+SLA_COLUMNS = ("department", "respond_warn_at", "respond_due_at", "resolve_warn_at", "resolve_due_at",
+               "responded_at", "resolved_at")
 PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_TEXT = 5000
 
@@ -74,6 +78,7 @@ class Report:
 
 def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str, Any]:
     out = {col.name: getattr(c, col.name) for col in Case.__table__.columns}
+    out.update({mark: getattr(c, mark, None) for mark in SLA_MARKS})
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = as_utc(value).isoformat()
@@ -206,6 +211,8 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
             # cost ~1 ms of every Open311 POST (bench/cases). `c` stays a plain, unattached object.
             s.execute(insert(_CASES), {col.name: getattr(c, col.name) for col in _CASES.columns})
             s.execute(insert(_EVENTS), events)
+            if c.respond_due_at is not None or c.resolve_due_at is not None:  # a case with SLA clocks
+                s.execute(insert(_SLA), {"case_id": c.id, **{k: getattr(c, k) for k in SLA_COLUMNS}})
             if audit_behind:
                 event.listen(s, "after_commit", lambda _s: _audit_behind(entries), once=True)
             else:
@@ -269,6 +276,9 @@ def _transition_in(s: Session, c: Case, action: str, by: Principal, version: int
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleVersionError(f"case {c.id} was changed by someone else while you acted",
                                 hint="reload the case and decide again")
+    clocks = {k: v for k, v in values.items() if k in SLA_COLUMNS}
+    if clocks:  # the sweep's copy follows in the same transaction (no row: the case has no SLA clocks)
+        s.execute(update(_SLA).where(_SLA.c.case_id == c.id).values(**clocks))
     s.refresh(c)
     _event(s, c, by, action, before, detail, now)
 

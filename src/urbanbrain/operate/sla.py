@@ -1,8 +1,9 @@
-"""SLA engine: policies by category and priority, deadlines stored on the case, and the sweep.
+"""SLA engine: policies by category and priority, deadlines stored with the case, and the sweep.
 
 Timers are columns, not threads: `arm` writes the warning (80 %) and due (100 %) moments of the
-response and resolution clocks when a case is created; `sweep(now)` (run by the worker/scheduler, or
-`urbanbrain case sweep`) raises what has come due. Each kind is one indexed UPDATE that marks the
+response and resolution clocks when a case is created (on the case, and in its narrow `case_sla`
+row, which transitions keep in step); `sweep(now)` (run by the worker/scheduler, or `urbanbrain case
+sweep`) raises what has come due. Each kind is one indexed UPDATE of `case_sla` that marks the
 moment it was raised (`... WHERE warn_at <= now AND warned_at IS NULL AND responded_at IS NULL`) and
 returns the cases it marked; their history rows are inserted in the same transaction. A restarted
 process loses nothing, and a warning or escalation is raised exactly once however often or
@@ -27,7 +28,7 @@ from urbanbrain.govern import audit
 from urbanbrain.govern.authz import authorize
 from urbanbrain.govern.principals import SYSTEM, Principal
 from urbanbrain.meta.db import driver_time, get_engine, insert_many, session_scope
-from urbanbrain.meta.models import Case, SlaPolicy, WorkCalendar
+from urbanbrain.meta.models import Case, CaseSla, SlaPolicy, WorkCalendar
 from urbanbrain.operate.cache import invalidate, snapshot
 from urbanbrain.operate.calendar import Calendar
 from urbanbrain.operate.states import ops_department
@@ -165,7 +166,7 @@ def sweep(now: datetime | None = None, *, by: Principal = SYSTEM) -> dict[str, i
     now = as_utc(now or utcnow())
     counts: dict[str, int] = {}
     ops = ops_department()
-    table: Table = Case.__table__  # type: ignore[assignment]
+    table: Table = CaseSla.__table__  # type: ignore[assignment]
     with get_engine().begin() as conn:
         for clock, kind, due_col, raised_col, done_col in KINDS:
             marked = (update(table)
@@ -174,7 +175,7 @@ def sweep(now: datetime | None = None, *, by: Principal = SYSTEM) -> dict[str, i
             if conn.dialect.name == "postgresql":  # mark and record in one statement: no rows through Python
                 counts[f"{clock}.{kind}"] = _mark_and_record_pg(conn, marked, clock, kind, now, by, ops)
                 continue
-            hit = conn.execute(marked.returning(table.c.id, table.c.department)).all()
+            hit = conn.execute(marked.returning(table.c.case_id, table.c.department)).all()
             counts[f"{clock}.{kind}"] = len(hit)
             at = driver_time(conn, now)
             rows = [(case_id, at, f"sla.{kind}", None, None, by.label, dept,
@@ -199,12 +200,12 @@ def _mark_and_record_pg(conn: Connection, marked: Any, clock: str, kind: str, no
     sweep of tens of thousands of cases to one round trip)."""
     from sqlalchemy.dialects import postgresql
 
-    table: Table = Case.__table__  # type: ignore[assignment]
-    update_sql = str(marked.returning(table.c.id, table.c.department).compile(
+    table: Table = CaseSla.__table__  # type: ignore[assignment]
+    update_sql = str(marked.returning(table.c.case_id, table.c.department).compile(
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     sql = (f"WITH hit AS ({update_sql.replace('%', '%%')}) "
            "INSERT INTO case_events (case_id, at, action, actor, department, detail) "
-           "SELECT id, %(now)s, %(action)s, %(actor)s, department, json_build_object('clock', %(clock)s::text, "
+           "SELECT case_id, %(now)s, %(action)s, %(actor)s, department, json_build_object('clock', %(clock)s::text, "
            "'notify', CASE WHEN department IS NOT NULL AND %(overdue)s THEN "
            "json_build_array(department || ':dept_admin', %(ops)s::text) ELSE json_build_array(%(ops)s::text) END) "
            "FROM hit")
@@ -222,8 +223,10 @@ def figures(now: datetime | None = None) -> dict[str, Any]:
         def count(*where: Any) -> int:
             return int(s.scalar(select(func.count()).select_from(Case).where(*where)) or 0)
 
-        out: dict[str, Any] = {f"{clock}.{kind}": count(getattr(Case, raised).is_not(None))
-                               for clock, kind, _d, raised, _x in KINDS}
+        out: dict[str, Any] = {
+            f"{clock}.{kind}": int(s.scalar(select(func.count()).select_from(CaseSla)
+                                            .where(getattr(CaseSla, raised).is_not(None))) or 0)
+            for clock, kind, _d, raised, _x in KINDS}
         responded = count(Case.responded_at.is_not(None), Case.respond_due_at.is_not(None))
         resolved = count(Case.resolved_at.is_not(None), Case.resolve_due_at.is_not(None))
         out["responded_on_time"] = count(Case.responded_at.is_not(None), Case.responded_at <= Case.respond_due_at)
