@@ -16,21 +16,22 @@ from urbanbrain.operate import sla
 from urbanbrain.operate.cases import create_case, get_case, list_cases, transition
 
 
-def clocks(case_id: str) -> CaseSla | None:
+def clocks(case_id: str) -> dict[int, tuple[object, object, object]]:
+    """kind → (due, raised, stopped) of the case's clock rows."""
     with session_scope() as s:
-        return s.scalar(select(CaseSla).where(CaseSla.case_id == case_id))
+        return {r.kind: (r.due_at, r.raised_at, r.stopped_at)
+                for r in s.scalars(select(CaseSla).where(CaseSla.case_id == case_id))}
 
 
 def test_transitions_keep_the_clocks_in_step() -> None:
     make_departments()
     sla.set_policy(OPS_HEAD, "*", respond="1h", resolve="1d")
     case = create_case(report("a"), DISPATCHER, now=T0)[0]
-    row = clocks(case["id"])
-    assert row is not None and row.department is None and row.respond_due_at is not None
+    assert sorted(clocks(case["id"])) == [0, 1, 2, 3]
     transition(case["id"], "dispatch", DISPATCHER, department="urban", now=T0)
     transition(case["id"], "accept", URBAN, now=T0 + timedelta(minutes=5))
     row = clocks(case["id"])
-    assert row is not None and row.department == "urban" and row.responded_at is not None
+    assert row[0][2] is not None and row[1][2] is not None and row[2][2] is None  # the response clocks stopped
     assert sla.sweep(T0 + timedelta(hours=2)) == {"respond.warning": 0, "respond.overdue": 0,
                                                   "resolve.warning": 0, "resolve.overdue": 0}  # responded in time
     transition(case["id"], "feedback", URBAN, note="修好了", now=T0 + timedelta(hours=3))
@@ -51,8 +52,7 @@ def test_a_merged_case_stops_its_clocks() -> None:
     first = create_case(report("m1"), DISPATCHER, now=T0)[0]
     second = create_case(report("m2"), DISPATCHER, now=T0)[0]
     transition(second["id"], "merge", DISPATCHER, into=first["id"], now=T0)
-    row = clocks(second["id"])
-    assert row is not None and row.respond_due_at is None and row.resolve_due_at is None
+    assert all(due is None for due, _raised, _stopped in clocks(second["id"]).values())
     counts = sla.sweep(T0 + timedelta(days=2))
     assert counts["respond.overdue"] == 1 and counts["resolve.overdue"] == 1  # the first case only
 
@@ -60,7 +60,7 @@ def test_a_merged_case_stops_its_clocks() -> None:
 def test_a_case_without_a_policy_has_no_clock_row() -> None:
     make_departments()
     case = create_case(report("free"), DISPATCHER, now=T0)[0]
-    assert clocks(case["id"]) is None and case["respond_warned_at"] is None
+    assert clocks(case["id"]) == {} and case["respond_warned_at"] is None
     transition(case["id"], "dispatch", DISPATCHER, department="urban", now=T0)  # nothing to keep in step
 
 
@@ -91,9 +91,9 @@ def test_migration_carries_the_marks_over(tmp_path: Path) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     with sqlite3.connect(tmp_path / "old.db") as raw:
-        rows = raw.execute("SELECT case_id, department, respond_due_at, respond_warned_at FROM case_sla").fetchall()
+        rows = raw.execute("SELECT case_id, kind, due_at, raised_at FROM case_sla ORDER BY kind").fetchall()
         columns = {r[1] for r in raw.execute("PRAGMA table_info(cases)")}
-    assert rows == [("C1", "urban", "2026-03-02 02:00:00", "2026-03-02 01:50:00")]
+    assert rows == [("C1", 0, "2026-03-02 01:48:00", "2026-03-02 01:50:00"), ("C1", 1, "2026-03-02 02:00:00", None)]
     assert "respond_warned_at" not in columns and "respond_due_at" in columns
     with engine.begin() as conn:  # and back down: the marks return to the case rows
         cfg.attributes["connection"] = conn

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -584,35 +585,29 @@ SLA_MARKS = ("respond_warned_at", "respond_overdue_at", "resolve_warned_at", "re
 
 
 class CaseSla(Base):
-    """A case's SLA clocks as the sweep sees them: deadlines, the moments that stop them, and the moments
-    warnings/escalations were raised. A narrow table of its own (migration 0020) so that marking touches
-    this row and its five indexes, not the wide `cases` row and its indexes. Kept in step with `cases`
-    by `urbanbrain.operate.cases` (created with the case; deadlines, stops and department follow every
-    transition); only the sweep writes the marks."""
+    """One SLA clock of a case as the sweep sees it: `kind` indexes `SLA_PENDING` (0 respond warning,
+    1 respond due, 2 resolve warning, 3 resolve due), its moment, when it was raised, and when the case
+    stopped it (responded or resolved). A narrow row per clock in a table of its own (migration 0020):
+    marking one sets `raised_at` and touches this small row's key and nothing of `cases`, whose wide rows
+    carried ten indexes. Kept in step with `cases` by `urbanbrain.operate.cases` (written with the case;
+    deadlines and stops follow every transition); only the sweep writes `raised_at`."""
 
     __tablename__ = "case_sla"
-    __table_args__ = tuple(
-        Index(f"ix_case_sla_{column}_pending", column, sqlite_where=text(f"{raised} IS NULL AND {done} IS NULL"),
-              postgresql_where=text(f"{raised} IS NULL AND {done} IS NULL"))
-        for column, raised, done in SLA_PENDING)
+    __table_args__ = (Index("ix_case_sla_pending", "kind", "due_at",
+                            sqlite_where=text("raised_at IS NULL AND stopped_at IS NULL"),
+                            postgresql_where=text("raised_at IS NULL AND stopped_at IS NULL")),)
 
     case_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    department: Mapped[str | None] = mapped_column(String(63), nullable=True)
-    respond_warn_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    respond_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_warn_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    responded_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    respond_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    respond_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    raised_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 def _sla_mark(name: str, case_id: Any) -> Any:
     """A mark read from `case_sla` as an attribute of `Case` (read-only; a correlated sub-select)."""
-    return column_property(select(getattr(CaseSla, name)).where(CaseSla.case_id == case_id)
+    return column_property(select(CaseSla.raised_at).where(CaseSla.case_id == case_id,
+                                                           CaseSla.kind == SLA_MARKS.index(name))
                            .correlate_except(CaseSla).scalar_subquery())
 
 

@@ -28,16 +28,15 @@ from urbanbrain.govern import audit
 from urbanbrain.govern.authz import allowed, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import SLA_MARKS, Case, CaseEvent, CaseSla
+from urbanbrain.meta.models import SLA_MARKS, SLA_PENDING, Case, CaseEvent, CaseSla
 from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
 from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
 
 _CASES: Table = Case.__table__  # type: ignore[assignment]
 _EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 _SLA: Table = CaseSla.__table__  # type: ignore[assignment]
-# the case columns `case_sla` repeats for the sweep: a transition changing one updates both rows
-SLA_COLUMNS = ("department", "respond_warn_at", "respond_due_at", "resolve_warn_at", "resolve_due_at",
-               "responded_at", "resolved_at")
+# `case_sla` kind k: the case's deadline column and the column that stops that clock (`SLA_PENDING`'s order)
+_CLOCKS = tuple((due, done) for due, _raised, done in SLA_PENDING)
 PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_TEXT = 5000
 
@@ -211,8 +210,11 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
             # cost ~1 ms of every Open311 POST (bench/cases). `c` stays a plain, unattached object.
             s.execute(insert(_CASES), {col.name: getattr(c, col.name) for col in _CASES.columns})
             s.execute(insert(_EVENTS), events)
-            if c.respond_due_at is not None or c.resolve_due_at is not None:  # a case with SLA clocks
-                s.execute(insert(_SLA), {"case_id": c.id, **{k: getattr(c, k) for k in SLA_COLUMNS}})
+            clocks = [{"case_id": c.id, "kind": k, "due_at": getattr(c, due), "raised_at": None,
+                       "stopped_at": getattr(c, done)} for k, (due, done) in enumerate(_CLOCKS)
+                      if getattr(c, due) is not None]
+            if clocks:  # none: no SLA policy matched, the case runs without clocks
+                s.execute(insert(_SLA), clocks)
             if audit_behind:
                 event.listen(s, "after_commit", lambda _s: _audit_behind(entries), once=True)
             else:
@@ -276,11 +278,23 @@ def _transition_in(s: Session, c: Case, action: str, by: Principal, version: int
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleVersionError(f"case {c.id} was changed by someone else while you acted",
                                 hint="reload the case and decide again")
-    clocks = {k: v for k, v in values.items() if k in SLA_COLUMNS}
-    if clocks:  # the sweep's copy follows in the same transaction (no row: the case has no SLA clocks)
-        s.execute(update(_SLA).where(_SLA.c.case_id == c.id).values(**clocks))
+    _follow_clocks(s, c.id, values)
     s.refresh(c)
     _event(s, c, by, action, before, detail, now)
+
+
+def _follow_clocks(s: Session, case_id: str, values: Mapping[str, Any]) -> None:
+    """The sweep's clocks follow a transition's new deadlines (merge clears them) and stops (accept,
+    feedback; reopen restarts the resolution clocks), in the same transaction: one UPDATE per distinct
+    change, none when the transition touches no clock or the case has none."""
+    changes: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for kind, (due, done) in enumerate(_CLOCKS):
+        change = (*((("due_at", values[due]),) if due in values else ()),
+                  *((("stopped_at", values[done]),) if done in values else ()))
+        if change:
+            changes.setdefault(change, []).append(kind)
+    for key, kinds in changes.items():
+        s.execute(update(_SLA).where(_SLA.c.case_id == case_id, _SLA.c.kind.in_(kinds)).values(**dict(key)))
 
 
 def _text(params: Mapping[str, Any], key: str, what: str) -> str:

@@ -1,11 +1,11 @@
-"""case_sla: the SLA clocks and their marks move off `cases` into a narrow table of their own
+"""case_sla: the SLA clocks and their marks move off `cases` into a narrow table, one row per clock
 
 Marking a warning or an escalation on the `cases` row rewrote a wide row and every one of its ten
 indexes (a catch-up sweep over 1,000,000 open cases took 2.1-2.6 s; a bare UPDATE of the same rows
-1.85 s). `case_sla` holds only what the sweep reads and writes: the four deadlines, the two moments
-that stop the clocks, the department (for the history rows) and the four marks, with the four partial
-"pending" indexes. `cases` keeps its deadlines and stop moments (the pages and statistics read them);
-its four mark columns and pending indexes go.
+1.85 s). `case_sla` holds one row per case and clock kind (0 respond warning, 1 respond due, 2 resolve
+warning, 3 resolve due): its moment, when it was raised and when the case stopped it, with one partial
+"pending" index, so a mark touches a small row and its key. `cases` keeps its deadlines and stop
+moments (the pages and statistics read them); its four mark columns and pending indexes go.
 
 Revision ID: 0020
 Revises: see down_revision
@@ -26,25 +26,24 @@ PENDING = (('respond_warn_at', 'respond_warned_at', 'responded_at'),
            ('respond_due_at', 'respond_overdue_at', 'responded_at'),
            ('resolve_warn_at', 'resolve_warned_at', 'resolved_at'),
            ('resolve_due_at', 'resolve_overdue_at', 'resolved_at'))
-DEADLINES = ('respond_warn_at', 'respond_due_at', 'resolve_warn_at', 'resolve_due_at')
 MARKS = ('respond_warned_at', 'respond_overdue_at', 'resolve_warned_at', 'resolve_overdue_at')
-STOPS = ('responded_at', 'resolved_at')
 
 
 def upgrade() -> None:
     op.create_table('case_sla',
     sa.Column('case_id', sa.String(length=40), nullable=False),
-    sa.Column('department', sa.String(length=63), nullable=True),
-    *(sa.Column(c, sa.DateTime(timezone=True), nullable=True) for c in (*DEADLINES, *STOPS, *MARKS)),
-    sa.PrimaryKeyConstraint('case_id')
+    sa.Column('kind', sa.SmallInteger(), autoincrement=False, nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('raised_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('stopped_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('case_id', 'kind')
     )
-    for column, raised, done in PENDING:
-        op.create_index(f'ix_case_sla_{column}_pending', 'case_sla', [column], unique=False,
-                        sqlite_where=sa.text(f'{raised} IS NULL AND {done} IS NULL'),
-                        postgresql_where=sa.text(f'{raised} IS NULL AND {done} IS NULL'))
-    columns = ', '.join(('department', *DEADLINES, *STOPS, *MARKS))
-    op.execute(f"INSERT INTO case_sla (case_id, {columns}) SELECT id, {columns} FROM cases "
-               f"WHERE {' OR '.join(f'{d} IS NOT NULL' for d in DEADLINES)}")
+    op.create_index('ix_case_sla_pending', 'case_sla', ['kind', 'due_at'], unique=False,
+                    sqlite_where=sa.text('raised_at IS NULL AND stopped_at IS NULL'),
+                    postgresql_where=sa.text('raised_at IS NULL AND stopped_at IS NULL'))
+    for kind, (due, raised, done) in enumerate(PENDING):
+        op.execute(f"INSERT INTO case_sla (case_id, kind, due_at, raised_at, stopped_at) "
+                   f"SELECT id, {kind}, {due}, {raised}, {done} FROM cases WHERE {due} IS NOT NULL")
     for column, _raised, _done in PENDING:
         op.drop_index(f'ix_cases_{column}_pending', table_name='cases')
     with op.batch_alter_table('cases') as batch_op:
@@ -56,12 +55,12 @@ def downgrade() -> None:
     with op.batch_alter_table('cases') as batch_op:
         for mark in MARKS:
             batch_op.add_column(sa.Column(mark, sa.DateTime(timezone=True), nullable=True))
-    for mark in MARKS:
-        op.execute(f"UPDATE cases SET {mark} = (SELECT {mark} FROM case_sla WHERE case_sla.case_id = cases.id)")
+    for kind, mark in enumerate(MARKS):
+        op.execute(f"UPDATE cases SET {mark} = (SELECT raised_at FROM case_sla "
+                   f"WHERE case_sla.case_id = cases.id AND case_sla.kind = {kind})")
     for column, raised, done in PENDING:
         op.create_index(f'ix_cases_{column}_pending', 'cases', [column], unique=False,
                         sqlite_where=sa.text(f'{raised} IS NULL AND {done} IS NULL'),
                         postgresql_where=sa.text(f'{raised} IS NULL AND {done} IS NULL'))
-    for column, _raised, _done in PENDING:
-        op.drop_index(f'ix_case_sla_{column}_pending', table_name='case_sla')
+    op.drop_index('ix_case_sla_pending', table_name='case_sla')
     op.drop_table('case_sla')
