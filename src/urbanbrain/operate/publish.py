@@ -8,7 +8,7 @@ through Python's, and two SQLite libraries on one WAL database in one process lo
 (the IOC work saw a bus error doing exactly that). A system `cases` created that way by an earlier
 version is converted on the next publish and its tables rewritten.
 
-`cases` is replaced each time (rows change), with the SLA marks of `case_sla` joined in; `case_events`
+`cases` is replaced each time (rows change), with the SLA marks of `case_sla` as columns; `case_events`
 is append-only, so each publish appends the history rows with an id above the lake's highest;
 `dispatch_rules` and `sla_policies` are small and replaced. New columns are sampled for PII proposals
 as after a sync (the reporter's name and contact). `urbanbrain case publish` refreshes them; then e.g.
@@ -49,13 +49,14 @@ def publish(by: Principal) -> list[str]:
     cases_t: Table = Case.__table__  # type: ignore[assignment]
     sla_t: Table = CaseSla.__table__  # type: ignore[assignment]
     events_t: Table = CaseEvent.__table__  # type: ignore[assignment]
-    case_cols = [*cases_t.columns, *(sla_t.c[m] for m in SLA_MARKS)]
+    marks = [select(sla_t.c.raised_at).where(sla_t.c.case_id == cases_t.c.id, sla_t.c.kind == kind)
+             .scalar_subquery().label(mark) for kind, mark in enumerate(SLA_MARKS)]  # as `Case` reads them
+    case_cols = [*cases_t.columns, *marks]
     case_schema = lp.schema_of(case_cols)
 
     def case_batches() -> Iterator[Any]:
         """All cases in one read transaction (a consistent view), streamed in batches."""
-        q = (select(*case_cols).select_from(cases_t.outerjoin(sla_t, sla_t.c.case_id == cases_t.c.id))
-             .order_by(cases_t.c.id).execution_options(yield_per=BATCH))
+        q = select(*case_cols).order_by(cases_t.c.id).execution_options(yield_per=BATCH)
         with session_scope() as s:
             for part in s.execute(q).mappings().partitions():
                 yield lp.arrow_rows(part, case_schema)
