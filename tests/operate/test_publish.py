@@ -78,3 +78,34 @@ def test_publish_while_another_thread_commits() -> None:
     events = run_query("SELECT count(*) AS n, count(DISTINCT id) AS d FROM hotline.cases.case_events",
                        principal=SYSTEM).table.to_pylist()
     assert events == [{"n": n_events, "d": n_events}]  # appended, never twice
+
+
+def test_a_system_synced_by_an_earlier_version_is_converted() -> None:
+    """Earlier versions registered the metadata store as a SQLite source `cases` and synced it (DuckDB
+    typed the times as text): the next publish turns it into a platform system and rewrites its tables."""
+    import pyarrow as pa
+    from sqlalchemy import select
+
+    from urbanbrain.core.secrets import encrypt
+    from urbanbrain.lake.writer import TableWriter
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Department, System
+
+    make_departments()
+    create_case(report("old"), DISPATCHER, now=T0)
+    with session_scope() as s:
+        dept = s.scalar(select(Department).where(Department.code == "hotline"))
+        assert dept is not None
+        s.add(System(name="cases", department_id=dept.id, kind="sqlite", options_secret=encrypt({"url": "x"}),
+                     schedule="every 15m"))
+    old = pa.table({"id": ["C-old"], "created_at": ["2026-03-02 01:00:00"]})
+    writer = TableWriter(("hotline", "cases", "cases"), old.schema, mode="replace")
+    writer.open()
+    writer.write(old)
+    writer.commit()
+    publish(OPS_HEAD)
+    with session_scope() as s:
+        system = s.scalar(select(System).where(System.name == "cases"))
+        assert system is not None and (system.kind, system.schedule) == ("platform", "manual")
+    rows = run_query("SELECT id, typeof(created_at) AS t FROM hotline.cases.cases", principal=SYSTEM).table.to_pylist()
+    assert len(rows) == 1 and rows[0]["id"] != "C-old" and rows[0]["t"].startswith("TIMESTAMP")

@@ -161,6 +161,17 @@ def _propose_pii(name: str) -> None:
                                             name, exc_info=True)
 
 
+def purge(system: PlatformSystem, tables: Sequence[str]) -> None:
+    """Drop the lake tables before a full rewrite (a converted system's tables were typed by the old
+    sync: times as text, which the lake writer refuses to change in place)."""
+    from urbanbrain.lake.catalog import get_catalog
+
+    catalog = get_catalog()
+    for table in tables:
+        if catalog.table_exists(system.ident(table)):
+            catalog.purge_table(system.ident(table))
+
+
 def ensure_system(system: PlatformSystem) -> bool:
     """Create (or convert) the system; True when it was converted from a synced source."""
     with session_scope() as s:

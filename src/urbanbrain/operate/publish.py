@@ -46,6 +46,8 @@ def publish(by: Principal) -> list[str]:
     system = lp.PlatformSystem(SYSTEM_NAME, "urbanbrain case publish",
                                "the event closed loop's case tables (urbanbrain.operate)")
     rewrite = lp.ensure_system(system)
+    if rewrite:
+        lp.purge(system, TABLES)
     cases_t: Table = Case.__table__  # type: ignore[assignment]
     sla_t: Table = CaseSla.__table__  # type: ignore[assignment]
     events_t: Table = CaseEvent.__table__  # type: ignore[assignment]
