@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select
 from tests.operate.helpers import DISPATCHER, OPS_HEAD, T0, URBAN, make_departments, report
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import CaseSla
-from urbanbrain.operate import sla
+from urbanbrain.operate import sla, stats
 from urbanbrain.operate.cases import create_case, get_case, list_cases, transition
 
 
@@ -44,6 +44,8 @@ def test_transitions_keep_the_clocks_in_step() -> None:
     assert shown["respond_warned_at"] is None
     assert [c["id"] for c in list_cases(DISPATCHER, overdue=True, now=T0 + timedelta(days=3))] == [case["id"]]
     assert sla.recount_from_history() == {k: v for k, v in sla.figures().items() if k in counts}
+    assert stats.summary(DISPATCHER)["escalated"] == 1  # counted by a join on the clock rows
+    assert [(d["department"], d["escalated"]) for d in stats.departments(DISPATCHER)] == [("urban", 1)]
 
 
 def test_a_merged_case_stops_its_clocks() -> None:
