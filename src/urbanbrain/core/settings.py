@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the metadata store and Iceberg catalog; SQLite under home if unset.",
     )
+    sqlite_synchronous: str = Field(
+        default="full", pattern=r"^(full|normal)$",
+        description="SQLite metadata store's commit durability. full: every commit is on disk (fsync) before it "
+                    "returns, safe against power loss. normal: in WAL mode a commit survives a crash of the "
+                    "process but the last commits before a power loss or OS crash may be lost (the database is "
+                    "never corrupted); a commit costs no fsync (4-9 ms on this machine's disk).",
+    )
     warehouse: str | None = Field(default=None, description="Iceberg warehouse location; home/warehouse if unset.")
     secret_key: str | None = Field(default=None, description="Fernet key for secrets at rest; a key file otherwise.")
     batch_rows: int = Field(default=100_000, ge=1_000, description="Rows per Arrow batch while syncing.")

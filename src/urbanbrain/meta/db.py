@@ -1,6 +1,8 @@
 """The metadata database: one engine per URL, migrated to head on first use.
 
-SQLite (embedded) gets WAL and a busy timeout so the worker, the API and the CLI can share it.
+SQLite (embedded) gets WAL and a busy timeout so the worker, the API and the CLI can share it, and the
+`sqlite_synchronous` setting: `full` (default; a commit is fsynced before it returns) or `normal` (a commit
+survives a crash of the process, not a power loss; see docs/operate.md, "Durability of a commit").
 """
 
 from __future__ import annotations
@@ -41,11 +43,15 @@ def metadata_url() -> str:
     return current[1]
 
 
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}  # the setting's values, mapped: no text reaches SQL unchecked
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA synchronous={_SYNCHRONOUS[get_settings().sqlite_synchronous]}")
     cur.close()
 
 

@@ -17,12 +17,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.ids import new_id
@@ -575,20 +577,49 @@ class StreamAlert(Base):
 # --- city operations: cases (the event closed loop) --------------------------------------------
 
 
+SLA_PENDING = (("respond_warn_at", "respond_warned_at", "responded_at"),
+               ("respond_due_at", "respond_overdue_at", "responded_at"),
+               ("resolve_warn_at", "resolve_warned_at", "resolved_at"),
+               ("resolve_due_at", "resolve_overdue_at", "resolved_at"))
+SLA_MARKS = ("respond_warned_at", "respond_overdue_at", "resolve_warned_at", "resolve_overdue_at")
+
+
+class CaseSla(Base):
+    """One SLA clock of a case as the sweep sees it: `kind` indexes `SLA_PENDING` (0 respond warning,
+    1 respond due, 2 resolve warning, 3 resolve due), its moment, when it was raised, and when the case
+    stopped it (responded or resolved). A narrow row per clock in a table of its own (migration 0020):
+    marking one sets `raised_at` and touches this small row's key and nothing of `cases`, whose wide rows
+    carried ten indexes. Kept in step with `cases` by `urbanbrain.operate.cases` (written with the case;
+    deadlines and stops follow every transition); only the sweep writes `raised_at`."""
+
+    __tablename__ = "case_sla"
+    __table_args__ = (Index("ix_case_sla_pending", "kind", "due_at",
+                            sqlite_where=text("raised_at IS NULL AND stopped_at IS NULL"),
+                            postgresql_where=text("raised_at IS NULL AND stopped_at IS NULL")),)
+
+    case_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    raised_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+def _sla_mark(name: str, case_id: Any) -> Any:
+    """A mark read from `case_sla` as an attribute of `Case` (read-only; a correlated sub-select)."""
+    return column_property(select(CaseSla.raised_at).where(CaseSla.case_id == case_id,
+                                                           CaseSla.kind == SLA_MARKS.index(name))
+                           .correlate_except(CaseSla).scalar_subquery())
+
+
 class Case(Base):
     """One reported problem, from intake to close. Changed only by `urbanbrain.operate.cases` transitions;
     `version` rises with each, so a writer holding an older version is refused instead of overwriting.
-    SLA deadlines and the moments warnings/escalations were raised are columns, so timers survive restarts
-    and the sweep is one indexed UPDATE per kind."""
+    SLA deadlines are columns here and in `case_sla`, where the sweep marks the moments warnings and
+    escalations were raised (read here as the attributes `respond_warned_at` ...), so timers survive
+    restarts and the sweep is one indexed UPDATE per kind of a narrow table."""
 
     __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("channel", "source_ref"), *(
-        Index(f"ix_cases_{column}_pending", column, sqlite_where=text(f"{raised} IS NULL AND {done} IS NULL"),
-              postgresql_where=text(f"{raised} IS NULL AND {done} IS NULL"))
-        for column, raised, done in (("respond_warn_at", "respond_warned_at", "responded_at"),
-                                     ("respond_due_at", "respond_overdue_at", "responded_at"),
-                                     ("resolve_warn_at", "resolve_warned_at", "resolved_at"),
-                                     ("resolve_due_at", "resolve_overdue_at", "resolved_at"))))
+    __table_args__ = (UniqueConstraint("channel", "source_ref"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(40))
@@ -622,10 +653,10 @@ class Case(Base):
     respond_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     resolve_warn_at: Mapped[datetime | None] = mapped_column(nullable=True)
     resolve_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    respond_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    respond_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_warned_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    resolve_overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    respond_warned_at: Mapped[datetime | None] = _sla_mark("respond_warned_at", id)
+    respond_overdue_at: Mapped[datetime | None] = _sla_mark("respond_overdue_at", id)
+    resolve_warned_at: Mapped[datetime | None] = _sla_mark("resolve_warned_at", id)
+    resolve_overdue_at: Mapped[datetime | None] = _sla_mark("resolve_overdue_at", id)
 
 
 class CaseEvent(Base):

@@ -11,15 +11,25 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy.orm import aliased
 
 from urbanbrain.core.errors import PermissionDeniedError, ValidationError
 from urbanbrain.govern.authz import allowed
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Case
+from urbanbrain.meta.models import SLA_MARKS, Case, CaseSla
 from urbanbrain.operate.states import ops_department
 
 BUCKETS = {"day": "%Y-%m-%d", "month": "%Y-%m"}
+
+_ESCALATION = aliased(CaseSla, name="escalation")
+
+
+def _with_escalation() -> Any:
+    """Cases joined to their resolution-overdue clock (`case_sla`, kind of `resolve_overdue_at`): counting
+    escalations by a join, not by `Case.resolve_overdue_at`'s sub-select per case."""
+    return Case.__table__.outerjoin(_ESCALATION, and_(_ESCALATION.case_id == Case.id,
+                                                      _ESCALATION.kind == SLA_MARKS.index("resolve_overdue_at")))
 
 
 def _scope(by: Principal) -> Any:
@@ -65,7 +75,8 @@ def departments(by: Principal) -> list[dict[str, Any]]:
                 _rate(on_time_s, resolved).label("on_time_resolution"),
                 func.round(func.avg(Case.satisfaction), 2).label("satisfaction"),
                 _rate(returned, func.count()).label("return_rate"),
-                func.sum(case((Case.resolve_overdue_at.is_not(None), 1), else_=0)).label("escalated"))
+                func.sum(case((_ESCALATION.raised_at.is_not(None), 1), else_=0)).label("escalated"))
+         .select_from(_with_escalation())
          .where(_scope(by), Case.department.is_not(None)).group_by(Case.department))
     with session_scope() as s:
         rows = [dict(r._mapping) for r in s.execute(q)]
@@ -95,6 +106,6 @@ def summary(by: Principal) -> dict[str, Any]:
             func.sum(case((Case.status.in_(("closed", "merged")), 0), else_=1)).label("open"),
             func.round(func.avg(Case.satisfaction), 2).label("satisfaction"),
             _rate(func.sum(case((Case.returns > 0, 1), else_=0)), func.count()).label("return_rate"),
-            func.sum(case((Case.resolve_overdue_at.is_not(None), 1), else_=0)).label("escalated"),
-        ).where(_scope(by))).one()
+            func.sum(case((_ESCALATION.raised_at.is_not(None), 1), else_=0)).label("escalated"),
+        ).select_from(_with_escalation()).where(_scope(by))).one()
         return dict(row._mapping)
