@@ -67,7 +67,7 @@ def test_a_case_without_a_policy_has_no_clock_row() -> None:
 
 
 def test_migration_carries_the_marks_over(tmp_path: Path) -> None:
-    """A database at 0019 with a marked case: after 0020 the marks are in `case_sla` and still read."""
+    """A database at 0019 with a marked case: after 0021 the marks are in `case_sla` and still read."""
     from alembic import command
     from alembic.config import Config
 

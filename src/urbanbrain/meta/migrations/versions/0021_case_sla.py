@@ -7,7 +7,7 @@ warning, 3 resolve due): its moment, when it was raised and when the case stoppe
 "pending" index, so a mark touches a small row and its key. `cases` keeps its deadlines and stop
 moments (the pages and statistics read them); its four mark columns and pending indexes go.
 
-Revision ID: 0020
+Revision ID: 0021
 Revises: see down_revision
 Create Date: 2026-12-04 02:05:00.000000
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0020'
-down_revision = '0019'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
