@@ -10,8 +10,10 @@ Parquet encoding is the cost of a large copy (55 % of a 3 M-row sync, measured w
 one pyarrow writer encodes on one core while DuckDB's `COPY` uses all of them. A large write
 therefore spreads its batches over `write_lanes()` lanes: each lane is one thread with its own open
 file per partition (pyarrow releases the GIL while encoding), so the files of one partition are
-encoded in parallel and the sync's reading and converting go on meanwhile. Writes of fewer than
-`LANE_MIN_ROWS` rows stay in one lane, so small syncs keep one file per partition.
+encoded in parallel and the sync's reading and converting go on meanwhile. Each partition has a lane
+of its own (round-robin as partitions appear: time-ordered rows fill consecutive days on different
+lanes, one file each); only a partition past `LANE_MIN_ROWS` rows spreads its further batches over
+every lane (a file per lane), so small partitions keep one file and queries open no more files.
 """
 
 from __future__ import annotations
@@ -45,20 +47,24 @@ DICTIONARY_MAX_RATIO = 0.3  # distinct / rows below which a string column is dic
 
 
 def dictionary_columns(batch: pa.RecordBatch | pa.Table) -> list[str]:
-    """Columns worth a dictionary: booleans, dates and low-cardinality text (districts, categories)."""
+    """Columns worth a dictionary: booleans, dates, and text, numbers and times with few distinct values
+    (districts, categories, station ids, readings rounded to a tenth). Measured on the bench's sensor
+    rows: dictionaries on its low-cardinality measures cut encoding time by 35-40 % and the file by 40 %
+    (a dictionary that outgrows its page limit falls back to plain encoding by itself)."""
     chosen: list[str] = []
     rows = max(batch.num_rows, 1)
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         t = column.type
-        if pa.types.is_boolean(t) or pa.types.is_date(t) or ((pa.types.is_string(t) or pa.types.is_large_string(t)
-              or (pa.types.is_integer(t) and t.bit_width <= 32)) \
-                and pc.count_distinct(column).as_py() / rows <= DICTIONARY_MAX_RATIO):
+        always = pa.types.is_boolean(t) or pa.types.is_date(t)
+        counted = (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+                   or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_timestamp(t))
+        if always or (counted and pc.count_distinct(column).as_py() / rows <= DICTIONARY_MAX_RATIO):
             chosen.append(name)
     return chosen
 
 
 LANE_MIN_ROWS = 1_000_000  # rows a write keeps in one lane (one file per partition) before spreading
-LANE_BACKLOG = 2  # batches queued per lane before the producer waits (bounded memory)
+LANE_BACKLOG = 4  # batches queued per lane before the producer waits (bounded memory)
 
 
 def write_lanes() -> int:
@@ -97,8 +103,8 @@ class DataFileWriter:
     _open: dict[tuple[Any, ...], _OpenFile] = field(default_factory=dict)
     _count: int = 0
     _dictionary: list[str] | None = None
-    _rows: int = 0
     _turn: int = 0
+    _part_lane: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)  # [lane, rows, batches]
     _lanes: list[ThreadPoolExecutor] = field(default_factory=list)
     _queued: list[deque[Future[Any]]] = field(default_factory=list)
     _closing: list[tuple[_OpenFile, Future[DataFile]]] = field(default_factory=list)
@@ -129,20 +135,23 @@ class DataFileWriter:
         if self._dictionary is None:
             # decided once per write, on the source names, so every file of this write agrees
             self._dictionary = dictionary_columns(data)
-        lane = self._next_lane()
-        self._rows += data.num_rows
         if self._spec.is_unpartitioned():
-            self._write_part((), Record(), data, lane)
+            self._write_part((), Record(), data, self._next_lane((), data.num_rows))
             return
         for values, part in self._partitions(data):
             record = self._partition_key(values).partition
-            self._write_part(values, record, part, lane)
+            self._write_part(values, record, part, self._next_lane(values, part.num_rows))
 
-    def _next_lane(self) -> int:
-        if self._rows < LANE_MIN_ROWS:
-            return 0
-        self._turn += 1
-        return self._turn % (self.lanes or write_lanes())
+    def _next_lane(self, key: tuple[Any, ...], rows: int) -> int:
+        """The partition's own lane; past `LANE_MIN_ROWS` rows of it, every lane in turn."""
+        lanes = self.lanes or write_lanes()
+        state = self._part_lane.get(key)
+        if state is None:
+            state = self._part_lane[key] = [self._turn % lanes, 0, 0]
+            self._turn += 1
+        lane, seen, batches = state
+        state[1], state[2] = seen + rows, batches + 1
+        return lane if seen < LANE_MIN_ROWS else (lane + batches) % lanes
 
     def _lane(self, lane: int) -> ThreadPoolExecutor:
         while len(self._lanes) <= lane:
