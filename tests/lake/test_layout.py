@@ -286,3 +286,20 @@ def test_a_large_write_spreads_over_parallel_lanes_and_keeps_every_row_in_its_pa
         assert len(months) == 1 and f.record_count == rows.num_rows
         seen += rows.column("id").to_pylist()
     assert sorted(seen) == list(range(1200))
+
+
+def test_dictionaries_for_few_distinct_numbers_and_times_not_for_unique_ones() -> None:
+    import pyarrow as pa
+
+    from urbanbrain.lake.datafiles import dictionary_columns
+
+    n = 1000
+    batch = pa.table({
+        "id": pa.array(range(n), pa.int64()),                                  # unique: plain
+        "reading": pa.array([round((i % 50) / 10, 1) for i in range(n)]),     # 50 values: dictionary
+        "amount": pa.array([i * 1.37 for i in range(n)]),                      # unique: plain
+        "at": pa.array([START + timedelta(hours=i % 24) for i in range(n)], pa.timestamp("us")),  # 24 values
+        "district": pa.array([f"4301{i % 9:02d}" for i in range(n)]),
+        "flag": pa.array([i % 2 == 0 for i in range(n)]),
+    })
+    assert dictionary_columns(batch) == ["reading", "at", "district", "flag"]
