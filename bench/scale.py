@@ -75,7 +75,7 @@ def generate(folder: Path, rows: int) -> tuple[Path, Path, float]:
     offset = f"i * {step}" if step else f"i // {per_second}"
     start = time.perf_counter()
     con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET preserve_insertion_order = true")  # time order: row groups cover narrow time ranges
     con.execute(f"""COPY (SELECT i % 2000 AS station_id, 'S' || lpad(CAST(i % 2000 AS VARCHAR), 4, '0') AS station,
         '4301' || lpad(CAST(2 + (i % 2000) % 9 AS VARCHAR), 2, '0') AS district,
         TIMESTAMP '2024-01-01' + to_seconds({offset}) AS time,
@@ -90,42 +90,60 @@ def generate(folder: Path, rows: int) -> tuple[Path, Path, float]:
     return data, registry, time.perf_counter() - start
 
 
-def duckdb_copy(data: Path, out: Path) -> float:
+def _cpu() -> float:
+    """CPU seconds of this process, all threads: on a shared machine a step with more threads gets more
+    of the CPU, so the copy is also compared by CPU time per row, which load does not skew."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def duckdb_copy(data: Path, out: Path) -> tuple[float, float]:
+    """DuckDB copying the file to Parquet: (wall seconds, CPU seconds)."""
     import duckdb
 
     out.unlink(missing_ok=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     con = duckdb.connect()
     con.execute(f"COPY (SELECT * FROM read_parquet('{data}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
     con.close()
-    seconds = time.perf_counter() - start
-    out.unlink(missing_ok=True)
-    return seconds
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
+    out.unlink(missing_ok=True)  # before the copy onboarding: at 1 B rows the disk holds one less copy
+    return seconds, cpu
 
 
-def onboard(data: Path, registry: Path) -> dict[str, Any]:
+def onboard(data: Path, registry: Path, save: Any = None, steps: tuple[str, ...] = ("inplace", "registry", "copy"),
+            out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Register in place, then the registry, then the copy (slowest last, so a cut-short run keeps the rest)."""
     from urbanbrain.connect.systems import add_system, discover_system
     from urbanbrain.govern import classification as cls
     from urbanbrain.meta.departments import add_department
     from urbanbrain.sync.runner import run_sync
 
-    add_department("Ecology and Environment", "env")
-    add_department("Transport", "transport")
-    out: dict[str, Any] = {}
-    for name, folder, in_place in (("inplace", data.parent, True), ("copy", data.parent, False),
-                                   ("registry", registry.parent, True)):
+    if "inplace" in steps:
+        add_department("Ecology and Environment", "env")
+        add_department("Transport", "transport")
+    out = {} if out is None else out
+    for name, folder, in_place in (("inplace", data.parent, True), ("registry", registry.parent, True),
+                                   ("copy", data.parent, False)):
+        if name not in steps:
+            continue
         add_system(name, "env", "files", {"path": str(folder / "*.parquet"), "register_in_place": in_place})
         discover_system(name)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         run = run_sync(name)
-        out[name] = {"seconds": time.perf_counter() - start, "status": run.status, "rows": run.rows_written,
-                     "mode": run.objects[0].mode if run.objects else ""}
+        out[name] = {"seconds": time.perf_counter() - start, "cpu_s": _cpu() - cpu, "status": run.status,
+                     "rows": run.rows_written, "mode": run.objects[0].mode if run.objects else "", "load": _load()}
         if run.status != "succeeded":
             raise SystemExit(f"sync of {name} failed: {run.error}")
-    for ds in ("env.copy.readings", "env.inplace.readings", "env.registry.stations"):
+        print(f"onboarded {name}: {out[name]}", flush=True)
+        if save:
+            save({"onboard": out})
+    for ds in (f"env.{s}.{'stations' if s == 'registry' else 'readings'}" for s in steps):
         cls.set_default_level(ds, "open")
-    for ds in ("env.copy.readings", "env.inplace.readings"):
-        cls.set_field(ds, "station", level="open", pii_type="person_name")  # masked for other departments
+        if not ds.endswith("stations"):
+            cls.set_field(ds, "station", level="open", pii_type="person_name")  # masked for other departments
     return out
 
 
@@ -147,18 +165,17 @@ def _best(fn: Any, repeat: int) -> float:
     return best
 
 
-def queries(data: Path, registry: Path, table: str, repeat: int) -> dict[str, Any]:
+def queries(data: Path, registry: Path, table: str, repeat: int, save: Any = None) -> dict[str, Any]:
     from urbanbrain.govern.principals import ANALYST, Principal
     from urbanbrain.govern.query import open_sealed, run_query
 
     analyst = Principal("user", "bench-analyst", frozenset({"transport"}), frozenset({ANALYST}))
     names = {"t": table, "r": "env.registry.stations"}
-    start = time.perf_counter()
-    for sql in QUERIES.values():  # the first pass masks the tables once (twins per data file)
-        run_query(sql.format(**names), principal=analyst)
-    first_pass = time.perf_counter() - start
     rows: dict[str, Any] = {}
-    for name, sql in QUERIES.items():
+    out: dict[str, Any] = {"queries": rows}
+
+    def one(name: str) -> None:
+        sql = QUERIES[name]
         governed = sql.format(**names)
         raw_sql = sql.format(t="t", r="r")
 
@@ -169,7 +186,16 @@ def queries(data: Path, registry: Path, table: str, repeat: int) -> dict[str, An
 
         raw_s = _best(raw, repeat)
         gov_s = _best(lambda g=governed: run_query(g, principal=analyst), repeat)
-        rows[name] = {"raw_s": raw_s, "governed_s": gov_s, "ratio": gov_s / raw_s}
+        rows[name] = {"raw_s": raw_s, "governed_s": gov_s, "ratio": gov_s / raw_s, "load": _load()}
+        print(f"{name:<26}{raw_s:>9.3f}{gov_s:>12.3f}{gov_s / raw_s:>8.2f}  load {_load()}", flush=True)
+        if save:
+            save(out)
+
+    # the one-day filter first, on a table nobody masked yet: pruning means it masks one day's files
+    start = time.perf_counter()
+    run_query(QUERIES["one_day_filter"].format(**names), principal=analyst)
+    out["one_day_cold_s"] = time.perf_counter() - start
+    one("one_day_filter")
     sealed = open_sealed(QUERIES["one_day_filter"].format(**names), analyst)
     try:  # files the one-day query could read: its masked twins (pruned) vs the table's data files
         plan = sealed.con.execute("EXPLAIN ANALYZE " + QUERIES["one_day_filter"].format(**names)).fetchall()
@@ -180,54 +206,105 @@ def queries(data: Path, registry: Path, table: str, repeat: int) -> dict[str, An
 
     files, _ = table_files(tuple(table.split(".")))
     read = [line for line in text.splitlines() if "Total Files Read" in line]
-    return {"first_pass_s": first_pass, "queries": rows, "table_files": len(files),
-            "one_day_files_read": read[0].split(":")[-1].strip(" │") if read else "?",
-            "geomean": math.exp(sum(math.log(r["ratio"]) for r in rows.values()) / len(rows))}
+    out.update(table_files=len(files), one_day_files_read=read[0].split(":")[-1].strip(" │") if read else "?")
+    start = time.perf_counter()
+    for sql in QUERIES.values():  # the first pass masks the tables once (twins per data file)
+        run_query(sql.format(**names), principal=analyst)
+    out["first_pass_s"] = time.perf_counter() - start
+    print(f"first governed pass (masks the table once): {out['first_pass_s']:.1f}s", flush=True)
+    for name in QUERIES:
+        if name != "one_day_filter":
+            one(name)
+    out["geomean"] = math.exp(sum(math.log(r["ratio"]) for r in rows.values()) / len(rows))
+    return out
+
+
+def _disk_guard(min_free: int, folders: list[Path]) -> None:
+    """Stop the run (and remove its data) if the disk the bench writes to runs low: others share it."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            free = shutil.disk_usage(WORK).free
+            if free < min_free:
+                print(f"ABORT: {free / 1024 ** 3:.1f} GB free < {min_free / 1024 ** 3:.0f} GB; removing "
+                      f"{', '.join(map(str, folders))}", flush=True)
+                for folder in folders:
+                    shutil.rmtree(folder, ignore_errors=True)
+                os._exit(3)
+            time.sleep(15)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000_000)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--keep", action="store_true", help="keep the lakehouse and the generated files")
+    parser.add_argument("--keep", action="store_true", help="keep the lakehouse (and the generated files)")
+    parser.add_argument("--drop-data", action="store_true",
+                        help="also remove the generated files at the end (they are reused by the next run otherwise)")
+    parser.add_argument("--min-free-gb", type=float, default=15.0,
+                        help="stop and remove the run's data when the disk has less free space than this")
     args = parser.parse_args(argv)
     home = WORK / f"scale-home-{args.rows}"
     gen = WORK / f"scale-data-{args.rows}"
+    ref_out = WORK / "scale-duckdb-copy.parquet"
     shutil.rmtree(home, ignore_errors=True)
+    WORK.mkdir(exist_ok=True)
     os.environ["URBANBRAIN_HOME"] = str(home)
     os.environ["URBANBRAIN_FILE_ROOTS"] = str(gen)
     os.environ.setdefault("URBANBRAIN_MASK_CACHE_TOTAL_BYTES", str(64 * 1024 ** 3))
+    _disk_guard(int(args.min_free_gb * 1024 ** 3), [home, gen, ref_out])
+    out_json = WORK / f"scale-{args.rows}.json"
+    result: dict[str, Any] = {"rows": args.rows, "load_before": _load()}
+
+    def save(part: dict[str, Any]) -> None:
+        result.update(part)
+        used = sum(f.stat().st_size for d in (home, gen) if d.exists() for f in d.rglob("*") if f.is_file())
+        result.update(load=_load(), bytes_used=used, free_bytes=shutil.disk_usage(WORK).free)
+        out_json.write_text(json.dumps(result, indent=2, default=str))
+        (WORK / "scale.json").write_text(json.dumps(result, indent=2, default=str))
+
     print(f"load before: {_load()}  rows: {args.rows:,}", flush=True)
-    data, registry, gen_s = generate(gen, args.rows)
-    print(f"generated {data.stat().st_size / 1024 ** 2:.0f} MB in {gen_s:.1f}s", flush=True)
-    ref_s = duckdb_copy(data, WORK / "scale-duckdb-copy.parquet")
-    synced = onboard(data, registry)
-    copy_rate, ref_rate = args.rows / synced["copy"]["seconds"], args.rows / ref_s
-    print(f"onboard in place: {synced['inplace']['seconds']:.2f}s ({synced['inplace']['mode']}); "
-          f"copy: {copy_rate:,.0f} rows/s; DuckDB COPY: {ref_rate:,.0f} rows/s -> {copy_rate / ref_rate:.2f}x",
-          flush=True)
-    result_q = queries(data, registry, "env.copy.readings", args.repeat)
-    print(f"first governed pass (masks the table once): {result_q['first_pass_s']:.1f}s")
-    print(f"{'query':<26}{'raw s':>9}{'governed s':>12}{'ratio':>8}")
-    for name, r in result_q["queries"].items():
-        print(f"{name:<26}{r['raw_s']:>9.3f}{r['governed_s']:>12.3f}{r['ratio']:>8.2f}")
-    day = result_q["queries"]["one_day_filter"]["ratio"]
-    print(f"geomean {result_q['geomean']:.2f}x; one-day filter {day:.2f}x; files: table "
-          f"{result_q['table_files']}, one-day query read {result_q['one_day_files_read']}")
-    disk = sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
-    print(f"disk: generated {sum(f.stat().st_size for f in gen.rglob('*') if f.is_file()) / 1024 ** 3:.2f} GB, "
-          f"lake home {disk / 1024 ** 3:.2f} GB; load after: {_load()}")
-    result = {
-        "rows": args.rows, "load": _load(), "generate_s": gen_s, "duckdb_copy_s": ref_s, "onboard": synced,
-        "copy_ratio": copy_rate / ref_rate, **result_q, "home_bytes": disk,
-        "targets": {"copy_met": copy_rate / ref_rate >= TARGET_COPY,
-                    "query_met": result_q["geomean"] <= TARGET_QUERY, "one_day_met": day <= TARGET_QUERY},
-    }
-    WORK.mkdir(exist_ok=True)
-    (WORK / "scale.json").write_text(json.dumps(result, indent=2, default=str))
-    if not args.keep:
-        shutil.rmtree(home, ignore_errors=True)
+    try:
+        data, registry, gen_s = generate(gen, args.rows)
+        gen_bytes = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file())
+        print(f"generated {gen_bytes / 1024 ** 2:.0f} MB in {gen_s:.1f}s  load {_load()}", flush=True)
+        save({"generate_s": gen_s, "generated_bytes": gen_bytes})
+        synced = onboard(data, registry, save, ("inplace", "registry"))  # seconds: first, whatever happens next
+        ref_s, ref_cpu = duckdb_copy(data, ref_out)
+        print(f"DuckDB COPY: {args.rows / ref_s:,.0f} rows/s ({ref_s:.1f}s, {ref_cpu:.1f} CPU s)  load {_load()}",
+              flush=True)
+        save({"duckdb_copy_s": ref_s, "duckdb_copy_cpu_s": ref_cpu})
+        onboard(data, registry, save, ("copy",), synced)
+        copy_rate, ref_rate = args.rows / synced["copy"]["seconds"], args.rows / ref_s
+        cpu_ratio = ref_cpu / synced["copy"]["cpu_s"]
+        print(f"onboard in place: {synced['inplace']['seconds']:.2f}s ({synced['inplace']['mode']}); "
+              f"copy: {copy_rate:,.0f} rows/s; DuckDB COPY: {ref_rate:,.0f} rows/s -> {copy_rate / ref_rate:.2f}x; "
+              f"by CPU time per row {cpu_ratio:.2f}x", flush=True)
+        save({"copy_ratio": copy_rate / ref_rate, "copy_cpu_ratio": cpu_ratio, "home_bytes_after_copy": _bytes(home)})
+        result_q = queries(data, registry, "env.copy.readings", args.repeat, lambda part: save(part))
+        day = result_q["queries"]["one_day_filter"]["ratio"]
+        print(f"geomean {result_q['geomean']:.2f}x; one-day filter {day:.2f}x; files: table "
+              f"{result_q['table_files']}, one-day query read {result_q['one_day_files_read']}")
+        disk = _bytes(home)
+        print(f"disk: generated {_bytes(gen) / 1024 ** 3:.2f} GB, lake home {disk / 1024 ** 3:.2f} GB; "
+              f"load after: {_load()}")
+        save({**result_q, "home_bytes": disk, "targets": {
+            "copy_met": copy_rate / ref_rate >= TARGET_COPY, "query_met": result_q["geomean"] <= TARGET_QUERY,
+            "one_day_met": day <= TARGET_QUERY}})
+    finally:
+        ref_out.unlink(missing_ok=True)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+            if args.drop_data:
+                shutil.rmtree(gen, ignore_errors=True)
     return result
+
+
+def _bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
 
 
 if __name__ == "__main__":

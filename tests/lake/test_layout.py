@@ -253,3 +253,53 @@ def test_a_feed_history_keeps_committing_while_maintain_compacts_it(air: Path,
     assert history.commit_rows(late, [now], "pos-3") == 1  # its table object predates the compaction
     got = run_query(f"SELECT count(*) AS n FROM {history.name}", principal=SYSTEM).table.to_pylist()
     assert got == [{"n": 16}]
+
+
+def test_a_large_write_spreads_over_parallel_lanes_and_keeps_every_row_in_its_partition(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `LANE_MIN_ROWS`, batches go round-robin to lanes (one thread and one open file per partition
+    each): every row lands once, in a file of its own month; a compaction afterwards writes one lane."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from urbanbrain.lake import datafiles
+    from urbanbrain.lake.writer import TableWriter
+
+    monkeypatch.setattr(datafiles, "LANE_MIN_ROWS", 100)
+    monkeypatch.setenv("URBANBRAIN_LAKE_WRITE_LANES", "3")
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("observed_at", pa.timestamp("us"))])
+    writer = TableWriter(("env", "lanes", "t"), schema, mode="append", partition_by=["month(observed_at)"])
+    writer.open()
+    for k in range(12):  # 12 batches of 100 rows, 8 hours apart: March into mid-April
+        ids = range(k * 100, (k + 1) * 100)
+        writer.write(pa.table({"id": pa.array(ids, pa.int64()),
+                               "observed_at": pa.array([START + timedelta(hours=8 * i) for i in ids],
+                                                       pa.timestamp("us"))}))
+    assert writer.commit().rows_written == 1200
+    table = get_catalog().load_table(("env", "lanes", "t"))
+    files = [t.file for t in table.scan().plan_files()]
+    assert len(files) > 2  # more than one file for a month: the lanes wrote in parallel
+    seen = []
+    for f in files:
+        rows = pq.read_table(f.file_path.removeprefix("file://"))
+        months = {(t.year, t.month) for t in rows.column("observed_at").to_pylist()}
+        assert len(months) == 1 and f.record_count == rows.num_rows
+        seen += rows.column("id").to_pylist()
+    assert sorted(seen) == list(range(1200))
+
+
+def test_dictionaries_for_few_distinct_numbers_and_times_not_for_unique_ones() -> None:
+    import pyarrow as pa
+
+    from urbanbrain.lake.datafiles import dictionary_columns
+
+    n = 1000
+    batch = pa.table({
+        "id": pa.array(range(n), pa.int64()),                                  # unique: plain
+        "reading": pa.array([round((i % 50) / 10, 1) for i in range(n)]),     # 50 values: dictionary
+        "amount": pa.array([i * 1.37 for i in range(n)]),                      # unique: plain
+        "at": pa.array([START + timedelta(hours=i % 24) for i in range(n)], pa.timestamp("us")),  # 24 values
+        "district": pa.array([f"4301{i % 9:02d}" for i in range(n)]),
+        "flag": pa.array([i % 2 == 0 for i in range(n)]),
+    })
+    assert dictionary_columns(batch) == ["reading", "at", "district", "flag"]

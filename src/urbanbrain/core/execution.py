@@ -7,7 +7,7 @@ entry point like connectors and feeds:
 * `inprocess` (the default): a thread pool in this process, what the worker always did;
 * `ray`: Ray tasks across the nodes of a Ray cluster (`ray://host:10001` through the Ray client, or
   `ray://auto` for the cluster this machine is a node of, honouring `RAY_ADDRESS`); see
-  `core/ray_backend.py` and docs/cluster.md.
+  `core/ray_backend.py` and docs/scale.md ("Running on N machines").
 
 The work itself stays what it was (a sync commits its data and cursor in one Iceberg commit, so a
 task retried after a lost node starts again from the committed cursor): a backend only decides where.

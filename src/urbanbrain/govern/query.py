@@ -50,6 +50,7 @@ from urbanbrain.lake.engine import (
     quote_ident,
     raw_select,
     table_plan,
+    warehouse_root,
 )
 
 PolicyOf = Callable[[str], DatasetPolicy]
@@ -85,6 +86,13 @@ class Sealed:
 
 def masked_select(raw_sql: str, columns: Columns, policy: DatasetPolicy, key: str) -> str:
     """The caller's view of a dataset as SQL over its raw rows (runs on the platform's connection only)."""
+    head, tail = _masked_template(columns, policy, key)
+    return f"{head}{raw_sql}{tail}"
+
+
+def _masked_template(columns: Columns, policy: DatasetPolicy, key: str) -> tuple[str, str]:
+    """`masked_select` around a hole for the raw SQL: built once per dataset and query, then filled in
+    per data file (a day-partitioned table has hundreds of masked twins)."""
     types = {n: _duck(t) for _, n, t in columns}
     exprs = []
     for col in policy.columns:
@@ -99,7 +107,7 @@ def masked_select(raw_sql: str, columns: Columns, policy: DatasetPolicy, key: st
         raise QueryError(f"no column of {policy.dataset} is visible to you",
                          hint="request fields from the owning department (`urbanbrain share request`)")
     where = f" WHERE {policy.row_filter}" if policy.row_filter else ""
-    return f"SELECT {', '.join(exprs)} FROM ({raw_sql}) AS ub_raw{where}"
+    return f"SELECT {', '.join(exprs)} FROM (", f") AS ub_raw{where}"
 
 
 def _duck(arrow_type: pa.DataType) -> str:
@@ -173,8 +181,10 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
             else:
                 key = key or (mask_key() if policy.masked else "")
                 paths: list[str] = []
+                head, tail = _masked_template(columns, policy, key)
+                root = warehouse_root()
                 for group in _file_groups(files):  # one masked twin per data file: new snapshots reuse them
-                    view = masked_select(raw_select(group, columns), columns, policy, key)
+                    view = f"{head}{raw_select(group, columns, root)}{tail}"  # = masked_select(...)
                     keep = maskcache.worth_materialising(group)
                     found = maskcache.lookup(view) if keep else None
                     if found is None and platform is None:  # opened only when something must be written

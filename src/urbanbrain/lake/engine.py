@@ -9,6 +9,7 @@ query layer above it (`urbanbrain.govern.query`) turns those into each caller's 
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -101,17 +102,16 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _view_sql(files: list[str], columns: Columns) -> str:
+def _view_sql(files: list[str], columns: Columns, root: str | None = None) -> str:
     """Columns are matched by Iceberg field id, not by name: writers sanitise Parquet column names
-    (`2010 Census` is stored as `_2010_x20Census`), and ids survive renames and added columns."""
+    (`2010 Census` is stored as `_2010_x20Census`), and ids survive renames and added columns.
+    `root` is the warehouse folder when the caller already has it (one view per data file is built
+    for every masked twin of a query: hundreds on a day-partitioned table)."""
     if not files:
         nulls = ", ".join(f"CAST(NULL AS {duckdb_type(t)}) AS {quote_ident(n)}" for _, n, t in columns)
         return f"SELECT {nulls} WHERE false"
-    mapping = ", ".join(
-        f"{fid}: {{name: {_literal(n)}, type: {_literal(duckdb_type(t))}, default_value: NULL}}"
-        for fid, n, t in columns
-    )
-    own, in_place = _split_in_place(files)
+    mapping = _mapping(tuple(columns))
+    own, in_place = _split_in_place(files, root)
     parts = []
     if own:
         listing = ", ".join(_literal(f) for f in own)
@@ -121,11 +121,25 @@ def _view_sql(files: list[str], columns: Columns) -> str:
     return " UNION ALL ".join(parts)
 
 
-def _split_in_place(files: list[str]) -> tuple[list[str], list[str]]:
-    """Files the lake wrote (Parquet field ids) and files registered in place (read by column name)."""
+@functools.lru_cache(maxsize=64)
+def _mapping(columns: tuple[tuple[int, str, pa.DataType], ...]) -> str:
+    """read_parquet's field-id schema map for a table's columns (built once per schema)."""
+    return ", ".join(
+        f"{fid}: {{name: {_literal(n)}, type: {_literal(duckdb_type(t))}, default_value: NULL}}"
+        for fid, n, t in columns
+    )
+
+
+def warehouse_root() -> str:
+    """The warehouse folder as the prefix of the lake's own data files."""
     from urbanbrain.core.settings import get_settings
 
-    root = str(get_settings().warehouse_path) + "/"
+    return str(get_settings().warehouse_path) + "/"
+
+
+def _split_in_place(files: list[str], root: str | None = None) -> tuple[list[str], list[str]]:
+    """Files the lake wrote (Parquet field ids) and files registered in place (read by column name)."""
+    root = root or warehouse_root()
     own = [f for f in files if f.startswith(root)]
     return own, [f for f in files if not f.startswith(root)]
 
@@ -144,9 +158,9 @@ def _by_name_sql(files: list[str], columns: Columns) -> str:
     return f"SELECT {', '.join(exprs)} FROM read_parquet([{listing}], union_by_name = true)"
 
 
-def raw_select(files: list[str], columns: Columns) -> str:
+def raw_select(files: list[str], columns: Columns, root: str | None = None) -> str:
     """SQL reading a table's data files as its current columns (for the platform's own connections)."""
-    return _view_sql(files, columns)
+    return _view_sql(files, columns, root)
 
 
 def _parse_tree(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:

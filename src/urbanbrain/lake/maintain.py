@@ -216,7 +216,8 @@ def compact(table: Table, target: int) -> tuple[int, int]:
         return 0, 0
     sort_by = table.properties.get(SORT_PROPERTY)
     schema = table.schema()
-    writer = DataFileWriter(table, target_bytes=target, sort_by=sort_by)
+    writer = DataFileWriter(table, target_bytes=target, sort_by=sort_by, lanes=1)  # one file per partition:
+    # parallel lanes would leave files under half the target that the next run would compact again
     removed = []
     for group in groups:
         if sort_by:  # files of a sorted table are read in order, so the new files stay sorted
