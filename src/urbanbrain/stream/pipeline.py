@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 STATE_SAVE_SECONDS = 10.0  # live state is saved with a commit at most this often (and at every flush)
 BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
+LINGER_SECONDS = 0.004  # a batch under LINGER_BYTES waits up to this long for more messages
+LINGER_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,17 @@ class FeedRunner:
             try:
                 batch.append(self.queue.get(timeout=0.1))
                 size = len(batch[0].payload)
+                until = time.monotonic() + LINGER_SECONDS
                 while len(batch) < self.batch_messages and size < BATCH_BYTES:
-                    batch.append(self.queue.get_nowait())
-                    size += len(batch[-1].payload)
+                    try:
+                        batch.append(self.queue.get_nowait())
+                        size += len(batch[-1].payload)
+                    except queue.Empty:
+                        # a small batch waits a moment for more: the fixed cost of a batch (fsync,
+                        # bus event, schema pass) is then shared by many messages, not paid per message
+                        if size >= LINGER_BYTES or time.monotonic() >= until:
+                            break
+                        time.sleep(LINGER_SECONDS / 4)
             except queue.Empty:
                 pass
             try:
