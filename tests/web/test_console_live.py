@@ -63,7 +63,7 @@ def test_live_and_alerts_pages_by_department(city: dict[str, Any]) -> None:
         assert 'data-device="st-1"' in page.text and 'data-device="st-2"' in page.text and ">80<" in page.text
         data = json.loads(page.text.split('id="live-data">')[1].split("</script>")[0])
         assert {d["id"]: d["state"] for d in data["devices"]} == {"st-1": "alarm", "st-2": "ok"}
-        assert data["topics"] == f"state.ecology.{feed},alerts.>"
+        assert data["topics"] == f"state.ecology.{feed},alerts.>,deadletters.ecology.{feed}"
         assert "alert open" in page.text and "/static/citymap.js" in page.text
         foreign = c.get(f"/live/{feed}", headers=bus)
         assert foreign.status_code == 403 and "st-1" not in foreign.text

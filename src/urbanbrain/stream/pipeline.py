@@ -36,6 +36,7 @@ STATE_SAVE_SECONDS = 10.0  # live state is saved with a commit at most this ofte
 BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
 LINGER_SECONDS = 0.004  # a batch under LINGER_BYTES waits up to this long for more messages
 LINGER_BYTES = 256 * 1024
+DEAD_LETTERS_PER_EVENT = 20  # a `deadletters.*` bus event lists at most this many (its count is the total)
 
 
 @dataclass(frozen=True)
@@ -251,9 +252,9 @@ class FeedRunner:
         self.stats.last_message_at = received
         now = time.monotonic()
         self.stats.recent = [s for s in self.stats.recent if now - s[0] <= 10.0] + [(now, self.stats.messages)]
-        self._accept(readings, received)
+        self._accept(readings, received, messages=len(batch))
 
-    def _accept(self, readings: list[Reading], received: datetime) -> None:
+    def _accept(self, readings: list[Reading], received: datetime, messages: int = 0) -> None:
         fresh = self.history.add_many(readings, received)
         self.stats.readings += len(fresh)
         self.stats.duplicates = self.history.duplicates
@@ -262,9 +263,10 @@ class FeedRunner:
             self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:
             self.on_readings(fresh)
-        if changes:
+        if changes or fresh:  # also without changes: pages count messages/s and readings/s from these
             self.bus.publish(f"state.{self.config.department}.{self.config.name}",
-                             {"feed": self.config.name, "department": self.config.department, "changes": changes})
+                             {"feed": self.config.name, "department": self.config.department, "changes": changes,
+                              "messages": messages, "readings": len(fresh)})
 
     def _reload_rules(self) -> None:
         self.alerts.reload({d.device_id: d.observed_at for d in self.state.snapshot() if d.observed_at})
@@ -283,7 +285,13 @@ class FeedRunner:
                           len(r.raw.encode())) for r in rejects])
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id)
                       .values(dead_letters_total=FeedRow.dead_letters_total + sum(r.count for r in rejects)))
-        self.stats.dead_letters += sum(r.count for r in rejects)
+        count = sum(r.count for r in rejects)
+        self.stats.dead_letters += count
+        # pushed to the feed's live page (reasons only: the raw payload stays behind `feed dead-letters`)
+        self.bus.publish(f"deadletters.{self.config.department}.{self.config.name}", {
+            "feed": self.config.name, "department": self.config.department, "count": count,
+            "letters": [{"at": received.isoformat(), "device_id": r.device_id, "reason": r.reason[:500],
+                         "count": r.count} for r in rejects[:DEAD_LETTERS_PER_EVENT]]})
 
     def _commit_in_background(self) -> None:
         """Hand the buffer to a committer thread, so live state keeps flowing while Iceberg commits.

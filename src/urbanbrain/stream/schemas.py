@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from operator import itemgetter
@@ -221,7 +222,8 @@ def validate_batch(model: str, entities: list[dict[str, Any]]) -> list[str | Non
         names.update(shape)
     checked = [k for k in names if k in c.complex or k in c.simple]
     if len(shapes) == 1 and len(checked) > 1:  # one shape: every column at once, transposed in C
-        columns = dict(zip(checked, zip(*map(itemgetter(*checked), entities), strict=True), strict=True))
+        rows = map(itemgetter(*checked), entities)
+        columns: dict[str, Sequence[Any]] = dict(zip(checked, zip(*rows, strict=True), strict=True))
     else:
         columns = {k: [e.get(k, _ABSENT) for e in entities] for k in checked}
     for name in checked:

@@ -163,7 +163,8 @@ def clear(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
 async def events(request: Request, principal: CurrentPrincipal,
                  topics: str = "state.>,alerts.>") -> StreamingResponse:
-    """Server-sent events: `event: state` / `event: alert`, data = the bus payload as JSON."""
+    """Server-sent events: `event: state` / `event: alert` / `event: deadletter`, data = the bus payload
+    as JSON (`topics`, e.g. `deadletters.>`, picks which; always only the caller's departments)."""
     from urbanbrain.core.bus import get_bus
 
     loop = asyncio.get_running_loop()
@@ -192,7 +193,8 @@ async def events(request: Request, principal: CurrentPrincipal,
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                kind = "alert" if topic.startswith("alerts.") else "state"
+                kind = ("alert" if topic.startswith("alerts.") else
+                        "deadletter" if topic.startswith("deadletters.") else "state")
                 data = json.dumps({"topic": topic, **payload}, default=str, ensure_ascii=False)
                 yield f"event: {kind}\ndata: {data}\n\n".encode()
         finally:
