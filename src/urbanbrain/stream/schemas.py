@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -216,70 +214,22 @@ def validate_batch(model: str, entities: list[dict[str, Any]]) -> list[str | Non
     if not c.exact:
         return [validate(model, e) for e in entities]
     suspect: set[int] = {i for i, e in enumerate(entities) if not c.required <= e.keys()}
-    shapes = set(map(tuple, entities))  # entities of a feed share a few key sets, often one
     names: set[str] = set()
-    for shape in shapes:
-        names.update(shape)
-    checked = [k for k in names if k in c.complex or k in c.simple]
-    if len(shapes) == 1 and len(checked) > 1:  # one shape: every column at once, transposed in C
-        rows = map(itemgetter(*checked), entities)
-        columns: dict[str, Sequence[Any]] = dict(zip(checked, zip(*rows, strict=True), strict=True))
-    else:
-        columns = {k: [e.get(k, _ABSENT) for e in entities] for k in checked}
-    for name in checked:
-        cells = list(columns[name])
-        column = [v for v in cells if v is not _ABSENT] if len(shapes) > 1 else cells
-        if name in c.complex:
-            bad = _complex_bad(model, c, name, column, entities)
-            if bad:
-                suspect.update(i for i, v in enumerate(cells) if v is not _ABSENT and _key(v) in bad)
-            continue
-        rule = c.simple[name]
-        if not _column_ok(column, rule):
-            suspect.update(i for i, v in enumerate(cells) if v is not _ABSENT and not _column_ok([v], rule))
-    return [validate(model, entities[i]) if i in suspect else None for i in range(n)]
-
-
-_ABSENT = object()
-
-
-def _key(value: Any) -> Any:
-    """A hashable key of a rich value: text as itself, a GeoJSON point of floats as a tuple, anything
-    else as its canonical JSON in a tuple (a tuple never equals a text)."""
-    if type(value) is str:
-        return value
-    if type(value) is dict and len(value) == 2 and value.get("type") == "Point":
-        coords = value.get("coordinates")
-        if type(coords) is list and all(type(x) is float for x in coords):
-            return ("Point", *coords)
-    return ("json", _canonical(value))
-
-
-_COLUMN_OK: dict[tuple[str, str], set[Any]] = {}  # rich values the validator accepted, per attribute
-
-
-def _complex_bad(model: str, c: _Compiled, name: str, column: list[Any], entities: list[dict[str, Any]]) -> set[Any]:
-    """The keys of the distinct values of a rich attribute's column the validator refuses: each
-    distinct value is looked up once per batch, and met by the validator once per process."""
-    known = _COLUMN_OK.setdefault((model, name), set())
-    keys = set(column) if set(map(type, column)) == {str} else set(map(_key, column))
-    new = keys - known
-    bad: set[Any] = set()
-    if not new:
-        return bad
-    first: dict[Any, dict[str, Any]] = {}
     for e in entities:
-        if name in e:
-            first.setdefault(_key(e[name]), e)
-    for key in new:
-        entity = first[key]
-        if _complex_ok(model, c, name, entity[name], entity):
-            if len(known) > 200_000:
-                known.clear()
-            known.add(key)
-        else:
-            bad.add(key)
-    return bad
+        names.update(e.keys())
+    for name in names:
+        if name in c.complex:
+            for i, e in enumerate(entities):
+                if name in e and i not in suspect and not _complex_ok(model, c, name, e[name], e):
+                    suspect.add(i)
+            continue
+        rule = c.simple.get(name)
+        if rule is None:
+            continue
+        column = [e[name] for e in entities if name in e]
+        if not _column_ok(column, rule):
+            suspect.update(i for i, e in enumerate(entities) if name in e and not _column_ok([e[name]], rule))
+    return [validate(model, entities[i]) if i in suspect else None for i in range(n)]
 
 
 def validate(model: str, entity: dict[str, Any]) -> str | None:
