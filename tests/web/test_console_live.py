@@ -63,7 +63,7 @@ def test_live_and_alerts_pages_by_department(city: dict[str, Any]) -> None:
         assert 'data-device="st-1"' in page.text and 'data-device="st-2"' in page.text and ">80<" in page.text
         data = json.loads(page.text.split('id="live-data">')[1].split("</script>")[0])
         assert {d["id"]: d["state"] for d in data["devices"]} == {"st-1": "alarm", "st-2": "ok"}
-        assert data["topics"] == f"state.ecology.{feed},alerts.>"
+        assert data["topics"] == f"state.ecology.{feed},alerts.>,deadletters.ecology.{feed}"
         assert "alert open" in page.text and "/static/citymap.js" in page.text
         foreign = c.get(f"/live/{feed}", headers=bus)
         assert foreign.status_code == 403 and "st-1" not in foreign.text
@@ -131,8 +131,9 @@ def test_the_event_stream_keeps_to_the_users_departments(city: dict[str, Any]) -
     base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     stop = threading.Event()
     seen: dict[str, list[dict[str, Any]]] = {"op": [], "bus": []}
-    readers = [threading.Thread(target=_read_events, args=(f"{base}/api/stream/events", bearer(u), seen[u], stop),
-                                daemon=True) for u in seen]
+    url = f"{base}/api/stream/events?topics=state.>,alerts.>,deadletters.>"
+    readers = [threading.Thread(target=_read_events, args=(url, bearer(u), seen[u], stop), daemon=True)
+               for u in seen]
     try:
         for r in readers:
             r.start()
@@ -143,12 +144,22 @@ def test_the_event_stream_keeps_to_the_users_departments(city: dict[str, Any]) -
         r = httpx.post(f"{base}/api/feeds/{city['feed']}", headers={"X-Feed-Key": city["key"]},
                        content=json.dumps([air("st-9", 2, pm25=99.0)]), timeout=30)
         assert r.status_code == 202
-        wait_for(lambda: {e.get("sse") for e in seen["op"]} >= {"state", "alert"}, 30, "ecology's events")
+        bad = air("st-9", 3)
+        bad["pm25"] = "lots"
+        r = httpx.post(f"{base}/api/feeds/{city['feed']}", headers={"X-Feed-Key": city["key"]},
+                       content=json.dumps([bad]), timeout=30)
+        assert r.status_code == 202
+        wait_for(lambda: {e.get("sse") for e in seen["op"]} >= {"state", "alert", "deadletter"}, 30,
+                 "ecology's events")
         get_bus().publish("state.transport.marker", {"feed": "marker", "department": "transport", "changes": []})
         wait_for(lambda: len(seen["bus"]) > 1, 30, "transport's marker")
         assert [e.get("feed") for e in seen["bus"][1:]] == ["marker"]  # nothing of ecology's before or after
         state = next(e for e in seen["op"] if e.get("sse") == "state")
         assert state["feed"] == city["feed"] and state["changes"][0]["attributes"]["pm25"] == 99.0
+        assert state["messages"] == 1 and state["readings"] == 1
+        letter = next(e for e in seen["op"] if e.get("sse") == "deadletter")  # pushed, for the live page
+        assert letter["count"] == 1 and letter["letters"][0]["device_id"] == "st-9"
+        assert "pm25" in letter["letters"][0]["reason"] and "raw" not in letter["letters"][0]
     finally:
         stop.set()
         server.should_exit = True

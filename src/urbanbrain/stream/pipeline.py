@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 STATE_SAVE_SECONDS = 10.0  # live state is saved with a commit at most this often (and at every flush)
 BATCH_BYTES = 4 * 1024 * 1024  # a worker batch stops at this many payload bytes (or batch_messages)
+LINGER_SECONDS = 0.004  # a batch under LINGER_BYTES waits up to this long for more messages
+LINGER_BYTES = 256 * 1024
+DEAD_LETTERS_PER_EVENT = 20  # a `deadletters.*` bus event lists at most this many (its count is the total)
 
 
 @dataclass(frozen=True)
@@ -201,9 +204,17 @@ class FeedRunner:
             try:
                 batch.append(self.queue.get(timeout=0.1))
                 size = len(batch[0].payload)
+                until = time.monotonic() + LINGER_SECONDS
                 while len(batch) < self.batch_messages and size < BATCH_BYTES:
-                    batch.append(self.queue.get_nowait())
-                    size += len(batch[-1].payload)
+                    try:
+                        batch.append(self.queue.get_nowait())
+                        size += len(batch[-1].payload)
+                    except queue.Empty:
+                        # a small batch waits a moment for more: the fixed cost of a batch (fsync,
+                        # bus event, schema pass) is then shared by many messages, not paid per message
+                        if size >= LINGER_BYTES or time.monotonic() >= until:
+                            break
+                        time.sleep(LINGER_SECONDS / 4)
             except queue.Empty:
                 pass
             try:
@@ -241,9 +252,9 @@ class FeedRunner:
         self.stats.last_message_at = received
         now = time.monotonic()
         self.stats.recent = [s for s in self.stats.recent if now - s[0] <= 10.0] + [(now, self.stats.messages)]
-        self._accept(readings, received)
+        self._accept(readings, received, messages=len(batch))
 
-    def _accept(self, readings: list[Reading], received: datetime) -> None:
+    def _accept(self, readings: list[Reading], received: datetime, messages: int = 0) -> None:
         fresh = self.history.add_many(readings, received)
         self.stats.readings += len(fresh)
         self.stats.duplicates = self.history.duplicates
@@ -252,9 +263,10 @@ class FeedRunner:
             self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:
             self.on_readings(fresh)
-        if changes:
+        if changes or fresh:  # also without changes: pages count messages/s and readings/s from these
             self.bus.publish(f"state.{self.config.department}.{self.config.name}",
-                             {"feed": self.config.name, "department": self.config.department, "changes": changes})
+                             {"feed": self.config.name, "department": self.config.department, "changes": changes,
+                              "messages": messages, "readings": len(fresh)})
 
     def _reload_rules(self) -> None:
         self.alerts.reload({d.device_id: d.observed_at for d in self.state.snapshot() if d.observed_at})
@@ -273,7 +285,13 @@ class FeedRunner:
                           len(r.raw.encode())) for r in rejects])
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id)
                       .values(dead_letters_total=FeedRow.dead_letters_total + sum(r.count for r in rejects)))
-        self.stats.dead_letters += sum(r.count for r in rejects)
+        count = sum(r.count for r in rejects)
+        self.stats.dead_letters += count
+        # pushed to the feed's live page (reasons only: the raw payload stays behind `feed dead-letters`)
+        self.bus.publish(f"deadletters.{self.config.department}.{self.config.name}", {
+            "feed": self.config.name, "department": self.config.department, "count": count,
+            "letters": [{"at": received.isoformat(), "device_id": r.device_id, "reason": r.reason[:500],
+                         "count": r.count} for r in rejects[:DEAD_LETTERS_PER_EVENT]]})
 
     def _commit_in_background(self) -> None:
         """Hand the buffer to a committer thread, so live state keeps flowing while Iceberg commits.

@@ -189,7 +189,7 @@ def _column_ok(values: list[Any], rule: _RuleT) -> bool:
     present = values
     if not present:
         return True
-    seen = {type(v) for v in present}
+    seen = set(map(type, present))
     if types is not None and (not seen <= set(types) or (bool in seen and bool not in types)):
         return False
     if bounds:

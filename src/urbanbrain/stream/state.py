@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from urbanbrain.core.clock import as_utc
 from urbanbrain.core.settings import get_settings
@@ -176,11 +176,11 @@ class LiveState:
         new = [d for d in dirty if d.device_id not in self._stored]
         old = [d for d in dirty if d.device_id in self._stored]
         with session_scope() as s:
-            if new:
-                s.add_all([DeviceState(feed_id=self.feed_id, device_id=d.device_id, type=d.type,
-                                       department=d.department, lon=d.lon, lat=d.lat, attributes=d.attributes,
-                                       observed_at=d.observed_at, first_seen=d.first_seen,
-                                       last_seen=d.last_seen) for d in new])
+            if new:  # one executemany, not ORM objects (5,000 new devices took seconds through the unit of work)
+                s.execute(insert(DeviceState), [
+                    {"feed_id": self.feed_id, "device_id": d.device_id, "type": d.type, "department": d.department,
+                     "lon": d.lon, "lat": d.lat, "attributes": d.attributes, "observed_at": d.observed_at,
+                     "first_seen": d.first_seen or d.last_seen, "last_seen": d.last_seen} for d in new])
             if old:
                 s.connection().execute(
                     update(DeviceState).where(DeviceState.feed_id == self.feed_id,

@@ -160,7 +160,8 @@ def clear(alert_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
 @router.get("/stream/events", response_class=StreamingResponse, responses=sse.RESPONSES)
 async def events(request: Request, principal: CurrentPrincipal,
                  topics: str = "state.>,alerts.>") -> StreamingResponse:
-    """Server-sent events: `event: state` / `event: alert`, data = the bus payload as JSON."""
+    """Server-sent events: `event: state` / `event: alert` / `event: deadletter`, data = the bus payload
+    as JSON (`topics`, e.g. `deadletters.>`, picks which; always only the caller's departments)."""
     stream = sse.EventStream(request, maxsize=1000)
 
     def handler(topic: str, payload: dict[str, Any]) -> None:
@@ -168,4 +169,5 @@ async def events(request: Request, principal: CurrentPrincipal,
             stream.push(topic, payload)
 
     stream.subscribe([t.strip() for t in topics.split(",") if t.strip()], handler)
-    return stream.response(lambda topic: "alert" if topic.startswith("alerts.") else "state")
+    return stream.response(lambda topic: "alert" if topic.startswith("alerts.") else
+                           "deadletter" if topic.startswith("deadletters.") else "state")

@@ -65,7 +65,8 @@ def feed_page(request: Request, feed: str, principal: CurrentPrincipal) -> HTMLR
         "devices": [{"id": d["device_id"], "lon": d["lon"], "lat": d["lat"], "state": d["state"],
                      "type": d["type"], "observed_at": d["observed_at"]} for d in devices],
         "alarmed": sorted(alarmed), "open_alerts": [a["id"] for a in open_alerts],
-        "topics": f"state.{status['department']}.{status['name']},alerts.>",
+        "topics": f"state.{status['department']}.{status['name']},alerts.>,"
+                  f"deadletters.{status['department']}.{status['name']}",
     }
     return page(request, "live_feed.html", {"status": status, "devices": devices, "alerts": open_alerts,
                                             "rules": alerts.list_rules(principal, feed), "data": data,

@@ -25,7 +25,7 @@
     return source;
   }
 
-  // readings per second over the last 10 s, from the events seen (per key)
+  // events per second over the last 10 s (per key: a feed, or readings / messages / updates)
   function RateMeter() {
     var samples = [];
     return {
@@ -59,7 +59,7 @@
       state: function (p) {
         var row = table.querySelector('tr[data-feed="' + CSS.escape(p.feed) + '"]');
         if (!row) return;
-        var n = (p.changes || []).length;
+        var n = p.readings === undefined ? (p.changes || []).length : p.readings;
         meter.add(p.feed, n);
         addNumber(row.querySelector('[data-cell="readings"]'), n);
         row.querySelector('[data-cell="last"]').textContent = words.justNow;
@@ -161,8 +161,11 @@
         if (p.feed !== data.feed) return;
         var changes = p.changes || [];
         changes.forEach(apply);
-        meter.add(data.feed, changes.length);
-        addNumber(document.getElementById("fig-readings"), changes.length);
+        var readings = p.readings === undefined ? changes.length : p.readings;
+        meter.add("readings", readings);
+        meter.add("messages", p.messages || 0);
+        meter.add("updates", changes.length);
+        addNumber(document.getElementById("fig-readings"), readings);
         var silent = document.getElementById("fig-silent");
         silent.textContent = tbody.querySelectorAll("tr.live-silent").length;
       },
@@ -173,9 +176,36 @@
         setState(a.device_id, alarmed.has(a.device_id) ? "alarm" : "ok");
         document.getElementById("fig-alerts").textContent = openAlerts.size;
         document.getElementById("fig-alerts-box").classList.toggle("alarm", openAlerts.size > 0);
+      },
+      deadletter: function (p) {  // refused messages, pushed as they are refused
+        if (p.feed !== data.feed) return;
+        addNumber(document.getElementById("fig-dead"), p.count || 0);
+        document.getElementById("fig-dead-box").classList.add("alarm");
+        var table = document.getElementById("dead-letters");
+        var body = table.tBodies[0] || table;
+        var empty = body.querySelector("tr.empty");
+        if (empty) empty.remove();
+        (p.letters || []).forEach(function (d) {
+          var row = document.createElement("tr");
+          [[(d.at || "").slice(0, 19), "mono small nowrap"], [d.device_id || "—", "mono small"],
+           [d.reason || "", "small clip"]].forEach(function (c) {
+            var td = document.createElement("td");
+            td.textContent = c[0];
+            td.className = c[1];
+            if (c[1] === "small clip") td.title = c[0];
+            row.appendChild(td);
+          });
+          row.classList.add("flash");
+          body.insertBefore(row, body.firstChild);
+        });
+        while (body.rows.length > 50) body.deleteRow(body.rows.length - 1);
       }
     });
-    setInterval(function () { document.getElementById("fig-rate").textContent = meter.rate().toFixed(1); }, 1000);
+    setInterval(function () {
+      document.getElementById("fig-rate").textContent = meter.rate("readings").toFixed(1);
+      document.getElementById("fig-msg-rate").textContent = meter.rate("messages").toFixed(1);
+      document.getElementById("fig-update-rate").textContent = meter.rate("updates").toFixed(1);
+    }, 1000);
   }
 
   // --- /alerts ----------------------------------------------------------------------------------
