@@ -15,6 +15,7 @@ from urbanbrain.capability.catalog import CATALOG_KINDS, CATEGORIES, STATUSES
 from urbanbrain.capability.suggest import PATTERNS
 from urbanbrain.govern.classification import LEVELS
 from urbanbrain.govern.pii import PII_TYPES
+from urbanbrain.link.ids import EVENT_KINDS
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
 from urbanbrain.operate.ioc import LAYERS as IOC_LAYERS
@@ -47,6 +48,7 @@ DYNAMIC = {
     "cases.clockstate.": ("none", "met", "running", "warning", "overdue"),
     "level.": LEVELS,
     "link.kind.": KINDS,
+    "link.event.": EVENT_KINDS,
     "trigger.": ("manual", "schedule", "console", "demo", "api"),
     "mask.": ("partial", "hash", "redact", "none"),
     "kind.": CATALOG_KINDS,

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from urbanbrain.link.clusters import connected_components
 
 PREFIX = {"person": "PID", "organisation": "OID", "address": "AID"}
+EVENT_KINDS = ("created", "merged", "split", "retired", "removed")  # what a run did to an entity
 
 
 @dataclass
 class Event:
-    event: str  # created | merged | split | retired | removed
+    event: str  # one of EVENT_KINDS
     entity_id: str
     other_entity_id: str | None = None
     unique_id: str | None = None
