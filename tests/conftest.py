@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from urbanbrain.capability.base import BUILTINS
+from urbanbrain.core.jobs import JOBS
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import kept
 from urbanbrain.operate.indicator_functions import FUNCTIONS
@@ -48,9 +49,11 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     level = root.level
     builtins = BUILTINS.snapshot()  # a built-in a test adds in code must not be published by a later demo run
     functions = FUNCTIONS.snapshot()  # likewise an indicator function
+    jobs = JOBS.snapshot()  # and a periodic job
     yield home
     BUILTINS.restore(builtins)
     FUNCTIONS.restore(functions)
+    JOBS.restore(jobs)
     kept.clear()  # sealed connections kept for the next indicator run belong to this test's home
     get_settings.cache_clear()
     # `serve`, `worker` and `stream` configure the process's logging (core/logs.py), which is right for a

@@ -30,8 +30,12 @@ def worker_command(
     metrics_port: Annotated[int | None, typer.Option(
         "--metrics-port", min=1, max=65535, help="Serve Prometheus figures on http://127.0.0.1:PORT/metrics.")
     ] = None,
+    jobs: Annotated[bool, typer.Option(
+        "--jobs/--no-jobs", help="Also run the periodic jobs (SLA sweep, due indicators, case tables, lake "
+                                 "maintenance), each in one worker of the cluster at a time.")] = True,
 ) -> None:
-    """Run due syncs on their schedules (several workers may share one PostgreSQL metadata store)."""
+    """Run due syncs on their schedules, and the periodic jobs (several workers may share one PostgreSQL
+    metadata store)."""
     from urbanbrain.core.logs import configure_logging
 
     configure_logging()
@@ -52,7 +56,7 @@ def worker_command(
     try:
         if not once:
             say("worker started; Ctrl-C stops it after the running syncs finish")
-        run_worker(concurrency=concurrency, poll_seconds=poll, once=once, stop=stop, engine=engine)
+        run_worker(concurrency=concurrency, poll_seconds=poll, once=once, stop=stop, engine=engine, jobs=jobs)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

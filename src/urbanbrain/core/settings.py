@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     lake_maintain_every_hours: float = Field(
         default=24, ge=0, description="How often the worker (and the stream runner) runs `lake maintain` (0: never).",
     )
+    sla_sweep_every_seconds: float = Field(
+        default=60, ge=0, description="How often the worker raises due SLA warnings and escalations (0: never).",
+    )
+    indicator_compute_every_seconds: float = Field(
+        default=60, ge=0, description="How often the worker computes the indicators whose schedule is due (0: never).",
+    )
+    case_publish_every_minutes: float = Field(
+        default=15, ge=0, description="How often the worker rewrites the case tables in the lake (0: never).",
+    )
     writer_process: bool = Field(
         default=False,
         description="Write metering and audit batches from a child process, off the serving process's GIL "

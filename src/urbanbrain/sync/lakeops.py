@@ -14,6 +14,7 @@ from dataclasses import asdict
 from sqlalchemy import select
 
 from urbanbrain.core.errors import NotFoundError, ValidationError
+from urbanbrain.core.jobs import Job
 from urbanbrain.core.naming import sql_identifier
 from urbanbrain.core.settings import get_settings
 from urbanbrain.govern.authz import acting, allowed, authorize, record
@@ -162,3 +163,13 @@ def plan_dict(p: maintain.Plan) -> dict[str, object]:
     out = asdict(p)
     out["expire_snapshots"] = len(p.expire_snapshots)
     return out
+
+
+def _maintain_round() -> object:
+    done = maintain_due()
+    return f"maintained {len(done)} table(s)" if done else None
+
+
+# every minute it asks `maintain_due`, which itself waits `lake_maintain_every_hours` per table
+MAINTAIN_JOB = Job("lake-maintain", lambda: 60.0 if get_settings().lake_maintain_every_hours > 0 else 0.0,
+                   _maintain_round, "compaction, snapshot expiry and orphan removal (`urbanbrain lake maintain`)")

@@ -111,6 +111,9 @@ def scheduled_sync(name: str, stop: threading.Event | None = None, lock_wait: fl
     return sync_with_retries(name, stop=stop, lock_wait=lock_wait)
 
 
+JOBS_STOP_SECONDS = 60.0
+
+
 @dataclass
 class Running:
     future: Future[SyncRunPublic | None]
@@ -131,13 +134,15 @@ def _finish(name: str, job: Running, backend: Backend) -> None:
 
 
 def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, once: bool = False,
-               stop: threading.Event | None = None, engine: str | None = None) -> None:
+               stop: threading.Event | None = None, engine: str | None = None, jobs: bool = True) -> None:
     """Loop: claim due systems, run them on the backend; `once` runs what is due now (as many at a time as
-    the backend takes) and returns when none is left."""
+    the backend takes) and returns when none is left. A looping worker also runs the periodic jobs
+    (`core/jobs.py`; `jobs=False` leaves them to other workers)."""
     stop = stop or threading.Event()
     backend = get_backend(engine, concurrency=concurrency)
     running: dict[str, Running] = {}
-    maintenance: threading.Thread | None = None
+    threads: list[threading.Thread] | None = None
+    jobs_stop = threading.Event()  # the jobs stop with the loop, however it ends
     try:
         while not stop.is_set():
             for name in [n for n, job in running.items() if job.future.done()]:
@@ -158,11 +163,10 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
                     held.__enter__()
                     args: tuple[object, ...] = (name, stop) if backend.local else (name, None, REMOTE_LOCK_WAIT)
                     running[name] = Running(backend.submit(scheduled_sync, *args), held)
-            if not once and (maintenance is None or not maintenance.is_alive()):
-                from urbanbrain.sync.lakeops import maintain_due  # compaction, expiry, orphans on a schedule
+            if jobs and not once and threads is None:  # SLA sweep, due indicators, case tables, lake upkeep
+                from urbanbrain.sync.jobs import start_jobs
 
-                maintenance = threading.Thread(target=maintain_due, name="ub-maintain", daemon=True)
-                maintenance.start()
+                threads = start_jobs(jobs_stop)
             if once:  # what is due now, more of it as runs finish, until nothing is left
                 if not running:
                     return
@@ -173,6 +177,9 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
             job.future.exception()
             _finish(name, running.pop(name), backend)
     finally:
+        jobs_stop.set()
+        for thread in threads or []:  # a round in progress finishes and releases its lease (bounded wait)
+            thread.join(timeout=JOBS_STOP_SECONDS)
         for job in running.values():
             job.lease.__exit__(None, None, None)
         backend.close()
