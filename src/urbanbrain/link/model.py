@@ -242,22 +242,28 @@ def tf_columns(model: dict[str, Any]) -> list[str]:
                    for lv in c.get("comparison_levels", []) if lv.get("tf_adjustment_column")})
 
 
+def _linker(con: Any, model: dict[str, Any], records: pa.Table, other: pa.Table | None) -> tuple[Any, Any]:
+    """A Splink linker over `records` (deduplication) or `records` and `other` (link-only) on `con`."""
+    from splink import Linker
+
+    api = _api(con)
+    inputs = [api.register(records, table_name="ub_left")]
+    if other is not None:
+        inputs.append(api.register(other, table_name="ub_right"))
+    return api, Linker(inputs if other is not None else inputs[0], model, log_level=None)
+
+
 def term_frequencies(model: dict[str, Any], records: pa.Table, *, other: pa.Table | None = None
                      ) -> dict[str, pa.Table]:
     """Splink's term-frequency tables over all of `records` (and `other`): a slice of the records scored
     alone (`link_all(tf=...)`) must use the whole data's frequencies to score a pair as the whole run does."""
-    from splink import Linker
 
     columns = tf_columns(model)
     if not columns:
         return {}
     con = duck.connect()
     try:
-        api = _api(con)
-        inputs = [api.register(records, table_name="ub_left")]
-        if other is not None:
-            inputs.append(api.register(other, table_name="ub_right"))
-        linker = Linker(inputs if other is not None else inputs[0], model, log_level=None)
+        _, linker = _linker(con, model, records, other)
         out = {}
         for column in columns:
             frame = linker.table_management.compute_tf_table(column)
@@ -271,15 +277,10 @@ def link_all(model: dict[str, Any], records: pa.Table, *, other: pa.Table | None
              threshold: float = 0.0, tf: dict[str, pa.Table] | None = None) -> pa.Table:
     """Every scored pair among `records` (or between `records` and `other`) at or above `threshold`;
     `tf`: term-frequency tables to use instead of those of these records (`term_frequencies`)."""
-    from splink import Linker
 
     con = duck.connect()
     try:
-        api = _api(con)
-        inputs = [api.register(records, table_name="ub_left")]
-        if other is not None:
-            inputs.append(api.register(other, table_name="ub_right"))
-        linker = Linker(inputs if other is not None else inputs[0], model, log_level=None)
+        api, linker = _linker(con, model, records, other)
         for n, (column, table) in enumerate(sorted((tf or {}).items())):
             linker.table_management.register_term_frequency_lookup(api.register(table, table_name=f"ub_tf_{n}"),
                                                                    column)
