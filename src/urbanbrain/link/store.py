@@ -30,8 +30,9 @@ from urbanbrain.core.errors import ConfigurationError
 from urbanbrain.core.settings import get_settings
 from urbanbrain.lake.catalog import get_catalog
 from urbanbrain.lake.writer import TableWriter, in_values
+from urbanbrain.meta.dataset_rows import record_dataset
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Dataset, Department, System
+from urbanbrain.meta.models import Department, System
 
 DEPARTMENT = ("registry", "城市基础库（一数一源）")
 XREF = pa.schema([("unique_id", pa.string()), ("entity_id", pa.string()), ("source_dataset", pa.string()),
@@ -135,15 +136,8 @@ def _register(kind: str, table: str, writer: TableWriter, rows: int, snapshot_id
         system = _registry_system(s, kind)
         # the registry's health is that of its last write, as a department system's is that of its last sync
         system.health, system.health_reason, system.health_checked_at = "healthy", None, utcnow()
-        ds = s.scalar(select(Dataset).where(Dataset.name == name))
-        if ds is None:
-            ds = Dataset(name=name, system_id=system.id, object_name=table, table_identifier=name, role="data")
-            s.add(ds)
-        ds.schema_json = [{"name": f.name, "type": str(f.type)} for f in writer.target_schema]
-        ds.primary_key = [key] if key else []
-        ds.row_count = rows
-        ds.last_synced_at = utcnow()
-        ds.snapshot_id = snapshot_id
+        record_dataset(s, name, system_id=system.id, object_name=table, fields=writer.target_schema,
+                       primary_key=[key] if key else [], rows=rows, snapshot_id=snapshot_id)
 
 
 def state_dir() -> Path:

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import ConfigurationError, NotFoundError
+from urbanbrain.meta.dataset_rows import record_dataset
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Dataset, Department, System
+from urbanbrain.meta.models import Department, System
 from urbanbrain.operate.states import ops_department
 
 TS = pa.timestamp("us", tz="UTC")
@@ -134,15 +135,8 @@ def write(system: PlatformSystem, table: str, batches: Iterable[pa.Table], schem
     with session_scope() as s:
         row, _ = system.row(s)
         row.health, row.health_reason, row.health_checked_at = "healthy", None, utcnow()
-        ds = s.scalar(select(Dataset).where(Dataset.name == name))
-        if ds is None:
-            ds = Dataset(name=name, system_id=row.id, object_name=table, table_identifier=name, role="data")
-            s.add(ds)
-        ds.schema_json = [{"name": f.name, "type": str(f.type)} for f in writer.target_schema]
-        ds.primary_key = [key]
-        ds.row_count = result.total_rows
-        ds.last_synced_at = utcnow()
-        ds.snapshot_id = result.snapshot_id
+        record_dataset(s, name, system_id=row.id, object_name=table, fields=writer.target_schema, primary_key=[key],
+                       rows=result.total_rows, snapshot_id=result.snapshot_id)
     if propose_pii:
         _propose_pii(name)
     return int(result.total_rows)

@@ -19,13 +19,12 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
 
 from urbanbrain.core.clock import utcnow
 from urbanbrain.core.errors import CommitConflictError
 from urbanbrain.core.naming import dataset_name
+from urbanbrain.meta.dataset_rows import record_dataset
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Dataset
 from urbanbrain.stream.payloads import Reading
 
 JOURNAL_PROPERTY = "urbanbrain.stream.journal"
@@ -277,18 +276,10 @@ class History:
     def _register(self) -> None:
         snap = self._table.current_snapshot()
         total = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
-        schema = [{"name": f.name, "type": str(f.type)} for f in self._arrow_schema()]
         with session_scope() as s:
-            ds = s.scalar(select(Dataset).where(Dataset.name == self.name))
-            if ds is None:
-                ds = Dataset(name=self.name, system_id=self.system_id, object_name="observations",
-                             table_identifier=self.name, role="data")
-                s.add(ds)
-            ds.schema_json = schema
-            ds.primary_key = ["device_id", "observed_at"]
-            ds.row_count = total
-            ds.last_synced_at = utcnow()
-            ds.snapshot_id = snap.snapshot_id if snap else None
+            record_dataset(s, self.name, system_id=self.system_id, object_name="observations",
+                           fields=self._arrow_schema(), primary_key=["device_id", "observed_at"], rows=total,
+                           snapshot_id=snap.snapshot_id if snap else None)
 
 
 _MISFIT = object()

@@ -21,12 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
 
-from urbanbrain.core.clock import utcnow
 from urbanbrain.core.naming import dataset_name
+from urbanbrain.meta.dataset_rows import record_dataset
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Dataset
 
 log = logging.getLogger(__name__)
 GRAINS = {"1m": "minute", "1h": "hour", "1d": "day"}
@@ -218,13 +216,6 @@ class Rollups:
         snap = self._table.current_snapshot()
         total = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
         with session_scope() as s:
-            ds = s.scalar(select(Dataset).where(Dataset.name == self.name))
-            if ds is None:
-                ds = Dataset(name=self.name, system_id=self.system_id, object_name="rollups",
-                             table_identifier=self.name, role="rollup")
-                s.add(ds)
-            ds.schema_json = [{"name": f.name, "type": str(f.type)} for f in SCHEMA]
-            ds.primary_key = list(KEYS)
-            ds.row_count = total
-            ds.last_synced_at = utcnow()
-            ds.snapshot_id = snap.snapshot_id if snap else None
+            record_dataset(s, self.name, system_id=self.system_id, object_name="rollups", fields=SCHEMA,
+                           primary_key=list(KEYS), role="rollup", rows=total,
+                           snapshot_id=snap.snapshot_id if snap else None)

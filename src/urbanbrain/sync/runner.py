@@ -34,8 +34,9 @@ from urbanbrain.lake import partitioning
 from urbanbrain.lake.catalog import Identifier
 from urbanbrain.lake.types import lake_schema
 from urbanbrain.lake.writer import CURSOR_PROPERTY, TableWriter, equals
+from urbanbrain.meta.dataset_rows import record_dataset
 from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Dataset, SourceObjectRecord, SyncRun, SyncRunObject, System
+from urbanbrain.meta.models import SourceObjectRecord, SyncRun, SyncRunObject, System
 from urbanbrain.meta.schemas import SyncRunObjectPublic, SyncRunPublic
 from urbanbrain.sync import cursors, locks, split
 from urbanbrain.sync.convert import QUARANTINE_SCHEMA, conform, rejects_table
@@ -359,22 +360,10 @@ def _register_dataset(ident: Identifier, system_id: str, plan: ObjectPlan, write
     """Record the dataset row. Called once as soon as the table exists (`rows` None: a sync killed
     between its Iceberg commit and its bookkeeping still leaves a table `sql` can find) and again
     after the commit with the counts."""
-    name = ".".join(ident)
-    schema = [{"name": f.name, "type": str(f.type)} for f in writer.target_schema]
     with session_scope() as s:
-        ds = s.scalar(select(Dataset).where(Dataset.name == name))
-        if ds is None:
-            ds = Dataset(name=name, system_id=system_id, object_name=plan.record_name,
-                         table_identifier=name, role=role)
-            s.add(ds)
-        ds.schema_json = schema
-        ds.primary_key = list(plan.primary_key) if role == "data" else []
-        if rows is None:
-            return
-        ds.row_count = rows
-        ds.last_synced_at = utcnow()
-        ds.last_run_id = run_id
-        ds.snapshot_id = snapshot_id
+        record_dataset(s, ".".join(ident), system_id=system_id, object_name=plan.record_name,
+                       fields=writer.target_schema, primary_key=list(plan.primary_key) if role == "data" else [],
+                       role=role, rows=rows, snapshot_id=snapshot_id, run_id=run_id)
 
 
 def _register_in_place(ident: Identifier, system_id: str, plan: ObjectPlan, rows: int, run_id: str) -> None:
