@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session
 
 from urbanbrain.capability.base import CapabilityDefinition
 from urbanbrain.core.secrets import decrypt
-from urbanbrain.core.settings import get_settings
 from urbanbrain.core.ttlcache import TtlCache
-from urbanbrain.meta.db import get_engine, session_scope
+from urbanbrain.meta.db import get_engine, metadata_url, session_scope
 from urbanbrain.meta.models import ApiKey, CacheStamp, Capability, Consumer, Grant
 
 TTL_SECONDS = 60.0
@@ -74,17 +73,6 @@ _KEYS: TtlCache[ResolvedKey | None] = TtlCache(TTL_SECONDS, grace=STAMP_SECONDS)
 _GRANTS: TtlCache[ResolvedGrant | None] = TtlCache(TTL_SECONDS, grace=STAMP_SECONDS)
 _STAMP_LOCK = threading.Lock()
 _stamp: dict[str, Any] = {"url": None, "version": None, "next": 0.0}
-_URL: tuple[object, str] | None = None
-
-
-def _url() -> str:
-    """The metadata store's URL, remembered per settings object (resolving it touches the filesystem)."""
-    global _URL
-    settings = get_settings()
-    current = _URL
-    if current is None or current[0] is not settings:
-        current = _URL = (settings, settings.metadata_url)
-    return current[1]
 
 
 def _clear_local() -> None:
@@ -113,12 +101,12 @@ def _bump() -> Any:
 
 def stamp_due() -> bool:
     """Whether this process should read the stamp before trusting its cache (every STAMP_SECONDS)."""
-    return time.monotonic() >= _stamp["next"] or _stamp["url"] != _url()
+    return time.monotonic() >= _stamp["next"] or _stamp["url"] != metadata_url()
 
 
 def check_stamp() -> None:
     """Read the stamp when due; forget the cache if another process changed something since."""
-    url = _url()
+    url = metadata_url()
     with _STAMP_LOCK:
         if time.monotonic() < _stamp["next"] and _stamp["url"] == url:
             return
