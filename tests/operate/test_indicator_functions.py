@@ -9,28 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.operate.test_indicators import ECO_STEWARD, GOOD, WATER_STEWARD, resync, write
-from tests.sync.helpers import register
+from tests.operate.test_indicators import ECO_STEWARD, GOOD, WATER_STEWARD, air, resync, write  # noqa: F401  (the fixture)
 from urbanbrain.core.errors import ConfigurationError, ValidationError
 from urbanbrain.govern import audit
-from urbanbrain.meta.departments import add_department
 from urbanbrain.operate.indicator_compute import compute, compute_all
 from urbanbrain.operate.indicator_functions import FUNCTIONS, Governed, check_output
 from urbanbrain.operate.indicators import define_indicator, get_indicator
-from urbanbrain.sync.runner import run_sync
 
 SHARE = ("select district, 100.0 * count(*) filter (where aqi <= 100) / count(*) as share "
          "from ecology.air.readings group by district")
-
-
-@pytest.fixture
-def air(tmp_path: Path) -> Path:
-    path = tmp_path / "readings.csv"
-    write(path, GOOD)
-    add_department("水务", "water")
-    register("air", "files", {"path": str(path)}, dept="ecology")
-    assert run_sync("air").status == "succeeded"
-    return path
 
 
 def good_days(q: Governed) -> dict[str | None, float]:
@@ -48,7 +35,7 @@ def define(name: str, function: str, department: str = "ecology", by: Any = ECO_
     define_indicator(by, name, sql="", function=function, department=department, **base)
 
 
-def test_a_function_indicator_by_hand_with_light_history_and_audit(air: Path) -> None:
+def test_a_function_indicator_by_hand_with_light_history_and_audit(air: Path) -> None:  # noqa: F811
     FUNCTIONS.add("good_days", good_days)
     define("aqi_fn", "good_days")
     first = compute("aqi_fn")
@@ -65,7 +52,7 @@ def test_a_function_indicator_by_hand_with_light_history_and_audit(air: Path) ->
     assert len(reads) >= 4 and {e.target for e in reads} == {"ecology.air.readings"}
 
 
-def test_a_function_cannot_read_another_departments_closed_field(air: Path) -> None:
+def test_a_function_cannot_read_another_departments_closed_field(air: Path) -> None:  # noqa: F811
     from urbanbrain.govern import classification as cls
 
     cls.set_field("ecology.air.readings", "aqi", level="closed", by=ECO_STEWARD)
@@ -82,7 +69,7 @@ def test_a_function_cannot_read_another_departments_closed_field(air: Path) -> N
     assert out["peek_file"]["value"] is None and out["peek_file"]["error"]
 
 
-def test_a_failing_function_keeps_its_last_good_value_and_the_others_go_on(air: Path) -> None:
+def test_a_failing_function_keeps_its_last_good_value_and_the_others_go_on(air: Path) -> None:  # noqa: F811
     calls: list[int] = []
 
     def flaky(q: Governed) -> float:
@@ -124,7 +111,7 @@ def test_shapes_that_are_fine() -> None:
     assert check_output(iter([("a", 2)]), "district") == [("a", 2.0)]
 
 
-def test_bad_definitions_are_refused(air: Path) -> None:
+def test_bad_definitions_are_refused(air: Path) -> None:  # noqa: F811
     with pytest.raises(ConfigurationError, match="unknown indicator function"):
         define("x", "no_such_function")
     FUNCTIONS.add("good_days", good_days)
@@ -134,7 +121,7 @@ def test_bad_definitions_are_refused(air: Path) -> None:
         define_indicator(ECO_STEWARD, "x", sql=" ", department="ecology")
 
 
-def test_the_shell_lists_functions_and_adds_one(air: Path) -> None:
+def test_the_shell_lists_functions_and_adds_one(air: Path) -> None:  # noqa: F811
     from typer.testing import CliRunner
 
     from urbanbrain.cli.main import app
@@ -148,7 +135,7 @@ def test_the_shell_lists_functions_and_adds_one(air: Path) -> None:
     assert compute("aqi_fn")["value"] == pytest.approx(700 / 9)
 
 
-def test_the_console_page_names_the_function(air: Path) -> None:
+def test_the_console_page_names_the_function(air: Path) -> None:  # noqa: F811
     from fastapi.testclient import TestClient
 
     from urbanbrain.govern.users import add_user, create_token
