@@ -93,9 +93,25 @@ def handle(case_id: CaseArg, note: Annotated[str, typer.Option("--note")], versi
 
 @app.command("feedback")
 def feedback(case_id: CaseArg, note: Annotated[str, typer.Option("--note", help="What was done.")],
+             photo: Annotated[list[Path] | None, typer.Option(
+                 "--photo", help="A photo to attach (JPEG, PNG, GIF or WebP); repeat for more.")] = None,
              version: VersionOption = None, as_: AsOption = None) -> None:
-    """Report back: the problem is resolved."""
-    _act(case_id, "feedback", as_, version, note=note)
+    """Report back: the problem is resolved (with photos of the result)."""
+    _act(case_id, "feedback", as_, version, note=note, photos=[_photo(p) for p in photo or []])
+
+
+def _photo(path: Path) -> Any:
+    """A photo file as an upload, its type read from its bytes; too large is refused before reading it."""
+    from urbanbrain.core.errors import ValidationError
+    from urbanbrain.operate.attachments import Upload, max_bytes, sniff, too_large
+
+    if not path.is_file():
+        raise ValidationError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > max_bytes():
+        raise too_large(path.name, size)
+    data = path.read_bytes()
+    return Upload(path.name, sniff(data) or "application/octet-stream", data)
 
 
 @app.command("rate")

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     case_publish_every_minutes: float = Field(
         default=15, ge=0, description="How often the worker rewrites the case tables in the lake (0: never).",
     )
+    upload_max_bytes: int = Field(
+        default=10 * 1024 ** 2, ge=1024,
+        description="Largest photo a department may attach when reporting back on a case; an upload is refused "
+                    "(413) as soon as a file passes it, before anything changes.",
+    )
+    upload_max_files: int = Field(default=6, ge=1, le=50, description="Photos one case feedback may carry.")
     writer_process: bool = Field(
         default=False,
         description="Write metering and audit batches from a child process, off the serving process's GIL "

@@ -39,6 +39,7 @@ _SLA: Table = CaseSla.__table__  # type: ignore[assignment]
 _CLOCKS = tuple((due, done) for due, _raised, done in SLA_PENDING)
 PRIORITIES = ("low", "normal", "high", "urgent")
 MAX_TEXT = 5000
+NEW_FILES = "ub_new_attachment_files"  # Session.info key: attachment files written in this transaction
 
 
 @dataclass
@@ -114,7 +115,12 @@ def get_case(case_id: str, by: Principal, *, with_history: bool = True) -> dict[
                                         hint="cases are visible to the operations centre and the owning department")
         events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))) \
             if with_history else None
-        return case_public(c, history=events)
+        out = case_public(c, history=events)
+    if with_history:
+        from urbanbrain.operate.attachments import list_for
+
+        out["attachments"] = list_for(case_id)
+    return out
 
 
 def list_cases(by: Principal, *, status: str | None = None, department: str | None = None,
@@ -243,10 +249,35 @@ def transition(case_id: str, action: str, by: Principal, *, version: int | None 
     if action not in TRANSITIONS:
         raise ValidationError(f"unknown case action {action!r}", hint=f"use one of {', '.join(TRANSITIONS)}")
     now = as_utc(now or utcnow())
+    files: list[Any] = []
+    try:
+        with session_scope() as s:
+            s.info[NEW_FILES] = files
+            c = _get(s, case_id)
+            _transition_in(s, c, action, by, version, now, params)
+            return case_public(c)
+    except BaseException:
+        if files:  # photos written for a feedback that did not commit: nothing half-done
+            from urbanbrain.operate.attachments import forget
+
+            forget(files)
+        raise
+
+
+def check_transition(case_id: str, action: str, by: Principal) -> None:
+    """Refuse early what `transition` would refuse for who is acting and the case's state (not the
+    version): the upload routes ask before reading megabytes of photos. `transition` checks again."""
+    if action not in TRANSITIONS:
+        raise ValidationError(f"unknown case action {action!r}", hint=f"use one of {', '.join(TRANSITIONS)}")
+    rule = TRANSITIONS[action]
     with session_scope() as s:
         c = _get(s, case_id)
-        _transition_in(s, c, action, by, version, now, params)
-        return case_public(c)
+        owner = ops_department() if rule.by_ops or c.department is None else c.department
+        authorize(f"case.{action}", by, department=owner)
+        if c.status not in rule.sources:
+            raise TransitionNotAllowedError(
+                f"cannot {action} case {c.id}: it is {c.status}",
+                hint=f"from {c.status} the allowed actions are: {', '.join(allowed_actions(c.status)) or 'none'}")
 
 
 def _transition_in(s: Session, c: Case, action: str, by: Principal, version: int | None, now: datetime,
@@ -305,15 +336,24 @@ def _text(params: Mapping[str, Any], key: str, what: str) -> str:
 
 
 def _attach(s: Session, c: Case, uploads: list[Any]) -> list[str]:
-    """Check every photo first (one bad photo refuses the whole feedback), then store and record them."""
-    from urbanbrain.meta.models import CaseAttachment
-    from urbanbrain.operate.attachments import check, store
+    """Check every photo first (one bad photo refuses the whole feedback), then store and record them.
 
+    Files this call creates are listed in `s.info[NEW_FILES]`: `transition` removes them again when the
+    transaction does not commit."""
+    from urbanbrain.core.settings import get_settings
+    from urbanbrain.meta.models import CaseAttachment
+    from urbanbrain.operate.attachments import check, declared_type, safe_name, store
+
+    most = get_settings().upload_max_files
+    if len(uploads) > most:
+        raise ValidationError(f"{len(uploads)} photos; one feedback may carry at most {most}")
     digests = [check(u) for u in uploads]
     ids = []
     for upload, digest in zip(uploads, digests, strict=True):
-        store(upload, digest)
-        row = CaseAttachment(case_id=c.id, name=upload.name, content_type=upload.content_type,
+        created = store(upload, digest)
+        if created is not None:
+            s.info.setdefault(NEW_FILES, []).append(created)
+        row = CaseAttachment(case_id=c.id, name=safe_name(upload.name), content_type=declared_type(upload.content_type),
                              size=len(upload.data), sha256=digest)
         s.add(row)
         s.flush()

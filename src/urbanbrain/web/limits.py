@@ -2,7 +2,8 @@
 
 A declared `Content-Length` over the limit is refused before reading; a body without one is counted
 as it streams in and refused once it passes the limit. Either way the answer is 413 in our error shape.
-The API takes small JSON requests only; data enters the lake through syncs.
+The API takes small JSON requests only; data enters the lake through syncs. Case feedback with photos
+(multipart) is the one exception: `web/uploads.py` reads it as a stream with a cap per photo.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from urbanbrain.core.errors import PayloadTooLargeError
 from urbanbrain.web.errors import error_response
+from urbanbrain.web.uploads import is_upload
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -49,7 +51,7 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or is_upload(scope):  # photo uploads stream through their own caps
             await self.app(scope, receive, send)
             return
         try:

@@ -27,6 +27,7 @@ REQUEST_FIELDS = ("service_request_id", "status", "status_notes", "service_name"
                   "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
                   "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url")
 MAX_REQUESTS = 1000
+MAX_MEDIA_URL = 2000
 
 
 def services() -> list[dict[str, Any]]:
@@ -45,6 +46,24 @@ def _iso(value: datetime | None) -> str:
     return as_utc(value).isoformat() if value else ""
 
 
+def public_media_url(value: Any) -> str | None:
+    """A resident's own link to a photo (GeoReport v2 `media_url`), only when it is an absolute http(s)
+    URL with a host: never a relative or internal path, `javascript:`/`data:` or a department's upload
+    (those live in `case_attachments` and are served only to people who may read the case)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_MEDIA_URL:
+        return None
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(ch.isspace() for ch in url):
+        return None
+    return url
+
+
 def _public(c: Case, notes: str, extensions: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "service_request_id": c.id, "status": "closed" if c.status in ("closed", "merged") else "open",
@@ -52,7 +71,8 @@ def _public(c: Case, notes: str, extensions: bool) -> dict[str, Any]:
         "description": c.description, "agency_responsible": c.department or "", "service_notice": "",
         "requested_datetime": _iso(c.created_at), "updated_datetime": _iso(c.updated_at),
         "expected_datetime": _iso(c.resolve_due_at), "address": c.address or "", "address_id": "", "zipcode": "",
-        "lat": c.lat if c.lat is not None else "", "long": c.lon if c.lon is not None else "", "media_url": ""}
+        "lat": c.lat if c.lat is not None else "", "long": c.lon if c.lon is not None else "",
+        "media_url": public_media_url((c.proposal or {}).get("media_url")) or ""}
     if extensions:
         out["extended_attributes"] = {"detailed_status": c.status.upper(), "district": c.district or ""}
     return out
@@ -89,6 +109,17 @@ def requests(*, ids: list[str] | None = None, service_code: str | None = None, s
         return [_public(c, notes.get(c.id, ""), extensions) for c in rows]
 
 
+def _media_url(value: Any) -> str | None:
+    """The submitted `media_url`, refused with a clear error unless it is an absolute http(s) URL."""
+    if value in (None, ""):
+        return None
+    url = public_media_url(value)
+    if url is None:
+        raise ValidationError("media_url must be an absolute http or https URL (at most "
+                              f"{MAX_MEDIA_URL} characters)", hint="e.g. https://example.org/photos/123.jpg")
+    return url
+
+
 class Open311Channel:
     """A POST requests body (form fields of the spec) as a report."""
 
@@ -114,7 +145,7 @@ class Open311Channel:
                       source_ref=str(payload.get("request_ref") or new_id("o311")), category=code, address=address,
                       lon=flon, lat=flat, reporter=name,
                       reporter_contact=str(payload.get("email") or payload.get("phone") or "") or None,
-                      extra={"media_url": payload.get("media_url"), "device_id": payload.get("device_id")})
+                      extra={"media_url": _media_url(payload.get("media_url")), "device_id": payload.get("device_id")})
 
 
 OPEN311 = Open311Channel()

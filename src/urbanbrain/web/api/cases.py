@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from urbanbrain.core.errors import MalformedRequestError
 from urbanbrain.web.principal import CurrentPrincipal
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -70,6 +71,46 @@ def get_case(case_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
     from urbanbrain.operate.cases import get_case as svc
 
     return svc(case_id, principal)
+
+
+_FEEDBACK_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["note"], "properties": {
+        "note": {"type": "string", "description": "What was done."},
+        "version": {"type": "integer", "description": "The version you acted on; refused with 409 when stale."},
+        "photos": {"type": "array", "items": {"type": "string", "format": "binary"},
+                   "description": "JPEG, PNG, GIF or WebP photos, each at most URBANBRAIN_UPLOAD_MAX_BYTES "
+                                  "(10 MB); 413 as soon as one is larger, and nothing changes."}}}},
+    "application/json": {"schema": {"$ref": "#/components/schemas/CaseAction"}}}}}
+
+
+@router.post("/cases/{case_id}/feedback", openapi_extra=_FEEDBACK_BODY)
+async def feedback(case_id: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Report back: notes and photos as multipart/form-data (or a note alone as JSON, like every action)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from urbanbrain.operate.cases import transition
+    from urbanbrain.web.uploads import feedback as with_photos
+    from urbanbrain.web.uploads import is_multipart
+
+    if is_multipart(request.headers.get("content-type", "")):
+        return await with_photos(request, case_id, principal)
+    try:
+        body = CaseAction.model_validate_json(await request.body())
+    except ValueError as exc:
+        raise MalformedRequestError(f"the body is not a case action: {exc}",
+                                    hint="send JSON {note, version} or multipart/form-data with photos") from None
+    return await run_in_threadpool(lambda: transition(case_id, "feedback", principal, version=body.version,
+                                                      note=body.note or ""))
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}", response_class=Response,
+            responses={200: {"content": {t: {} for t in ("image/jpeg", "image/png", "image/gif", "image/webp")}}})
+def attachment(case_id: str, attachment_id: str, principal: CurrentPrincipal) -> Response:
+    """One photo of a case, for whoever may see the case (audited)."""
+    from urbanbrain.operate.attachments import open_attachment
+    from urbanbrain.web.uploads import attachment_response
+
+    return attachment_response(open_attachment(case_id, attachment_id, principal))
 
 
 @router.post("/cases/{case_id}/{action}")

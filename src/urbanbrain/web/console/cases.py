@@ -60,6 +60,7 @@ def _clock(case: dict[str, Any], name: str) -> dict[str, Any]:
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: str, principal: CurrentPrincipal) -> HTMLResponse:
+    from urbanbrain.operate.attachments import max_bytes
     from urbanbrain.operate.cases import get_case
     from urbanbrain.operate.catalogue import list_rules
     from urbanbrain.operate.states import TRANSITIONS, ops_department
@@ -71,7 +72,8 @@ def case_page(request: Request, case_id: str, principal: CurrentPrincipal) -> HT
     departments = sorted({r["department"] for r in list_rules()})
     return page(request, "case.html", {"case": case, "actions": actions, "departments": departments,
                                        "clocks": [_clock(case, "respond"), _clock(case, "resolve")],
-                                       "map_points": _map_points(case, principal)})
+                                       "map_points": _map_points(case, principal),
+                                       "upload_mb": f"{max_bytes() / (1024 * 1024):g}"})
 
 
 def _map_points(case: dict[str, Any], principal: Any) -> list[dict[str, Any]]:
@@ -87,6 +89,26 @@ def _map_points(case: dict[str, Any], principal: Any) -> list[dict[str, Any]]:
                        else "nearby", "label": f"{n['id']} · {n['category'] or ''} · {n['status']} · {n['metres']} m",
                        "href": f"/cases/{n['id']}"})
     return points
+
+
+@router.post("/cases/{case_id}/feedback")
+async def feedback(case_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    """The feedback form: a note and photos (multipart), through the same upload path as the API."""
+    from starlette.concurrency import run_in_threadpool
+
+    from urbanbrain.operate.cases import transition
+    from urbanbrain.web.console.render import form_fields
+    from urbanbrain.web.uploads import feedback as with_photos
+    from urbanbrain.web.uploads import is_multipart
+
+    if is_multipart(request.headers.get("content-type", "")):
+        await with_photos(request, case_id, principal)
+    else:
+        form = await form_fields(request)
+        version = int(form["version"]) if form.get("version", "").isdigit() else None
+        await run_in_threadpool(lambda: transition(case_id, "feedback", principal, version=version,
+                                                   note=form.get("note", "")))
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
 @router.post("/cases/{case_id}/{action}")
