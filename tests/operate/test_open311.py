@@ -105,3 +105,37 @@ def test_unknown_things(client: tuple[TestClient, str]) -> None:
     big = c.post(f"{BASE}/requests.json", content=b"x" * 70_000,
                  headers={"content-type": "application/x-www-form-urlencoded"})
     assert big.status_code == 413
+
+
+def test_media_url_is_only_a_residents_absolute_http_link(client: tuple[TestClient, str]) -> None:
+    """GeoReport v2's media_url is the submitter's own link to a photo: shown only when it is an absolute
+    http(s) URL; never a department's uploaded photo or an internal path (those need the case's read rule)."""
+    from sqlalchemy import update
+
+    from tests.operate.helpers import URBAN
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Case
+    from urbanbrain.operate.attachments import Upload
+    from urbanbrain.operate.cases import transition
+
+    c, key = client
+    place = {"api_key": key, "service_code": "路灯", "lat": "28.2", "long": "112.98"}
+    for bad in ("javascript:alert(1)", "/api/cases/C1/attachments/att1", "file:///etc/passwd", "https://",
+                "data:image/png;base64,iVBORw0KGgo=", "ftp://example.org/a.jpg", "https://a.org/x" + "y" * 2100):
+        refused = c.post(f"{BASE}/requests.json", data={**place, "media_url": bad})
+        assert refused.status_code == 400 and "media_url must be an absolute http" in refused.text, bad
+    link = "https://photos.example.org/p/123.jpg?size=large"
+    rid = c.post(f"{BASE}/requests.json", data={**place, "media_url": link}).json()[0]["service_request_id"]
+    [req] = c.get(f"{BASE}/requests/{rid}.json").json()
+    assert req["media_url"] == link
+    assert xml_items(c.get(f"{BASE}/requests/{rid}.xml").content, "service_requests")[0]["media_url"] == link
+    plain = c.post(f"{BASE}/requests.json", data={**place, "lat": "28.21", "long": "113.0"}).json()[0]
+    pid = plain["service_request_id"]
+    transition(pid, "accept", URBAN)
+    transition(pid, "feedback", URBAN, note="fixed",
+               photos=[Upload("after.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + b"\0" * 100)])
+    [done] = c.get(f"{BASE}/requests/{pid}.json").json()
+    assert done["media_url"] == "" and "attachments" not in str(done) and "att" not in done["media_url"]
+    with session_scope() as s:  # a row written before intake checked the link is still never shown
+        s.execute(update(Case).where(Case.id == pid).values(proposal={"media_url": "/home/ub/attachments/ab/x"}))
+    assert c.get(f"{BASE}/requests/{pid}.json").json()[0]["media_url"] == ""

@@ -49,7 +49,7 @@ def request_cap() -> int:
 
 @dataclass
 class _Part:
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
     name: str = ""
     filename: str | None = None
     content_type: str = ""
@@ -90,19 +90,18 @@ class _Collector:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.part.headers[bytes(self.header_field).decode("latin-1").lower()] = bytes(self.header_value).decode(
-            "utf-8", errors="replace")
+        self.part.headers[bytes(self.header_field).decode("latin-1").lower()] = bytes(self.header_value)
         self.header_field.clear()
         self.header_value.clear()
 
     def on_headers_finished(self) -> None:
         from python_multipart.multipart import parse_options_header
 
-        _, options = parse_options_header(self.part.headers.get("content-disposition", ""))
+        _, options = parse_options_header(self.part.headers.get("content-disposition", b""))  # UTF-8 names: bytes
         self.part.name = options.get(b"name", b"").decode("utf-8", errors="replace")
         raw = options.get(b"filename")
         self.part.filename = raw.decode("utf-8", errors="replace") if raw is not None else None
-        self.part.content_type = self.part.headers.get("content-type", "")
+        self.part.content_type = self.part.headers.get("content-type", b"").decode("latin-1")
         if self.part.filename is not None and self.part.name not in FILE_FIELDS:
             raise ValidationError(f"unexpected file field {self.part.name!r}", hint="send photos as `photos`")
 
