@@ -110,7 +110,8 @@ def test_a_20_mb_photo_is_refused_with_413_and_nothing_changes(client: TestClien
     before = feedback_entries()
     huge = b"\xff\xd8\xff\xe0" + b"\0" * (20 * 1024 * 1024)
     too_big = client.post(f"/api/cases/{cid}/feedback", data={"note": "fixed", "version": str(version)},
-                          files=[("photos", ("ok.png", png(), "image/png")), ("photos", ("after.jpg", huge, "image/jpeg"))],
+                          files=[("photos", ("ok.png", png(), "image/png")),
+                                 ("photos", ("after.jpg", huge, "image/jpeg"))],
                           headers=bearer("urban.handler"))
     assert too_big.status_code == 413, too_big.text
     body = too_big.json()
@@ -214,9 +215,7 @@ def test_downloads_follow_the_case_read_rule_and_refuse_path_tricks(client: Test
 
 
 def test_console_feedback_form_uploads_photos_and_shows_thumbnails(client: TestClient) -> None:
-    import re
-
-    cid, version = accepted_case(client)
+    cid, _ = accepted_case(client)
     with TestClient(create_app(), follow_redirects=False, base_url="https://testserver") as web:  # secure cookie
         login = web.post("/login", data={"name": "urban.handler", "password": PASSWORD, "next": "/"})
         assert login.status_code == 303
@@ -234,7 +233,8 @@ def console_round(client: TestClient, cid: str) -> None:
                           files=[("photos", ("huge.jpg", b"\xff\xd8\xff" + b"\0" * (11 * 1024 * 1024), "image/jpeg"))])
     assert too_big.status_code == 413 and "huge.jpg" in too_big.text  # the console's error page names the photo
     posted = client.post(f"/cases/{cid}/feedback", data={"note": "换了灯泡", "version": shown},
-                         files=[("photos", ("after.png", png(seed=9), "image/png")), ("photos", ("", b"", "application/octet-stream"))])
+                         files=[("photos", ("after.png", png(seed=9), "image/png")),
+                                ("photos", ("", b"", "application/octet-stream"))])  # an input left empty
     assert posted.status_code == 303 and posted.headers["location"] == f"/cases/{cid}"
     zh = client.get(f"/cases/{cid}", headers={"accept-language": "zh-CN"}).text
     att = client.get(f"/api/cases/{cid}").json()["attachments"]
