@@ -45,6 +45,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/alerts/{alert_id}/ack"): "alert.acknowledge",
     ("POST", "/api/alerts/{alert_id}/clear"): "alert.clear",
     ("POST", "/api/cases"): "case.create",
+    ("POST", "/api/cases/{case_id}/feedback"): "case.feedback",
     ("POST", "/api/cases/{case_id}/{action}"): "case.{action}",
     ("PUT", "/api/dispatch-rules"): "dispatch_rule.set",
     ("POST", "/api/feeds"): "feed.create",
@@ -56,6 +57,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/alerts/{alert_id}/ack"): "alert.acknowledge",
     ("POST", "/alerts/{alert_id}/clear"): "alert.clear",
     ("POST", "/capabilities/{name}/try"): None,
+    ("POST", "/cases/{case_id}/feedback"): "case.feedback",
     ("POST", "/cases/{case_id}/{action}"): "case.{action}",
     ("POST", "/consumers"): "consumer.add",
     ("POST", "/consumers/{name}/grants"): "capability_grant.request",
@@ -104,6 +106,8 @@ MATRIX_ELSEWHERE: dict[tuple[str, str], str] = {
     ("POST", "/alerts/{alert_id}/ack"): "tests/web/test_console_live.py",
     ("POST", "/alerts/{alert_id}/clear"): "tests/web/test_console_live.py",
     ("POST", "/api/cases"): "tests/operate/test_cases.py::test_authorisation_by_department",
+    ("POST", "/api/cases/{case_id}/feedback"):
+        "tests/operate/test_attachments.py::test_only_the_handling_department_may_report_back",
     ("POST", "/api/cases/{case_id}/{action}"): "tests/operate/test_cases.py::test_authorisation_by_department",
     ("PUT", "/api/dispatch-rules"): "tests/operate/test_api_stats.py",
     ("POST", "/api/feeds"): "tests/stream/test_api_governance.py",
@@ -111,6 +115,8 @@ MATRIX_ELSEWHERE: dict[tuple[str, str], str] = {
     ("POST", "/api/rules"): "tests/stream/test_api_governance.py",
     ("DELETE", "/api/rules/{name}"): "tests/stream/test_api_governance.py",
     ("PUT", "/api/sla-policies"): "tests/operate/test_api_stats.py",
+    ("POST", "/cases/{case_id}/feedback"):
+        "tests/operate/test_attachments.py::test_only_the_handling_department_may_report_back",
     ("POST", "/cases/{case_id}/{action}"): "tests/operate/test_console_cases.py",
     ("POST", "/datasets/{name}/fields/{column}/level"): "tests/govern/test_console_roles.py",
     ("POST", "/datasets/{name}/sharing-request"): "tests/govern/test_console_roles.py",
