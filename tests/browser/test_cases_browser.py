@@ -44,8 +44,23 @@ def _logout(page: Any) -> None:
     page.wait_for_url("**/login")
 
 
-def test_dispatcher_department_close(page: Any, city: list[str], shots: Path) -> None:
+def _png() -> bytes:
+    """A real 8×8 PNG, so the browser draws the thumbnail."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\0" + b"\x20\x80\xe0" * 8 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_dispatcher_department_close(page: Any, city: list[str], shots: Path, tmp_path: Path) -> None:
     cid = city[0]
+    photo = tmp_path / "after.png"
+    photo.write_bytes(_png())
     _login(page, "disp", "/cases")
     assert cid in page.locator("#cases-table").inner_text()  # the dispatcher's inbox
     page.locator("#cases-table a", has_text=cid).click()
@@ -67,9 +82,13 @@ def test_dispatcher_department_close(page: Any, city: list[str], shots: Path) ->
     page.locator("#act-accept").get_by_role("button", name="Accept").click()
     page.wait_for_url(f"**/cases/{cid}")
     page.locator("#act-feedback input[name=note]").fill("灯泡已更换")
+    page.locator("#feedback-photos").set_input_files(str(photo))  # the department reports back with a photo
     page.locator("#act-feedback").get_by_role("button", name="Report back (resolved)").click()
     page.wait_for_url(f"**/cases/{cid}")
     assert "Resolved" in page.locator("h1").inner_text()
+    thumb = page.locator("#case-attachments img")
+    assert thumb.count() == 1 and thumb.get_attribute("alt") == "after.png"
+    page.wait_for_function("() => document.querySelector('#case-attachments img').naturalWidth === 8")
     _logout(page)
 
     _login(page, "disp", f"/cases/{cid}")
