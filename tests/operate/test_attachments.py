@@ -279,3 +279,66 @@ def test_forget_removes_only_files_no_committed_row_cites(ub_home: Path) -> None
         s.add(CaseAttachment(case_id="C1", name="k.png", content_type="image/png", size=1, sha256=paths[0].name))
     forget(paths)
     assert paths[0].exists() and not paths[1].exists()
+
+
+def test_caps_before_reading_and_json_feedback_keeps_the_1_mb_limit(client: TestClient, ub_home: Path) -> None:
+    cid, version = accepted_case(client)
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nfixed\r\n--{boundary}--\r\n").encode()
+    declared = client.post(f"/api/cases/{cid}/feedback", content=head, headers={
+        **bearer("urban.handler"), "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(200 * 1024 * 1024)})  # a lie the server refuses before reading
+    assert declared.status_code == 413 and "at most 64.0 MB" in declared.json()["message"], declared.text
+    too_many = client.post(f"/api/cases/{cid}/feedback", data={"note": "fixed", "version": str(version)},
+                           files=[("photos", (f"p{i}.png", png(seed=i), "image/png")) for i in range(7)],
+                           headers=bearer("urban.handler"))
+    assert too_many.status_code == 422 and "at most 6" in too_many.json()["message"]
+    odd_field = client.post(f"/api/cases/{cid}/feedback", data={"note": "fixed"},
+                            files=[("avatar", ("a.png", png(), "image/png"))], headers=bearer("urban.handler"))
+    assert odd_field.status_code == 422 and "unexpected file field 'avatar'" in odd_field.json()["message"]
+    big_json = client.post(f"/api/cases/{cid}/feedback", json={"note": "x" * 1_100_000, "version": version},
+                           headers=bearer("urban.handler"))
+    assert big_json.status_code == 413  # only multipart photo posts pass the 1 MB body buffer
+    assert state(client, cid) == ("accepted", version, 0) and files_under(ub_home) == []
+
+
+def test_a_feedback_that_loses_a_race_after_storing_removes_its_files(pg_db: str, ub_home: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL two handlers can act on one version at once: the one whose UPDATE finds the version
+    moved (after its photo was stored) rolls back, and its photo file goes with it."""
+    import threading
+
+    from sqlalchemy import event
+
+    from tests.operate.helpers import DISPATCHER, T0, URBAN, report
+    from urbanbrain.meta.db import get_engine
+    from urbanbrain.operate.attachments import Upload
+    from urbanbrain.operate.cases import create_case, get_case, transition
+    from urbanbrain.operate.errors import StaleVersionError
+
+    monkeypatch.setenv("URBANBRAIN_DATABASE_URL", pg_db)
+    get_settings.cache_clear()
+    make_departments()
+    cid = create_case(report("race"), DISPATCHER, now=T0)[0]["id"]
+    transition(cid, "dispatch", DISPATCHER, department="urban")
+    version = transition(cid, "accept", URBAN)["version"]
+    engine = get_engine()
+    stored = threading.Event()
+
+    def between(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "INSERT INTO case_attachments" in statement and not stored.is_set():
+            stored.set()  # the other handler's note commits now, between this photo and this feedback's UPDATE
+            other = threading.Thread(target=lambda: transition(cid, "handle", URBAN, version=version, note="on it"))
+            other.start()
+            other.join(timeout=30)
+
+    event.listen(engine, "after_cursor_execute", between)
+    try:
+        with pytest.raises(StaleVersionError):
+            transition(cid, "feedback", URBAN, version=version, note="fixed",
+                       photos=[Upload("late.png", "image/png", png(seed=42))])
+    finally:
+        event.remove(engine, "after_cursor_execute", between)
+    case = get_case(cid, DISPATCHER)
+    assert stored.is_set() and files_under(ub_home) == []
+    assert (case["status"], case["version"], case["attachments"]) == ("handling", version + 1, [])
