@@ -284,7 +284,8 @@ def test_forget_removes_only_files_no_committed_row_cites(ub_home: Path) -> None
 def test_caps_before_reading_and_json_feedback_keeps_the_1_mb_limit(client: TestClient, ub_home: Path) -> None:
     cid, version = accepted_case(client)
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nfixed\r\n--{boundary}--\r\n").encode()
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n"
+            f"fixed\r\n--{boundary}--\r\n").encode()
     declared = client.post(f"/api/cases/{cid}/feedback", content=head, headers={
         **bearer("urban.handler"), "Content-Type": f"multipart/form-data; boundary={boundary}",
         "Content-Length": str(200 * 1024 * 1024)})  # a lie the server refuses before reading
