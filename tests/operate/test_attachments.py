@@ -260,6 +260,8 @@ def test_feedback_with_photos_from_the_shell(client: TestClient, ub_home: Path, 
     assert done.exit_code == 0 and "resolved" in done.output, done.output
     att = client.get(f"/api/cases/{cid}", headers=bearer("dispatcher")).json()["attachments"]
     assert [(a["name"], a["content_type"]) for a in att] == [("a.jpg", "image/jpeg"), ("b.png", "image/png")]
+    shown = runner.invoke(app, ["case", "show", cid, "--as", "operator@urban"])
+    assert shown.exit_code == 0 and "photos" in shown.output and "b.png" in shown.output, shown.output
     assert client.get(att[1]["url"], headers=bearer("urban.handler")).content == png(seed=3)
 
 

@@ -50,9 +50,12 @@ def show(case_id: CaseArg, fmt: FormatOption = Format.table, as_: AsOption = Non
 
     case = get_case(case_id, acting_principal(as_))
     history = case.pop("history")
+    attachments = case.pop("attachments", [])
     emit_record(case, fmt, title=case_id)
     emit_rows(history, fmt, columns=["at", "action", "from_status", "to_status", "actor",
                                                           "department", "detail"], title="timeline")
+    if attachments:
+        emit_rows(attachments, fmt, columns=["id", "name", "content_type", "size", "created_at"], title="photos")
 
 
 def _act(case_id: str, action: str, as_: str | None, version: int | None, **params: Any) -> None:
