@@ -165,7 +165,7 @@ def _audit_behind(entries: list[Any]) -> None:
 
 def create_case(report: Report, by: Principal, *, now: datetime | None = None, authorise: bool = True,
                 then: tuple[str, Principal, dict[str, Any]] | None = None, session: Session | None = None,
-                audit_behind: bool = False) -> tuple[dict[str, Any], bool]:
+                audit_behind: bool = False, audit_into: list[Any] | None = None) -> tuple[dict[str, Any], bool]:
     """Record a report as a new case; `(case, created)`. Idempotent on (channel, source_ref): a channel
     that delivers the same report twice gets the first case back with `created=False`.
 
@@ -180,6 +180,8 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
     transaction. The history rows are the case's record and commit with it; the audit entries follow
     within ~0.2 s (a crash in between loses them, never the case or its history). Transitions made by
     people keep their audit entry in their transaction.
+    `audit_into` (intake's group commit, `urbanbrain.operate.intake.batch`): the entries are added to this
+    list for the caller to append, for every case of its transaction, with one lock of the chain's head.
     """
     report.validate()
     if authorise:
@@ -215,12 +217,16 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
                       if getattr(c, due) is not None]
             if clocks:  # none: no SLA policy matched, the case runs without clocks
                 s.execute(insert(_SLA), clocks)
-            if audit_behind:
+            if audit_into is not None:
+                audit_into.extend(entries)
+            elif audit_behind:
                 event.listen(s, "after_commit", lambda _s: _audit_behind(entries), once=True)
             else:
                 audit.record_all(entries, session=s)
                 s.flush()
         except IntegrityError:  # the same report raced in through another process: keep the first
+            if s.in_nested_transaction():  # one report of a group commit: its savepoint goes, the group stays
+                raise
             s.rollback()
             first = s.scalar(select(Case).where(Case.channel == report.channel,
                                                 Case.source_ref == report.source_ref))
