@@ -34,7 +34,7 @@ def city() -> None:
 
 @pytest.fixture
 def commits() -> Iterator[list[int]]:
-    """Every committed write transaction of the metadata store while the test runs (one per group, so one fsync per group)."""
+    """Every committed write transaction of the metadata store while the test runs (one fsync each)."""
     seen: list[int] = []
     engine = get_engine()
 
