@@ -143,3 +143,27 @@ def test_concurrent_open311_posts_are_all_persisted_once(city: None) -> None:
     assert len(set(ids)) == n and ids[-1] == ids[3]
     assert _count(Case) == n
     assert audit.verify().ok
+
+
+def test_open311_front_keeps_open311_errors(city: None) -> None:
+    """Served before the app's routing, Open311 still answers every error in its own shape."""
+    from fastapi.testclient import TestClient
+
+    add_consumer("grid-app", "hotline")
+    key = create_key("grid-app").key
+    with TestClient(create_app()) as c:
+        for path, data, status, words in (
+                ("requests.json", {"service_code": "路灯", "lat": "28.2", "long": "112.98"}, 403, "api_key"),
+                ("requests.json", {"api_key": key, "service_code": "井盖", "lat": "28.2", "long": "112.98"}, 404,
+                 "井盖"),
+                ("requests.csv", {"api_key": key}, 404, "not supported")):
+            r = c.post(f"/open311/v2/{path}", data=data)
+            assert r.status_code == status and [set(e) for e in r.json()] == [{"code", "description"}]
+            assert r.json()[0]["code"] == status and words in r.json()[0]["description"]
+        big = c.post("/open311/v2/requests.json", content=b"x" * 70_000,
+                     headers={"content-type": "application/x-www-form-urlencoded"})
+        assert big.status_code == 413 and big.json()[0]["code"] == 413
+        unknown = c.get("/open311/v2/nothing.json")  # not one of Open311's routes: the app's 404, Open311's shape
+        assert unknown.status_code == 404 and set(unknown.json()[0]) == {"code", "description"}
+        assert c.get("/open311/v2/services.json").json()[0]["service_code"] == "路灯"
+    assert _count(Case) == 0
