@@ -35,6 +35,8 @@ from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_de
 _CASES: Table = Case.__table__  # type: ignore[assignment]
 _EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 _SLA: Table = CaseSla.__table__  # type: ignore[assignment]
+# the three INSERTs of a new case, built once (a statement built per call costs its cache key every time)
+_INSERT_CASE, _INSERT_EVENTS, _INSERT_SLA = insert(_CASES), insert(_EVENTS), insert(_SLA)
 # `case_sla` kind k: the case's deadline column and the column that stops that clock (`SLA_PENDING`'s order)
 _CLOCKS = tuple((due, done) for due, _raised, done in SLA_PENDING)
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -210,13 +212,13 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
         try:
             # The row and its history as two Core INSERTs: the ORM's unit of work around two new objects
             # cost ~1 ms of every Open311 POST (bench/cases). `c` stays a plain, unattached object.
-            s.execute(insert(_CASES), {col.name: getattr(c, col.name) for col in _CASES.columns})
-            s.execute(insert(_EVENTS), events)
+            s.execute(_INSERT_CASE, {col.name: getattr(c, col.name) for col in _CASES.columns})
+            s.execute(_INSERT_EVENTS, events)
             clocks = [{"case_id": c.id, "kind": k, "due_at": getattr(c, due), "raised_at": None,
                        "stopped_at": getattr(c, done)} for k, (due, done) in enumerate(_CLOCKS)
                       if getattr(c, due) is not None]
             if clocks:  # none: no SLA policy matched, the case runs without clocks
-                s.execute(insert(_SLA), clocks)
+                s.execute(_INSERT_SLA, clocks)
             if audit_into is not None:
                 audit_into.extend(entries)
             elif audit_behind:

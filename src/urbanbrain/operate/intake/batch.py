@@ -115,7 +115,7 @@ def _commit_group(group: list[_Job]) -> None:
                     continue
                 entries.extend(mine)
                 done.append((job, result))
-            audit.record_all(entries, session=s)  # one append, one lock of the head, for the whole group
+            audit.record_all(entries, session=s, locked=True)  # one append, one lock of the head, for the whole group
     except Exception as exc:
         if len(group) == 1:
             job = group[0]
