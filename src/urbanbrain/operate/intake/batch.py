@@ -86,7 +86,18 @@ def _take_write_lock() -> TextClause:
 
 
 def _commit_group(group: list[_Job]) -> None:
-    """Commit `group` in one transaction; every job ends finished, with its result or its error."""
+    """Commit `group` in one transaction; every job ends finished, with its result or its error (even when
+    the leader is interrupted: a caller never waits for a group nobody is committing any more)."""
+    try:
+        _commit(group)
+    finally:
+        for job in group:
+            if not job.finished:
+                job.error = job.error or RuntimeError("the intake commit was interrupted; send the report again")
+                job.finished = True
+
+
+def _commit(group: list[_Job]) -> None:
     from urbanbrain.operate.intake.base import write_in
 
     alone = len(group) == 1  # no savepoint: its failure is the transaction's, as before group commit
