@@ -40,10 +40,11 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from urbanbrain.core.clock import as_utc, utcnow
@@ -118,15 +119,18 @@ def _pending(principal: Principal | None, action: str, target: str, detail: Mapp
     return Pending(at=utcnow(), principal=who.label, action=action, target=target, detail=canonical(dict(detail or {})))
 
 
-def append(conn: Connection, entries: Sequence[Pending], *, key: bytes | None = None) -> int:
-    """Chain `entries`, in order, after the current head, inside the caller's transaction."""
+def append(conn: Connection, entries: Sequence[Pending], *, key: bytes | None = None, locked: bool = False) -> int:
+    """Chain `entries`, in order, after the current head, inside the caller's transaction (`locked`: the
+    caller's transaction already wrote to the head row first, so it holds the lock)."""
     if not entries:
         return 0
     key = key if key is not None else audit_key()
+    lock_head, read_head, move_head = _head_statements()
     # The UPDATE comes first: it takes the row lock (PostgreSQL) or the write lock (SQLite) before the head
     # is read, so no other appender can read the same head and fork the chain.
-    conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq))
-    head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID).with_for_update()).one()
+    if not locked:
+        conn.execute(lock_head)
+    head = conn.execute(read_head).one()
     seq, prev = int(head.seq), str(head.hash)
     rows = []
     for e in entries:
@@ -135,8 +139,18 @@ def append(conn: Connection, entries: Sequence[Pending], *, key: bytes | None = 
         rows.append((seq, driver_time(conn, e.at), e.principal, e.action, e.target, e.detail, prev, digest))
         prev = digest
     insert_many(conn, "audit_log", ("seq", "at", "principal", "action", "target", "detail", "prev_hash", "hash"), rows)
-    conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=seq, hash=prev))
+    conn.execute(move_head, {"new_seq": seq, "new_hash": prev})
     return len(rows)
+
+
+@lru_cache(maxsize=1)
+def _head_statements() -> tuple[Any, Any, Any]:
+    """Lock, read and move the chain's head: built once, with bound parameters (building them on every
+    append cost ~0.3 ms of each Open311 POST, bench/cases)."""
+    here = AuditHead.id == HEAD_ID
+    return (update(AuditHead).where(here).values(seq=AuditHead.seq),
+            select(AuditHead.seq, AuditHead.hash).where(here).with_for_update(),
+            update(AuditHead).where(here).values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
 
 def record(principal: Principal | None, action: str, target: str = "", detail: Mapping[str, Any] | None = None,
@@ -159,10 +173,10 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
 
 
 def record_all(records: Sequence[tuple[Principal | None, str, str, Mapping[str, Any] | None]], *,
-               session: Session) -> None:
+               session: Session, locked: bool = False) -> None:
     """Append several entries, in order, inside the caller's transaction with one lock of the chain's head
     (a case created and dispatched at once writes two entries: one append rather than two)."""
-    append(session.connection(), [_pending(*r) for r in records])
+    append(session.connection(), [_pending(*r) for r in records], locked=locked)
 
 
 def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows: int,

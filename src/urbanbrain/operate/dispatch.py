@@ -129,7 +129,7 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
     else:
         return []
     if session is not None:
-        rows = list(session.execute(q, params).all())
+        rows = list(session.connection().execute(q, params).all())  # Core: no ORM execution path
     else:
         with session_scope() as s:
             rows = list(s.execute(q, params).all())

@@ -29,6 +29,7 @@ from urbanbrain.web.gateway_path import GatewayFastPath
 from urbanbrain.web.limits import MAX_BODY_BYTES, BodySizeLimit
 from urbanbrain.web.metrics import router as metrics_router
 from urbanbrain.web.open311 import ERROR_SCHEMA as OPEN311_ERROR_SCHEMA
+from urbanbrain.web.open311 import Open311Front
 from urbanbrain.web.open311 import render_platform_error as open311_error
 from urbanbrain.web.open311 import router as open311_router
 from urbanbrain.web.principal import OPEN_PATHS, RequirePrincipal
@@ -74,6 +75,7 @@ def create_app(*, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app.add_middleware(RequirePrincipal)  # who is asking, before any route; login required once users exist
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(GatewayFastPath, max_bytes=max_body_bytes)  # outermost: capability calls skip the rest
+    app.add_middleware(Open311Front)  # /open311/v2: its own few routes, key check, body cap and error shape
     app.include_router(api_router())
     app.include_router(metrics_router)  # /metrics: Prometheus, loopback or a platform admin's token
     app.include_router(cases_router)  # /api/cases, /api/dispatch-rules, /api/sla-policies, /api/case-stats

@@ -9,7 +9,12 @@ data. Case creation is synchronous, so a token is the request id itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET
@@ -17,6 +22,8 @@ from xml.etree import ElementTree as ET
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from urbanbrain.core.clock import parse_utc
 from urbanbrain.core.errors import (
@@ -27,6 +34,7 @@ from urbanbrain.core.errors import (
     UrbanBrainError,
     ValidationError,
 )
+from urbanbrain.web.limits import read_body
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -195,23 +203,82 @@ async def get_token(token: str, fmt: str) -> Response:
 
 @router.post("/requests.{fmt}")
 async def post_request(request: Request, fmt: str) -> Response:
+    """Documented here; served by `Open311Front` before the app's routing (this route is its fallback)."""
     body = await request.body()
+    return await _post(fmt, body, request.scope.get("query_string", b""))
+
+
+async def _post(fmt: str, body: bytes, query: bytes) -> Response:
+    if fmt not in FORMATS:
+        return _error("json", 404, f"format {fmt!r} is not supported; use json or xml")
     if len(body) > MAX_POST_BYTES:
         return _error(fmt, 413, f"the request body is {len(body)} bytes; at most {MAX_POST_BYTES} (send media_url)")
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    form.update({k: v for k, v in request.query_params.items() if k not in form})
+    for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        form.setdefault(k, v)
+    context = contextvars.copy_context()
+    try:
+        rows = await asyncio.get_running_loop().run_in_executor(_POOL, context.run, _post_work, form)
+    except UrbanBrainError as exc:
+        return _error(fmt, _status(exc), exc.message)
+    return _render(fmt, "service_requests", "request", rows, 201)
 
-    def work() -> tuple[str, str, Any]:
-        from urbanbrain.capability.consumers import authenticate
-        from urbanbrain.govern.principals import consumer_principal
-        from urbanbrain.operate.intake.base import channel, submit
 
-        if not form.get("api_key"):
-            raise AuthenticationRequiredError("api_key is required to submit a request")
-        key = authenticate(form["api_key"])
-        report = channel("open311").to_report(form)
-        case, _ = submit(report, consumer_principal(key.consumer_name, key.department_code), authorise=False)
-        return "service_requests", "request", [{"service_request_id": case["id"], "service_notice": "",
-                                                "account_id": ""}]
+def _post_work(form: dict[str, str]) -> list[dict[str, Any]]:
+    """Authenticate the key, read the form as a report, run it through the intake pipeline."""
+    from urbanbrain.capability.consumers import authenticate
+    from urbanbrain.govern.principals import consumer_principal
+    from urbanbrain.operate.intake.base import channel, submit
 
-    return await _answer(fmt, work, status=201)
+    if not form.get("api_key"):
+        raise AuthenticationRequiredError("api_key is required to submit a request")
+    key = authenticate(form["api_key"])
+    report = channel("open311").to_report(form)
+    case, _ = submit(report, consumer_principal(key.consumer_name, key.department_code), authorise=False)
+    return [{"service_request_id": case["id"], "service_notice": "", "account_id": ""}]
+
+
+POST_PATH = re.compile(r"^/open311/v2/requests\.(?P<fmt>[^./]+)$")
+PREFIX = "/open311/v2/"
+POST_THREADS = 16  # reports being validated, located or waiting for their group commit at once
+_POOL = ThreadPoolExecutor(POST_THREADS, thread_name_prefix="ub-open311")
+
+
+class Open311Front:
+    """Open311 answered before the app's middleware and ~90 routes: `POST requests` directly, the other
+    routes of this router matched among themselves; anything else (an unknown Open311 path included,
+    which the app answers with a 404 in Open311's shape) goes on to the app.
+
+    Why: an Open311 POST spent ~1.85 ms on the event loop walking the app's routes and middlewares
+    (body replay, principal check, exception and exit-stack layers) that do not apply to it: Open311
+    authenticates with its own `api_key`, caps its own body (64 KiB) and answers errors in its own shape.
+    An exception none of its handlers expected still reaches the app's 500 guard, in Open311's shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        post = POST_PATH.match(path) if scope["method"] == "POST" else None
+        if post is not None:
+            try:
+                body = await read_body(scope, receive, MAX_POST_BYTES)
+            except PayloadTooLargeError:
+                response = _error(post["fmt"], 413, f"the request body exceeds {MAX_POST_BYTES} bytes "
+                                                    "(send media_url)")
+            else:
+                if body is None:  # the client went away
+                    return
+                response = await _post(post["fmt"], body, scope.get("query_string", b""))
+            await response(scope, receive, send)
+            return
+        for route in router.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                async with AsyncExitStack() as stack:  # what FastAPI's own middleware gives its routes
+                    await route.handle({**scope, **child, "fastapi_middleware_astack": stack}, receive, send)
+                return
+        await self.app(scope, receive, send)

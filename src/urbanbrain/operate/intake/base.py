@@ -9,11 +9,11 @@ points a plugin would use.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 from urbanbrain.core.registry import Registry
 from urbanbrain.govern.principals import Principal
@@ -39,8 +39,25 @@ def channel(name: str) -> IntakeChannel:
 
 def submit(report: Report, by: Principal, *, authorise: bool = True, now: datetime | None = None,
            require_location: bool = True) -> tuple[dict[str, Any], bool]:
-    """Run a report through the pipeline; `(case, created)`. Validation happens before anything is written."""
-    from urbanbrain.operate.dispatch import AUTO, propose
+    """Run a report through the pipeline; `(case, created)`. Validation happens before anything is written.
+
+    On SQLite, reports arriving together are committed together (`urbanbrain.operate.intake.batch`): one
+    transaction, one audit append and one fsync for up to 64 of them, each in its own savepoint. On
+    PostgreSQL every report is its own transaction: concurrent transactions there write at once, and the
+    server already shares one WAL flush among the commits that arrive together."""
+    prepare(report, require_location=require_location)
+    from urbanbrain.meta.db import metadata_url
+
+    if metadata_url().startswith("sqlite"):
+        from urbanbrain.operate.intake import batch
+
+        return batch.submit(report, by, authorise=authorise, now=now)
+    with session_scope() as s:  # the duplicates read and the creation in one transaction: one commit
+        return write_in(s, report, by, authorise=authorise, now=now)
+
+
+def prepare(report: Report, *, require_location: bool = True) -> None:
+    """Validate and locate the report: the pipeline's steps that need no transaction."""
     from urbanbrain.operate.locate import locate
 
     report.validate()
@@ -49,31 +66,26 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
         report.district = report.district or where.district
         report.address = where.standard or report.address
         report.extra["location"] = where.explain()
-    with _writer(), session_scope() as s:  # the duplicates read and the creation in one transaction: one commit
-        proposal = propose({"id": "", "description": report.description, "category": report.category,
-                            "district": report.district, "lon": report.lon, "lat": report.lat,
-                            "address": report.address,
-                            "created_at": (report.reported_at or now or _now()).isoformat()}, session=s)
-        report.category = report.category or proposal.category
-        report.extra["proposal"] = proposal.as_dict()
-        then = None
-        if proposal.automatic and proposal.department:
-            then = ("dispatch", AUTO, {"department": proposal.department, "decision": "auto",
-                                       "note": "; ".join(proposal.reasons)})
-        return create_case(report, by, now=now, authorise=authorise, then=then, session=s, audit_behind=True)
 
 
-_SQLITE_WRITER = threading.Lock()
+def write_in(s: Session, report: Report, by: Principal, *, authorise: bool = True, now: datetime | None = None,
+             audit_into: list[Any] | None = None) -> tuple[dict[str, Any], bool]:
+    """Propose (category, department, duplicates) and create the case inside `s`, auto-dispatched when the
+    proposal is sure. Audit entries go to `audit_into` when given, else behind the commit."""
+    from urbanbrain.operate.dispatch import AUTO, propose
 
-
-def _writer() -> AbstractContextManager[Any]:
-    """On SQLite, one intake transaction at a time in this process. SQLite has one writer anyway; waiting
-    here costs the time of the transaction ahead, while waiting in SQLite's busy handler sleeps in growing
-    steps (p99 1.5 s with 8 concurrent Open311 POSTs in bench/cases), and a transaction that read before
-    another committed cannot then write at all (SQLITE_BUSY_SNAPSHOT)."""
-    from urbanbrain.meta.db import metadata_url
-
-    return _SQLITE_WRITER if metadata_url().startswith("sqlite") else nullcontext()
+    proposal = propose({"id": "", "description": report.description, "category": report.category,
+                        "district": report.district, "lon": report.lon, "lat": report.lat,
+                        "address": report.address,
+                        "created_at": (report.reported_at or now or _now()).isoformat()}, session=s)
+    report.category = report.category or proposal.category
+    report.extra["proposal"] = proposal.as_dict()
+    then = None
+    if proposal.automatic and proposal.department:
+        then = ("dispatch", AUTO, {"department": proposal.department, "decision": "auto",
+                                   "note": "; ".join(proposal.reasons)})
+    return create_case(report, by, now=now, authorise=authorise, then=then, session=s,
+                       audit_behind=audit_into is None, audit_into=audit_into)
 
 
 def _now() -> datetime:

@@ -1,0 +1,169 @@
+"""Group commit of intake on SQLite: reports arriving together are committed together, each answered alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, func, select
+
+from tests.operate.helpers import DISPATCHER, OPS_HEAD, OUTSIDER, make_departments, report
+from urbanbrain.capability.consumers import add_consumer, create_key
+from urbanbrain.core.errors import PermissionDeniedError
+from urbanbrain.govern import audit
+from urbanbrain.govern.principals import Principal
+from urbanbrain.meta.db import get_engine, session_scope
+from urbanbrain.meta.models import Case, CaseEvent
+from urbanbrain.operate import catalogue
+from urbanbrain.operate.cases import Report
+from urbanbrain.operate.intake import batch
+from urbanbrain.operate.intake.base import submit
+from urbanbrain.web.app import create_app
+
+
+@pytest.fixture
+def city() -> None:
+    make_departments()
+    catalogue.set_rule(OPS_HEAD, "路灯", "urban")
+
+
+@pytest.fixture
+def commits() -> Iterator[list[int]]:
+    """Every committed write transaction of the metadata store while the test runs (one fsync each)."""
+    seen: list[int] = []
+    engine = get_engine()
+
+    def count(conn: Any) -> None:
+        if conn.connection.dbapi_connection.in_transaction:  # a write transaction: reads commit nothing
+            seen.append(1)
+
+    event.listen(engine, "commit", count)
+    yield seen
+    event.remove(engine, "commit", count)
+
+
+def _together(jobs: list[tuple[Report, Principal, bool]]) -> list[tuple[dict[str, Any], bool] | BaseException]:
+    """Submit `jobs` from one thread each while the writer is held, so they all queue and form one group."""
+    answers: list[tuple[dict[str, Any], bool] | BaseException | None] = [None] * len(jobs)
+
+    def one(k: int) -> None:
+        rep, by, authorise = jobs[k]
+        try:
+            answers[k] = submit(rep, by, authorise=authorise)
+        except BaseException as exc:  # the caller's own error is part of what is checked
+            answers[k] = exc
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(jobs))]
+    with batch._WRITER:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(batch._QUEUE) < len(jobs) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(batch._QUEUE) == len(jobs)
+    for t in threads:
+        t.join(30)
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _spread(k: int) -> Report:
+    """A report far enough from the others not to be proposed as their duplicate."""
+    return report(f"g{k}", f"路灯不亮 {k}", address=None, lon=112.95 + k * 0.002, lat=28.15 + k * 0.002)
+
+
+def _count(model: Any) -> int:
+    with session_scope() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_reports_arriving_together_are_one_commit_each_with_its_own_case(city: None, commits: list[int]) -> None:
+    n = 24
+    answers = _together([(_spread(k), DISPATCHER, True) for k in range(n)])
+    cases = [a for a in answers if isinstance(a, tuple)]
+    assert len(cases) == n and all(created for _, created in cases)
+    assert len({c["id"] for c, _ in cases}) == n
+    assert all(c["status"] == "dispatched" and c["department"] == "urban" for c, _ in cases)
+    assert len(commits) == 1  # one transaction, so one fsync, for the whole group
+    assert _count(Case) == n and _count(CaseEvent) == 2 * n  # created and auto-dispatched, each once
+    result = audit.verify()
+    assert result.ok, result.problem
+    assert sum(e.action in ("case.create", "case.dispatch") for e in audit.list_entries(limit=None)) == 2 * n
+
+
+def test_a_failing_report_fails_alone(city: None) -> None:
+    jobs = [(_spread(k), DISPATCHER, True) for k in range(6)]
+    jobs[2] = (_spread(2), OUTSIDER, True)  # may not create cases: refused inside the group
+    bad = _spread(4)
+    bad.extra["unserialisable"] = object()  # fails at the INSERT itself, after its savepoint began
+    jobs[4] = (bad, DISPATCHER, True)
+    answers = _together(jobs)
+    assert isinstance(answers[2], PermissionDeniedError)
+    assert isinstance(answers[4], Exception) and not isinstance(answers[4], tuple)
+    good = [a for k, a in enumerate(answers) if k not in (2, 4)]
+    assert all(isinstance(a, tuple) and a[1] for a in good)
+    with session_scope() as s:
+        refs = set(s.scalars(select(Case.source_ref)))
+    assert refs == {"g0", "g1", "g3", "g5"}  # nothing of the failed reports, everything of the others
+    assert audit.verify().ok
+
+
+def test_the_same_report_twice_is_one_case(city: None) -> None:
+    twice = _together([(_spread(1), DISPATCHER, True), (_spread(1), DISPATCHER, True)])
+    (first, created1), (second, created2) = twice  # type: ignore[misc]
+    assert first["id"] == second["id"] and sorted([created1, created2]) == [False, True]
+    again, created = submit(_spread(1), DISPATCHER)  # and later, alone
+    assert again["id"] == first["id"] and not created
+    assert _count(Case) == 1 and audit.verify().ok
+
+
+def test_concurrent_open311_posts_are_all_persisted_once(city: None) -> None:
+    add_consumer("grid-app", "hotline")
+    key = create_key("grid-app").key
+    app = create_app()
+    n = 16
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return list(await asyncio.gather(*(
+                client.post("/open311/v2/requests.json",
+                            data={"api_key": key, "service_code": "路灯", "description": f"路灯不亮 {k}",
+                                  "lat": f"{28.15 + k * 0.002:.4f}", "long": f"{112.95 + k * 0.002:.4f}",
+                                  "request_ref": f"dev-{k}"})
+                for k in [*range(n), 3])))  # dev-3 twice: one case
+
+    answers = asyncio.run(post_all())
+    assert [r.status_code for r in answers] == [201] * (n + 1)
+    ids = [r.json()[0]["service_request_id"] for r in answers]
+    assert len(set(ids)) == n and ids[-1] == ids[3]
+    assert _count(Case) == n
+    assert audit.verify().ok
+
+
+def test_open311_front_keeps_open311_errors(city: None) -> None:
+    """Served before the app's routing, Open311 still answers every error in its own shape."""
+    from fastapi.testclient import TestClient
+
+    add_consumer("grid-app", "hotline")
+    key = create_key("grid-app").key
+    with TestClient(create_app()) as c:
+        for path, data, status, words in (
+                ("requests.json", {"service_code": "路灯", "lat": "28.2", "long": "112.98"}, 403, "api_key"),
+                ("requests.json", {"api_key": key, "service_code": "井盖", "lat": "28.2", "long": "112.98"}, 404,
+                 "井盖"),
+                ("requests.csv", {"api_key": key}, 404, "not supported")):
+            r = c.post(f"/open311/v2/{path}", data=data)
+            assert r.status_code == status and [set(e) for e in r.json()] == [{"code", "description"}]
+            assert r.json()[0]["code"] == status and words in r.json()[0]["description"]
+        big = c.post("/open311/v2/requests.json", content=b"x" * 70_000,
+                     headers={"content-type": "application/x-www-form-urlencoded"})
+        assert big.status_code == 413 and big.json()[0]["code"] == 413
+        unknown = c.get("/open311/v2/nothing.json")  # not one of Open311's routes: the app's 404, Open311's shape
+        assert unknown.status_code == 404 and set(unknown.json()[0]) == {"code", "description"}
+        assert c.get("/open311/v2/services.json").json()[0]["service_code"] == "路灯"
+    assert _count(Case) == 0
