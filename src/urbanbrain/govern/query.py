@@ -136,11 +136,6 @@ def _pruned(tree: dict[str, Any], ident: tuple[str, ...], files: list[str], colu
     return [f for f in files if f in keep]
 
 
-def _file_groups(files: list[str]) -> list[list[str]]:
-    """Files masked together: each on its own (its twin outlives the snapshot), or one empty view."""
-    return [[f] for f in files] or [[]]
-
-
 def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = False,
                 policy_of: PolicyOf | None = None) -> Sealed:
     """The caller's connection for `sql`, holding `principal`'s views of the datasets `sql` names.
@@ -183,7 +178,7 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                 paths: list[str] = []
                 head, tail = _masked_template(columns, policy, key)
                 root = warehouse_root()
-                for group in _file_groups(files):  # one masked twin per data file: new snapshots reuse them
+                for group in maskcache.groups(files):  # one twin per group of files: new snapshots reuse them
                     view = f"{head}{raw_select(group, columns, root)}{tail}"  # = masked_select(...)
                     keep = maskcache.worth_materialising(group)
                     found = maskcache.lookup(view) if keep else None
@@ -202,8 +197,7 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                     paths.append(path)
                 maskcache.evict(keep=set(paths))
                 allowed.extend(paths)
-                listing = ", ".join(_literal(p) for p in paths)
-                source = f"SELECT * FROM read_parquet([{listing}])"
+                source = maskcache.union_sql(paths)  # one scan per twin: DuckDB keeps each one's statistics
             hidden = f"ub_view_{n}"
             # a view made from a relation keeps its definition (paths) out of duckdb_views()
             con.sql(source).to_view(hidden, replace=True)
