@@ -170,8 +170,8 @@ def test_only_the_owning_admin_maintains_and_the_commands_and_schedule_call_the_
     # the worker's schedule: once the interval has passed since it first saw the table
     assert lakeops.maintain_due([DATASET], now=1000.0) == []  # first seen now
     assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
-    [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
-    assert done.plan.dataset == DATASET
+    [due] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
+    assert due.plan.dataset == DATASET
 
 
 def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> None:
