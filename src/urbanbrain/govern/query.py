@@ -6,7 +6,7 @@ Two DuckDB connections per query, and the caller's SQL only ever runs on the sec
    never the caller's: for each dataset the caller's query names it computes the caller's view
    (`govern.policy`: projection, masks, row filter) and writes it as Parquet (`lake.maskcache`: kept
    per snapshot and policy, or a private file per query for large datasets), then closes.
-2. The *caller's* connection gets, per dataset, a view over that masked file (a dataset the caller may
+2. The *caller's* connection gets, per dataset, a view over those masked files (a dataset the caller may
    see entirely as stored - its owner, say - is a view over its data files, which hold nothing the
    caller may not see). Then file access is switched off except for exactly those files, Python
    replacement scans are off and the configuration is locked, all before the caller's SQL runs.
@@ -92,7 +92,7 @@ def masked_select(raw_sql: str, columns: Columns, policy: DatasetPolicy, key: st
 
 def _masked_template(columns: Columns, policy: DatasetPolicy, key: str) -> tuple[str, str]:
     """`masked_select` around a hole for the raw SQL: built once per dataset and query, then filled in
-    per data file (a day-partitioned table has hundreds of masked twins)."""
+    per group of data files (`maskcache.groups`: a big table has tens of masked twins)."""
     types = {n: _duck(t) for _, n, t in columns}
     exprs = []
     for col in policy.columns:

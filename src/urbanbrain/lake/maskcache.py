@@ -13,7 +13,8 @@ to a private file (`scratch`) that is deleted when the query ends, instead of fi
 
 Since issue 17 the masked view is written per data file (a "twin" of each file): a new snapshot
 reuses the twins of the files it kept, so an append or a merge masks only its new files, and a query
-whose filter prunes files (`urbanbrain.lake.prune`) masks only the files it can need.
+whose filter prunes files (`urbanbrain.lake.prune`) masks only the files it can need (as groups of
+their own: a one-day query masks and reads that day's file).
 
 Since issue 17 point 3 several data files share one twin (`groups`: files in path order, cut where a
 file's own path hash says or where the group would pass `GROUP_BYTES`), and the caller's view is a
