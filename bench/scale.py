@@ -267,7 +267,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     os.environ["URBANBRAIN_HOME"] = str(home)
     os.environ["URBANBRAIN_FILE_ROOTS"] = str(gen)
     os.environ.setdefault("URBANBRAIN_MASK_CACHE_TOTAL_BYTES", str(64 * 1024 ** 3))
-    _disk_guard(int(args.min_free_gb * 1024 ** 3), [home, gen, ref_out])
+    # a reused lake (a billion rows built once) is not removed when the disk runs low: only what the
+    # query phase writes (masked twins, spill files) is
+    _disk_guard(int(args.min_free_gb * 1024 ** 3),
+                [home / "cache" / "masked", home / "tmp"] if args.reuse_home else [home, gen, ref_out])
     out_json = WORK / f"scale-{args.rows}{'-reuse' if args.reuse_home else ''}.json"
     result: dict[str, Any] = {"rows": args.rows, "load_before": _load(), "reuse_home": args.reuse_home}
 
