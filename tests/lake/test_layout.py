@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -169,8 +170,8 @@ def test_only_the_owning_admin_maintains_and_the_commands_and_schedule_call_the_
     # the worker's schedule: once the interval has passed since it first saw the table
     assert lakeops.maintain_due([DATASET], now=1000.0) == []  # first seen now
     assert lakeops.maintain_due([DATASET], now=1000.0 + 3600) == []
-    [done] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
-    assert done.plan.dataset == DATASET
+    [due] = lakeops.maintain_due([DATASET], now=1000.0 + 25 * 3600)
+    assert due.plan.dataset == DATASET
 
 
 def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> None:
@@ -186,8 +187,10 @@ def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> Non
     try:
         assert len(sealed.scratch) + len(list(maskcache.cache_dir().glob("*.parquet"))) == 1
         n, station = sealed.con.execute(day).fetchone()  # type: ignore[misc]
+        plan = "\n".join(str(r[-1]) for r in sealed.con.execute("EXPLAIN ANALYZE " + day).fetchall())
     finally:
         sealed.close()
+    assert [line.split(":")[-1].strip(" │") for line in plan.splitlines() if "Total Files Read" in line] == ["1"]
     assert n == 24 and not station.startswith("监测站")  # one day's readings, masked
     cast_day = f"SELECT count(*) AS n FROM {DATASET} WHERE CAST(observed_at AS DATE) = '2024-03-05'"
     assert run_query(cast_day, principal=OTHER_ANALYST).table.to_pylist() == [{"n": 24}]
@@ -195,7 +198,64 @@ def test_a_one_day_filter_masks_and_reads_only_that_days_files(air: Path) -> Non
     # a filter on another reference, or an OR, does not prune: all rows stay reachable
     whole = f"SELECT count(*) AS n FROM (SELECT * FROM {DATASET}) s WHERE observed_at < '2024-03-02'"
     assert run_query(whole, principal=OTHER_ANALYST).table.to_pylist() == [{"n": 24}]
-    assert len(list(maskcache.cache_dir().glob("*.parquet"))) == 84
+    # the whole table is masked in groups of files (`maskcache.groups`), besides the one day's twin
+    groups = maskcache.groups([f.removeprefix("file://") for f in _files()])
+    day_alone = any(len(g) == 1 and "2024-03-05" in g[0] for g in groups)
+    assert len(list(maskcache.cache_dir().glob("*.parquet"))) == len(groups) + (0 if day_alone else 1)
+
+
+def test_grouped_twins_read_as_one_view_hold_the_same_rows_and_nothing_closed_or_clear(
+        air: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several data files' masked rows share one twin and the caller's view is a UNION ALL of one scan
+    per twin: the same rows as a twin per file or one twin for all, and no closed column or clear
+    value in the view or in any twin, under any of these groupings."""
+    import pyarrow.parquet as pq
+
+    from urbanbrain.core.errors import QueryError
+
+    lakeops.set_partitioning(DATASET, ["day(observed_at)"], by=ENV_STEWARD)
+    lakeops.maintain_lake(DATASET, by=ENV_ADMIN)
+    files = [f.removeprefix("file://") for f in _files()]
+    assert len(files) == 84
+    cls.set_default_level(DATASET, "open", by=ENV_STEWARD)
+    cls.set_field(DATASET, "station", level="open", pii_type="person_name", by=ENV_STEWARD)  # masked
+    cls.set_field(DATASET, "district", level="closed", by=ENV_STEWARD)  # not shown at all
+    maskcache.clear()
+    q = f"SELECT * FROM {DATASET} ORDER BY id"
+    grouped = run_query(q, principal=OTHER_ANALYST).table
+    groups = maskcache.groups(files)
+    assert 1 < len(groups) < len(files) and sorted(f for g in groups for f in g) == sorted(files)
+    assert len(list(maskcache.cache_dir().glob("*.parquet"))) == len(groups)
+    sealed = open_sealed(q, OTHER_ANALYST)
+    try:  # one single-file scan per twin (each keeps its statistics), not one multi-file scan
+        plan = str(sealed.con.execute("EXPLAIN (ANALYZE, FORMAT json) " + q).fetchall())
+    finally:
+        sealed.close()
+    assert re.findall(r'Total Files Read": "(\d+)"', plan) == ["1"] * len(groups)
+    assert grouped.num_rows == 2000 and "district" not in grouped.column_names
+    per_file, one = {"GROUP_CUT": 1}, {"GROUP_CUT": 1 << 40, "GROUP_FILES": 10_000}
+    for layout in (per_file, one):
+        for name, value in layout.items():
+            monkeypatch.setattr(maskcache, name, value)
+        assert run_query(q, principal=OTHER_ANALYST).table.equals(grouped)
+    twins = list(maskcache.cache_dir().glob("*.parquet"))
+    distinct = {tuple(g) for g in groups} | {(f,) for f in files} | {tuple(sorted(files))}
+    assert len(twins) == len(distinct)  # a twin per group of files: a one-file group is that file's twin
+    for twin in twins:
+        stored = pq.read_table(twin)
+        assert "district" not in stored.column_names
+        assert not any(str(s).startswith("监测站") for s in stored.column("station").to_pylist())
+    assert not any(s.startswith("监测站") for s in grouped.column("station").to_pylist())
+    # attacks: the closed column by name, the twins by path, a join of the view with itself
+    for sql in (f"SELECT district FROM {DATASET}", f"SELECT * FROM read_parquet('{twins[0]}')",
+                f"SELECT * FROM '{twins[0]}'"):
+        with pytest.raises(QueryError):
+            run_query(sql, principal=OTHER_ANALYST)
+    self_join = (f"SELECT a.station FROM {DATASET} a JOIN {DATASET} b ON a.id = b.id "
+                 "WHERE a.station LIKE '监测站%'")
+    assert run_query(self_join, principal=OTHER_ANALYST).table.num_rows == 0
+    assert run_query(f"SELECT count(DISTINCT district) AS n FROM {DATASET}",  # its owner still sees it
+                     principal=ENV_ANALYST).table.to_pylist() == [{"n": 4}]
 
 
 def test_only_filters_that_bind_every_row_prune() -> None:

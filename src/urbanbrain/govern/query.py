@@ -6,7 +6,7 @@ Two DuckDB connections per query, and the caller's SQL only ever runs on the sec
    never the caller's: for each dataset the caller's query names it computes the caller's view
    (`govern.policy`: projection, masks, row filter) and writes it as Parquet (`lake.maskcache`: kept
    per snapshot and policy, or a private file per query for large datasets), then closes.
-2. The *caller's* connection gets, per dataset, a view over that masked file (a dataset the caller may
+2. The *caller's* connection gets, per dataset, a view over those masked files (a dataset the caller may
    see entirely as stored - its owner, say - is a view over its data files, which hold nothing the
    caller may not see). Then file access is switched off except for exactly those files, Python
    replacement scans are off and the configuration is locked, all before the caller's SQL runs.
@@ -92,7 +92,7 @@ def masked_select(raw_sql: str, columns: Columns, policy: DatasetPolicy, key: st
 
 def _masked_template(columns: Columns, policy: DatasetPolicy, key: str) -> tuple[str, str]:
     """`masked_select` around a hole for the raw SQL: built once per dataset and query, then filled in
-    per data file (a day-partitioned table has hundreds of masked twins)."""
+    per group of data files (`maskcache.groups`: a big table has tens of masked twins)."""
     types = {n: _duck(t) for _, n, t in columns}
     exprs = []
     for col in policy.columns:
@@ -134,11 +134,6 @@ def _pruned(tree: dict[str, Any], ident: tuple[str, ...], files: list[str], colu
         return files
     keep = set(found)
     return [f for f in files if f in keep]
-
-
-def _file_groups(files: list[str]) -> list[list[str]]:
-    """Files masked together: each on its own (its twin outlives the snapshot), or one empty view."""
-    return [[f] for f in files] or [[]]
 
 
 def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = False,
@@ -183,7 +178,7 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                 paths: list[str] = []
                 head, tail = _masked_template(columns, policy, key)
                 root = warehouse_root()
-                for group in _file_groups(files):  # one masked twin per data file: new snapshots reuse them
+                for group in maskcache.groups(files):  # one twin per group of files: new snapshots reuse them
                     view = f"{head}{raw_select(group, columns, root)}{tail}"  # = masked_select(...)
                     keep = maskcache.worth_materialising(group)
                     found = maskcache.lookup(view) if keep else None
@@ -202,8 +197,7 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
                     paths.append(path)
                 maskcache.evict(keep=set(paths))
                 allowed.extend(paths)
-                listing = ", ".join(_literal(p) for p in paths)
-                source = f"SELECT * FROM read_parquet([{listing}])"
+                source = maskcache.union_sql(paths)  # one scan per twin: DuckDB keeps each one's statistics
             hidden = f"ub_view_{n}"
             # a view made from a relation keeps its definition (paths) out of duckdb_views()
             con.sql(source).to_view(hidden, replace=True)
