@@ -206,10 +206,7 @@ def run_into(parts: list[KeyRange], job: PartJob, writer: TableWriter, ties: Tie
     jobs = [dataclasses.replace(job, request=dataclasses.replace(job.request, key_range=r)) for r in parts]
     results = run_parts(jobs, system_id)
     for r in results:
-        writer._files.extend(r.files)  # the writer's own files are committed the same way
-        writer._rows += r.rows_written
-        if r.keys is not None:
-            writer._keys.append(r.keys)
+        writer.add_files(r.files, r.rows_written, r.keys)  # committed with the writer's own, as one
         outcome.rows_read += r.rows_read
         outcome.rows_written += r.rows_written
         outcome.bytes_written += r.bytes_written
