@@ -100,6 +100,9 @@ def bind(sql: str, params: dict[str, Any]) -> str:
     return bound
 
 
+_IGNORED = ("query_location", "named_param_map")  # positions, and the placeholders' own list
+
+
 def _constant(node: Any) -> bool:
     if not isinstance(node, dict):
         return False
@@ -115,7 +118,7 @@ def _same(template: Any, bound: Any) -> bool:
             return _constant(bound)
         if not isinstance(bound, dict) or template.keys() != bound.keys():
             return False
-        return all(k == "query_location" or _same(v, bound[k]) for k, v in template.items())
+        return all(k in _IGNORED or _same(v, bound[k]) for k, v in template.items())
     if isinstance(template, list):
         return isinstance(bound, list) and len(template) == len(bound) and all(
             _same(a, b) for a, b in zip(template, bound, strict=True))

@@ -31,9 +31,9 @@ from urbanbrain.capability.base import CapabilityDefinition, InvokeResult
 from urbanbrain.core import duck
 from urbanbrain.core.errors import PermissionDeniedError, QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
+from urbanbrain.govern.engine_choice import check_engine, run_sql
 from urbanbrain.govern.policy import DatasetPolicy, holds_unmasking_grant, policy_for
 from urbanbrain.govern.principals import Principal, consumer_principal
-from urbanbrain.govern.engine_choice import check_engine, run_sql
 from urbanbrain.lake.engine import check_read_only
 
 MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more

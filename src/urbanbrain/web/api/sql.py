@@ -1,8 +1,8 @@
 """`POST /api/sql`: one read-only query over the lake, as JSON or as a CSV/Parquet download.
 
 The caller is `current_principal`; `engine` (auto, duckdb, daft) picks where the query runs through
-`govern.engine_choice.run_sql`, the same path as `urbanbrain sql --engine`. The engine shows it only its masked views and
-enforces read-only (403 for writes and for files outside the lake); this route only picks
+`govern.engine_choice.run_sql`, the same path as `urbanbrain sql --engine`. The engine shows it only
+its masked views and enforces read-only (403 for writes and for files outside the lake); this route only picks
 the encoding. JSON answers stop at `max_rows` (capped by the `query_max_rows` setting); downloads
 stream every row unless `max_rows` is given. The first batch is fetched before the response starts,
 so a bad query still gets a proper error status rather than a broken download.
@@ -20,8 +20,8 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from urbanbrain.core.settings import get_settings
-from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.engine_choice import check_engine, run_sql, stream_sql
+from urbanbrain.govern.principals import Principal
 from urbanbrain.web.api.bounds import INT32_MAX, NoNul
 from urbanbrain.web.api.results import QueryResponse, csv_chunks, json_response, parquet_chunks
 from urbanbrain.web.principal import CurrentPrincipal
