@@ -75,6 +75,7 @@ class ReadRequest:
     inclusive: bool = False
     batch_rows: int = 100_000
     key_range: KeyRange | None = None
+    files: tuple[str, ...] | None = None  # a part of a group of files: only these (`sync/split.py`)
 
 
 @dataclass(frozen=True)
