@@ -22,6 +22,7 @@ from urbanbrain.capability import catalog
 from urbanbrain.capability.catalog import CapabilitySpec
 from urbanbrain.cli.main import app
 from urbanbrain.core.errors import AlreadyExistsError, QueryError, UrbanBrainError, ValidationError
+from urbanbrain.core.settings import get_settings
 from urbanbrain.govern import binding, users
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern.engine_choice import run_sql
@@ -160,6 +161,17 @@ def test_what_is_shown_is_masked_and_filtered_alike(filtered: City, sql: str) ->
     assert not seen & set(filtered.protected)
     assert "id_number" not in duck[0] or sql.find(BENEFITS) >= 0
     assert not seen & {"芙蓉区", "开福区"}
+
+
+def test_order_or_limit_on_a_union_is_refused_by_daft_and_answered_by_duckdb_on_auto(
+        filtered: City, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("URBANBRAIN_QUERY_DAFT_ABOVE_BYTES", "1")  # auto would pick Daft
+    get_settings.cache_clear()
+    sql = f"SELECT district FROM {RESIDENTS} UNION ALL SELECT district FROM {RESIDENTS} ORDER BY 1 LIMIT 3"
+    with pytest.raises(QueryError, match="UNION"):  # Daft would drop both and return 200 unordered rows
+        run_sql(sql, principal=ANALYST_TRANSPORT, engine="daft")
+    assert through_service(sql, "auto") == through_service(sql, "duckdb")
+    assert through_service(sql, "duckdb")[1] == [["天心区"]] * 3
 
 
 def test_the_row_filter_bounds_counts_on_both(filtered: City) -> None:

@@ -79,6 +79,21 @@ def check_functions(tree: dict[str, Any]) -> None:
                 hint="run the query on DuckDB (the default engine), or use: " + ", ".join(sorted(SAFE_FUNCTIONS)))
 
 
+def check_constructs(tree: dict[str, Any]) -> None:
+    """Refuse what Daft's SQL would run wrongly without an error: an ORDER BY or LIMIT on a UNION (or
+    EXCEPT, INTERSECT) itself is dropped by Daft (daft 0.7: all rows, unordered), so such a query is
+    refused here (with `auto`, DuckDB answers it); ordering the set operation from an outer SELECT works."""
+    for node in nodes(tree):
+        if node.get("type") != "SET_OPERATION_NODE":
+            continue
+        kinds = {str(m.get("type")) for m in node.get("modifiers") or [] if isinstance(m, dict)}
+        if kinds & {"ORDER_MODIFIER", "LIMIT_MODIFIER", "LIMIT_PERCENT_MODIFIER"}:
+            raise QueryError("the daft engine cannot run this query: ORDER BY or LIMIT directly on a UNION "
+                             "(Daft would ignore it)",
+                             hint="wrap the UNION: SELECT * FROM (... UNION ...) AS u ORDER BY ... LIMIT ...; "
+                                  "or run it on DuckDB (the default engine)")
+
+
 def _span(sql: str, start: int) -> int:
     """End of the dotted (possibly quoted) name that starts at `start`."""
     pos = start
@@ -246,6 +261,7 @@ def _run(template: str, max_rows: int | None, params: dict[str, Any] | None, pri
         con.close()
     check_references(tree)
     check_functions(tree)
+    check_constructs(tree)
     text, bound = rewrite(sql, tree)
     frames: dict[str, Any] = {}
     policies: list[DatasetPolicy] = []
