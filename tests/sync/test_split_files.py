@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import pickle
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,20 @@ def test_file_parts_cover_every_file_once_in_order(tmp_path: Path, monkeypatch: 
     assert [c.name for c in obj.columns] == ["id", "station", "value", "updated_at"]
     files = sorted(str(p) for p in folder.glob("*.csv"))
     for rows, max_parts, expect in ((600, 64, 3), (250, 64, 6), (1, 4, 4), (10_000, 64, 1)):
-        groups = source.file_parts("readings", rows, max_parts) or [files]
+        parts = source.file_parts(ReadRequest("readings"), rows, max_parts)
+        groups = [list(p.files or ()) for p in parts] if parts else [files]
         assert [f for g in groups for f in g] == files and len(groups) == expect, (rows, max_parts)
-    assert FileSource({"path": str(folder / "readings_00.csv")}).file_parts("readings_00", 10, 64) is None
-    # a part reads only its files, in the group's column order
-    got = list(source.read(ReadRequest("readings", files=(files[3],))))
-    assert sum(b.data.num_rows for b in got if b.data is not None) == PER_FILE
-    assert all(b.data.schema.names == ["id", "station", "value", "updated_at"] for b in got if b.data is not None)
+    single = FileSource({"path": str(folder / "readings_00.csv")})
+    assert single.file_parts(ReadRequest("readings_00"), 10, 64) is None
+    # a part reads only its files, in the group's column order, planned or not
+    planned_parts = source.file_parts(ReadRequest("readings"), 250, 64)
+    assert planned_parts is not None
+    travelled = pickle.loads(pickle.dumps(planned_parts[3]))  # as it reaches a Ray node
+    for request in (ReadRequest("readings", files=(files[3],)), planned_parts[3], travelled):
+        got = list(FileSource({"path": str(folder / "*.csv"), "object": "readings"}).read(request))
+        assert sum(b.data.num_rows for b in got if b.data is not None) == PER_FILE
+        names = {tuple(b.data.schema.names) for b in got if b.data is not None}
+        assert names == {("id", "station", "value", "updated_at")}
     monkeypatch.setenv("URBANBRAIN_SYNC_SPLIT_ROWS", "600")
     get_settings.cache_clear()
     planned = split.plan(source, ReadRequest("readings"), None, obj.row_estimate)

@@ -258,25 +258,34 @@ class FileSource:
         obj = members[0] if len(members) == 1 else None  # a group is copied (its files may differ)
         return obj.path.resolve() if obj is not None and obj.format == "parquet" else None
 
-    def file_parts(self, name: str, rows: int, max_parts: int) -> list[list[str]] | None:
-        """Object `name`'s files in consecutive groups of about `rows` rows each (by the files' row
-        estimates; a file is never cut), at most `max_parts` groups; None when that is one group. Each group
-        is one part of a split sync, read with `ReadRequest.files`."""
+    def file_parts(self, request: ReadRequest, rows: int, max_parts: int) -> list[ReadRequest] | None:
+        """The requests of a split sync's parts for a group of files: consecutive files in groups of
+        about `rows` rows each (by the files' row estimates; a file is never cut, and goes to the group
+        where its first row falls), at most `max_parts`; None when that is one group.
+
+        Each request names its files (`ReadRequest.files`) and carries their read plans, made here over
+        the whole group (`part_plan`): the types are inferred once from every file, so a part reads its
+        files with exactly the one-piece sync's types and does not analyse the other files again."""
         objects = self._objects()
-        members = self._groups(objects).get(name, [])
+        members = self._groups(objects).get(request.object, [])
         if len(members) < 2:
             return None
         plans = self._all_plans(objects)
+        order = tuple(s.name for s in self._group_plan(request.object, members, plans).specs)
         sizes = [max(plans[o.name].row_estimate or 0, 1) for o in members]
         total = sum(sizes)
         parts = min(max_parts, -(-total // max(rows, 1)))
-        groups: list[list[str]] = [[] for _ in range(parts)]
+        groups: list[list[FileObject]] = [[] for _ in range(parts)]
         before = 0
-        for obj, size in zip(members, sizes, strict=True):  # by where the file starts in the whole
-            groups[min(parts - 1, before * parts // total)].append(_member_key(obj))
+        for obj, size in zip(members, sizes, strict=True):
+            groups[min(parts - 1, before * parts // total)].append(obj)
             before += size
-        groups = [g for g in groups if g]
-        return groups if len(groups) > 1 else None
+        chosen = [g for g in groups if g]
+        if len(chosen) < 2:
+            return None
+        return [dataclasses.replace(request, files=tuple(_member_key(o) for o in g),
+                                    part_plan=FilePart(order, tuple((o, _lean(plans[o.name])) for o in g)))
+                for g in chosen]
 
     # --- the Source protocol -------------------------------------------------------------------
 
@@ -309,21 +318,24 @@ class FileSource:
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         """Batches of at most `batch_rows` typed rows; bad rows come back as rejects, never dropped."""
-        objects = self._objects()
-        groups = self._groups(objects)
-        members = groups.get(request.object)
-        if members is None:
-            raise ObjectNotFoundError(
-                f"no file object named {request.object!r}", hint=f"known objects: {sorted(groups)}"
-            )
-        plans = self._all_plans(objects)
-        order = [s.name for s in self._group_plan(request.object, members, plans).specs]
+        if isinstance(request.part_plan, FilePart):  # a part of a split sync, planned by `file_parts`
+            order, pairs = list(request.part_plan.order), list(request.part_plan.members)
+        else:
+            objects = self._objects()
+            groups = self._groups(objects)
+            members = groups.get(request.object)
+            if members is None:
+                raise ObjectNotFoundError(
+                    f"no file object named {request.object!r}", hint=f"known objects: {sorted(groups)}"
+                )
+            plans = self._all_plans(objects)
+            order = [s.name for s in self._group_plan(request.object, members, plans).specs]
+            pairs = [(o, plans[o.name]) for o in members]
         if request.files is not None:  # one part of a split sync: only its files
             wanted = set(request.files)
-            members = [o for o in members if _member_key(o) in wanted]
+            pairs = [(o, p) for o, p in pairs if _member_key(o) in wanted]
         batch_rows = max(1, request.batch_rows)
-        for obj in members:
-            plan = plans[obj.name]
+        for obj, plan in pairs:
             if not plan.specs and len(order):  # an empty file in a group: nothing to read
                 continue
             cursor = _cursor_filter(plan, request.cursor)
@@ -354,6 +366,20 @@ class FileSource:
         """Forget cached plans; no file handle outlives a `read` generator."""
         self._plans.clear()
         self._unified.clear()
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A split sync's part of a group of files (`ReadRequest.part_plan`): the group's column order and
+    each of the part's files with its read plan (types inferred over the whole group)."""
+
+    order: tuple[str, ...]
+    members: tuple[tuple[FileObject, ff.Plan], ...]
+
+
+def _lean(plan: ff.Plan) -> ff.Plan:
+    """A plan without what only unification needs (the per-value statistics), to travel to a part."""
+    return dataclasses.replace(plan, inference=None)
 
 
 def _member_key(obj: FileObject) -> str:

@@ -126,10 +126,8 @@ def plan(source: Source, request: ReadRequest, column: str | None, estimate: int
         return None
     file_parts = getattr(source, "file_parts", None)
     if file_parts is not None:
-        groups = file_parts(request.object, limit, MAX_PARTS)
-        if not groups or len(groups) < 2:
-            return None
-        return [dataclasses.replace(request, files=tuple(g)) for g in groups]
+        requests: list[ReadRequest] | None = file_parts(request, limit, MAX_PARTS)
+        return requests if requests and len(requests) > 1 else None
     if column is None:
         return None
     low, high, rows = source.key_bounds(request, column)  # type: ignore[attr-defined]
