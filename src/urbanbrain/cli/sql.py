@@ -21,27 +21,27 @@ if TYPE_CHECKING:  # the real modules for mypy; at run time they load on first u
     import pyarrow as pa
 
     from urbanbrain.core.settings import get_settings
-    from urbanbrain.govern.engine_choice import choose_engine
-    from urbanbrain.govern.query import run_query, stream_query
+    from urbanbrain.govern.engine_choice import run_sql, stream_sql
 else:
-    choose_engine = lazy_function("urbanbrain.govern.engine_choice", "choose_engine")
     get_settings = lazy_function("urbanbrain.core.settings", "get_settings")
-    run_query = lazy_function("urbanbrain.govern.query", "run_query")
-    stream_query = lazy_function("urbanbrain.govern.query", "stream_query")
+    run_sql = lazy_function("urbanbrain.govern.engine_choice", "run_sql")
+    stream_sql = lazy_function("urbanbrain.govern.engine_choice", "stream_sql")
 
 
-def _stream(sql: str, principal: Principal) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def _stream(sql: str, principal: Principal, engine: str) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Peek the first batch so errors (and the schema) surface before any output is written."""
-    batches = stream_query(sql, principal=principal)
+    batches = stream_sql(sql, principal=principal, engine=engine)
     first = next(batches, None)
     if first is None:
-        return run_query(sql, max_rows=0, principal=principal).table.schema, iter(())
+        return run_sql(sql, max_rows=0, principal=principal, engine=engine).table.schema, iter(())
 
     def rest() -> Generator[pa.RecordBatch, None, None]:
         try:
             yield from chain([first], batches)
         finally:
-            batches.close()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     return first.schema, rest()
 
@@ -63,15 +63,8 @@ def sql_command(
     principal = acting_principal(as_)
     if engine.lower() not in ("auto", "duckdb", "daft"):
         raise typer.BadParameter(f"unknown engine {engine!r}: choose auto, duckdb or daft", param_hint="--engine")
-    if choose_engine(query, engine) == "daft":
-        from urbanbrain.govern.engine_choice import run_sql
-
-        limit = max_rows if max_rows is not None else (TABLE_MAX_ROWS if fmt is Format.table else None)
-        result = run_sql(query, max_rows=limit, principal=principal, engine=engine)
-        emit_table(result.table, fmt, output=output, truncated=result.truncated)
-        return
     if fmt in (Format.csv, Format.parquet) and max_rows is None:
-        schema, batches = _stream(query, principal)
+        schema, batches = _stream(query, principal, engine)
         try:
             emit_batches(schema, batches, fmt, output=output)
         finally:
@@ -81,5 +74,5 @@ def sql_command(
         return
     limit = max_rows if max_rows is not None else (
         TABLE_MAX_ROWS if fmt is Format.table else get_settings().query_max_rows)
-    result = run_query(query, max_rows=limit, principal=principal)
+    result = run_sql(query, max_rows=limit, principal=principal, engine=engine)
     emit_table(result.table, fmt, output=output, truncated=result.truncated)

@@ -75,6 +75,8 @@ class ReadRequest:
     inclusive: bool = False
     batch_rows: int = 100_000
     key_range: KeyRange | None = None
+    files: tuple[str, ...] | None = None  # a part of a group of files: only these (`sync/split.py`)
+    part_plan: Any = None  # what the source worked out for the whole object, handed to a part (files)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ Options:
 * `register_in_place` (`system add --register-in-place`): Parquet files are registered into the
   lake where they are (Iceberg `add_files`), not copied, when their schema allows
   (`urbanbrain.sync.inplace`).
+* `object`: one object of this name made of every matched file (daily exports
+  `trips_2026-01-*.csv` as one `trips` table). The files must have the same columns (any order);
+  same-named columns get one type across them, as across a system's files. A large group is synced
+  in parts of whole files at once (`sync/split.py`, `sync_split_rows`; `file_parts` below).
 
 Objects: one per file, named `sql_identifier(stem)`; an xlsx sheet is `stem_sheet`. A name that
 loses non-ASCII characters (Chinese file names) gets an 8-hex-digit hash of the original so it
@@ -99,6 +103,7 @@ class FileSource:
     """A `Source` over local files; see the module docstring for the options."""
 
     kind: ClassVar[str] = "files"
+    splittable: ClassVar[bool] = True  # a group of files splits into groups of whole files (`file_parts`)
 
     def __init__(self, options: dict[str, Any]) -> None:
         path = options.get("path")
@@ -121,6 +126,8 @@ class FileSource:
                                      "of object name to list ('*' for the others)",
                                      hint='e.g. null_values=["NA", "-"] or {"*": ["NA"], "stations": ["-999"]}')
         self.register_in_place = bool(options.get("register_in_place"))
+        group = options.get("object")
+        self.group: str | None = object_name(str(group)) if group else None
         self._plans: dict[tuple[str, str | None, int, int, str], ff.Plan] = {}
         self._unified: dict[tuple[Any, ...], dict[str, ff.Plan]] = {}
 
@@ -183,6 +190,34 @@ class FileSource:
             unique.append(obj if n == 1 else FileObject(f"{obj.name}_{n}", obj.path, obj.format, obj.sheet))
         return unique
 
+    def _groups(self, objects: list[FileObject]) -> dict[str, list[FileObject]]:
+        """Object name -> its files: each file its own object, or all of them one (`object` option)."""
+        if self.group:
+            return {self.group: objects}
+        return {o.name: [o] for o in objects}
+
+    def _group_plan(self, name: str, members: list[FileObject], plans: dict[str, ff.Plan]) -> ff.Plan:
+        """The plan of an object made of `members`: the first file's columns and types, which every
+        other file must have too (any order; an empty file has none and adds nothing); the row estimate
+        is the sum."""
+        if len(members) == 1:
+            return plans[members[0].name]
+        filled = [o for o in members if plans[o.name].specs] or members[:1]
+        first = plans[filled[0].name]
+        want = {s.name: s.type for s in first.specs}
+        for obj in filled[1:]:
+            have = {s.name: s.type for s in plans[obj.name].specs}
+            if have != want:
+                differ = sorted(n for n in set(want) | set(have) if want.get(n) != have.get(n))
+                raise SourceFormatError(
+                    f"{obj.path} does not have the columns of {filled[0].path}, so the two cannot be one "
+                    f"object {name!r} (columns differing: {', '.join(differ[:8])})",
+                    hint="give each kind of file its own system, or fix the exports to share one header",
+                    file=str(obj.path))
+        estimates = [plans[o.name].row_estimate for o in members]
+        total = None if any(e is None for e in estimates) else sum(e or 0 for e in estimates)
+        return dataclasses.replace(first, row_estimate=total)
+
     def _file_plan(self, obj: FileObject) -> tuple[tuple[str, str | None, int, int, str], ff.Plan]:
         st = _guard(obj.path, obj.path.stat)
         key = (str(obj.path), obj.sheet, st.st_mtime_ns, st.st_size, obj.name)
@@ -219,8 +254,38 @@ class FileSource:
         adds the file to the lake table instead of copying it; see `urbanbrain.sync.inplace`)."""
         if not self.register_in_place:
             return None
-        obj = next((o for o in self._objects() if o.name == name), None)
+        members = self._groups(self._objects()).get(name, [])
+        obj = members[0] if len(members) == 1 else None  # a group is copied (its files may differ)
         return obj.path.resolve() if obj is not None and obj.format == "parquet" else None
+
+    def file_parts(self, request: ReadRequest, rows: int, max_parts: int) -> list[ReadRequest] | None:
+        """The requests of a split sync's parts for a group of files: consecutive files in groups of
+        about `rows` rows each (by the files' row estimates; a file is never cut, and goes to the group
+        where its first row falls), at most `max_parts`; None when that is one group.
+
+        Each request names its files (`ReadRequest.files`) and carries their read plans, made here over
+        the whole group (`part_plan`): the types are inferred once from every file, so a part reads its
+        files with exactly the one-piece sync's types and does not analyse the other files again."""
+        objects = self._objects()
+        members = self._groups(objects).get(request.object, [])
+        if len(members) < 2:
+            return None
+        plans = self._all_plans(objects)
+        order = tuple(s.name for s in self._group_plan(request.object, members, plans).specs)
+        sizes = [max(plans[o.name].row_estimate or 0, 1) for o in members]
+        total = sum(sizes)
+        parts = min(max_parts, -(-total // max(rows, 1)))
+        groups: list[list[FileObject]] = [[] for _ in range(parts)]
+        before = 0
+        for obj, size in zip(members, sizes, strict=True):
+            groups[min(parts - 1, before * parts // total)].append(obj)
+            before += size
+        chosen = [g for g in groups if g]
+        if len(chosen) < 2:
+            return None
+        return [dataclasses.replace(request, files=tuple(_member_key(o) for o in g),
+                                    part_plan=FilePart(order, tuple((o, _lean(plans[o.name])) for o in g)))
+                for g in chosen]
 
     # --- the Source protocol -------------------------------------------------------------------
 
@@ -233,15 +298,16 @@ class FileSource:
         out = []
         objects = self._objects()
         plans = self._all_plans(objects)
-        for obj in objects:
-            plan = plans[obj.name]
+        for name, members in self._groups(objects).items():
+            obj = members[0]
+            plan = self._group_plan(name, members, plans)
             columns = [
                 ColumnInfo(s.name, s.type, True, source_type=_source_type(obj.format, key, s))
                 for s, key in zip(plan.specs, plan.keys, strict=True)
             ]
             out.append(
                 SourceObject(
-                    name=obj.name,
+                    name=name,
                     kind="file",
                     columns=columns,
                     row_estimate=plan.row_estimate,
@@ -252,22 +318,37 @@ class FileSource:
 
     def read(self, request: ReadRequest) -> Iterator[Batch]:
         """Batches of at most `batch_rows` typed rows; bad rows come back as rejects, never dropped."""
-        objects = {o.name: o for o in self._objects()}
-        obj = objects.get(request.object)
-        if obj is None:
-            raise ObjectNotFoundError(
-                f"no file object named {request.object!r}", hint=f"known objects: {sorted(objects)}"
-            )
-        plan = self._all_plans(list(objects.values()))[obj.name]
+        if isinstance(request.part_plan, FilePart):  # a part of a split sync, planned by `file_parts`
+            order, pairs = list(request.part_plan.order), list(request.part_plan.members)
+        else:
+            objects = self._objects()
+            groups = self._groups(objects)
+            members = groups.get(request.object)
+            if members is None:
+                raise ObjectNotFoundError(
+                    f"no file object named {request.object!r}", hint=f"known objects: {sorted(groups)}"
+                )
+            plans = self._all_plans(objects)
+            order = [s.name for s in self._group_plan(request.object, members, plans).specs]
+            pairs = [(o, plans[o.name]) for o in members]
+        if request.files is not None:  # one part of a split sync: only its files
+            wanted = set(request.files)
+            pairs = [(o, p) for o, p in pairs if _member_key(o) in wanted]
         batch_rows = max(1, request.batch_rows)
-        cursor = _cursor_filter(plan, request.cursor)
-        for raw, rejects in _guard(obj.path, self._raw, obj, plan, batch_rows):
-            if raw is None:
-                yield Batch(None, rejects)
+        for obj, plan in pairs:
+            if not plan.specs and len(order):  # an empty file in a group: nothing to read
                 continue
-            batch = _finish(raw, plan, cursor, rejects, request.inclusive)
-            if batch.data is not None or batch.rejects:
-                yield batch
+            cursor = _cursor_filter(plan, request.cursor)
+            reorder = [s.name for s in plan.specs] != order
+            for raw, rejects in _guard(obj.path, self._raw, obj, plan, batch_rows):
+                if raw is None:
+                    yield Batch(None, rejects)
+                    continue
+                batch = _finish(raw, plan, cursor, rejects, request.inclusive)
+                if reorder and batch.data is not None:
+                    batch = Batch(batch.data.select(order), batch.rejects)
+                if batch.data is not None or batch.rejects:
+                    yield batch
 
     def _raw(self, obj: FileObject, plan: ff.Plan, batch_rows: int) -> ff.RawBatches:
         if obj.format == "csv":
@@ -285,6 +366,25 @@ class FileSource:
         """Forget cached plans; no file handle outlives a `read` generator."""
         self._plans.clear()
         self._unified.clear()
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A split sync's part of a group of files (`ReadRequest.part_plan`): the group's column order and
+    each of the part's files with its read plan (types inferred over the whole group)."""
+
+    order: tuple[str, ...]
+    members: tuple[tuple[FileObject, ff.Plan], ...]
+
+
+def _lean(plan: ff.Plan) -> ff.Plan:
+    """A plan without what only unification needs (the per-value statistics), to travel to a part."""
+    return dataclasses.replace(plan, inference=None)
+
+
+def _member_key(obj: FileObject) -> str:
+    """How a part names one file of a group (`ReadRequest.files`): its path, and sheet if any."""
+    return f"{obj.path}#{obj.sheet}" if obj.sheet is not None else str(obj.path)
 
 
 def _unknown_extension_hint(raw: str, found: list[Path]) -> str:

@@ -38,10 +38,11 @@ import pyarrow as pa
 
 from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, ReadOnlyViolationError
+from urbanbrain.govern.binding import bind
 from urbanbrain.govern.masking import ADDRESS_DIVISIONS, HASH, MASK_TAIL, PARTIAL, REDACT, mask_key
 from urbanbrain.govern.policy import RAW, DatasetPolicy, policy_for
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import QueryResult, _record, counted
+from urbanbrain.govern.query import PolicyOf, QueryResult, _record, counted
 from urbanbrain.lake.engine import check_read_only, check_references, nodes, parse_tree
 
 # Functions a query on Daft may call: aggregates, window functions, arithmetic, text, time, null handling.
@@ -76,6 +77,21 @@ def check_functions(tree: dict[str, Any]) -> None:
             raise ReadOnlyViolationError(
                 f"function {name}() is not available on the daft engine",
                 hint="run the query on DuckDB (the default engine), or use: " + ", ".join(sorted(SAFE_FUNCTIONS)))
+
+
+def check_constructs(tree: dict[str, Any]) -> None:
+    """Refuse what Daft's SQL would run wrongly without an error: an ORDER BY or LIMIT on a UNION (or
+    EXCEPT, INTERSECT) itself is dropped by Daft (daft 0.7: all rows, unordered), so such a query is
+    refused here (with `auto`, DuckDB answers it); ordering the set operation from an outer SELECT works."""
+    for node in nodes(tree):
+        if node.get("type") != "SET_OPERATION_NODE":
+            continue
+        kinds = {str(m.get("type")) for m in node.get("modifiers") or [] if isinstance(m, dict)}
+        if kinds & {"ORDER_MODIFIER", "LIMIT_MODIFIER", "LIMIT_PERCENT_MODIFIER"}:
+            raise QueryError("the daft engine cannot run this query: ORDER BY or LIMIT directly on a UNION "
+                             "(Daft would ignore it)",
+                             hint="wrap the UNION: SELECT * FROM (... UNION ...) AS u ORDER BY ... LIMIT ...; "
+                                  "or run it on DuckDB (the default engine)")
 
 
 def _span(sql: str, start: int) -> int:
@@ -217,24 +233,35 @@ def _runner() -> None:
             daft.set_runner_ray(address=target)
 
 
-def run_daft_query(sql: str, max_rows: int | None = None, *, principal: Principal) -> QueryResult:
-    """Run one read-only query as `principal` on Daft; the rows and masks equal DuckDB's."""
+def run_daft_query(sql: str, max_rows: int | None = None, params: dict[str, Any] | None = None, *,
+                   principal: Principal, capability_grant: bool = False,
+                   policy_of: PolicyOf | None = None) -> QueryResult:
+    """Run one read-only query as `principal` on Daft; the rows and masks equal DuckDB's.
+
+    `params` and `policy_of` mean what they mean for `govern.query.run_query`: `$name` values (bound
+    as literals by `govern.binding`, since Daft has no prepared statements) and how each dataset's view
+    is decided (data APIs read as their owner allows)."""
     with counted("daft"):
-        return _run(sql, max_rows, principal)
+        decide = policy_of or (lambda name: policy_for(principal, name, capability_grant=capability_grant))
+        return _run(sql, max_rows, params, principal, decide)
 
 
-def _run(sql: str, max_rows: int | None, principal: Principal) -> QueryResult:
+def _run(template: str, max_rows: int | None, params: dict[str, Any] | None, principal: Principal,
+         decide: PolicyOf) -> QueryResult:
     import daft
     from pyiceberg.exceptions import NoSuchTableError
 
     con = duck.connect()
     try:
+        check_read_only(con, template)
+        sql = bind(template, params or {})  # every check below reads the bound text
         check_read_only(con, sql)
         tree = parse_tree(sql, con)
     finally:
         con.close()
     check_references(tree)
     check_functions(tree)
+    check_constructs(tree)
     text, bound = rewrite(sql, tree)
     frames: dict[str, Any] = {}
     policies: list[DatasetPolicy] = []
@@ -242,7 +269,7 @@ def _run(sql: str, max_rows: int | None, principal: Principal) -> QueryResult:
     for alias, ident in bound:
         name = ".".join(ident)
         try:
-            policy = policy_for(principal, name)
+            policy = decide(name)
         except Exception as exc:
             if isinstance(exc, NoSuchTableError) or type(exc).__name__ == "NotFoundError":
                 from urbanbrain.lake.names import dataset_name_hint
@@ -268,5 +295,5 @@ def _run(sql: str, max_rows: int | None, principal: Principal) -> QueryResult:
     truncated = max_rows is not None and table.num_rows > max_rows
     if truncated:
         table = table.slice(0, max_rows)
-    _record(principal, policies, table.num_rows, sql)
+    _record(principal, policies, table.num_rows, template)
     return QueryResult(table, truncated, policies)

@@ -149,7 +149,7 @@ class TableWriter:
         if data.num_rows == 0:
             return 0
         if self._data is None:
-            self._data = DataFileWriter(self.table, sort_by=self._sort_column())
+            self._data = DataFileWriter(self.table, sort_by=self.sort_column)
         before = self._data.bytes_written
         self._data.write(data)
         self._rows += data.num_rows
@@ -157,7 +157,19 @@ class TableWriter:
             self._keys.append(data.select(self.primary_key))
         return self._data.bytes_written - before
 
-    def _sort_column(self) -> str | None:
+    def add_files(self, files: list[DataFile], rows: int, keys: pa.Table | None = None) -> None:
+        """Data files written elsewhere (the parts of a split sync, `sync/split.py`) to commit with this
+        writer's own, in its one commit; `rows` they hold and, in merge mode, the primary `keys` they
+        write (so the commit deletes those keys' old rows as it does for rows written here)."""
+        self._files.extend(files)
+        self._rows += rows
+        if keys is not None and keys.num_rows:
+            self._keys.append(keys)
+
+    @property
+    def sort_column(self) -> str | None:
+        """The column data files are sorted by: the table's sort property, else the writer's `sort_by`
+        (parts writing files for this table must sort the same way)."""
         from urbanbrain.lake.partitioning import SORT_PROPERTY
 
         return self.table.properties.get(SORT_PROPERTY) or self.sort_by
@@ -194,7 +206,7 @@ class TableWriter:
                     keys = pa.concat_tables(self._keys)
                     first = {v for v in keys.column(0).to_pylist() if v is not None}
                     self.merge_stats = merge_files(table, tx, in_values(self.primary_key[0], first), self.primary_key,
-                                                   keys, self._files, summary or {}, self._sort_column())
+                                                   keys, self._files, summary or {}, self.sort_column)
                     delete = None
                 else:
                     delete = self._delete_filter()

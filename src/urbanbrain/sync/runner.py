@@ -304,7 +304,7 @@ def _copy_object(source: Source, plan: ObjectPlan, ident: Identifier, system_nam
     if parts is not None:
         split.run_into(parts, split.PartJob(
             system_name, request, ident, target, lineage, list(plan.primary_key), mode == "merge",
-            writer._sort_column(), ties.column if ties is not None else None, stored if inclusive else None,
+            writer.sort_column, ties.column if ties is not None else None, stored if inclusive else None,
             not plan.primary_key), writer, ties, system_id, outcome, pending)
         progress.object_advanced(plan.record_name, outcome.rows_read)
 

@@ -1,11 +1,13 @@
-"""A large object synced as several key ranges at once, committed as one.
+"""A large object synced as several parts at once, committed as one.
 
-An object whose source holds more than `split_rows` rows (beyond its cursor) is cut into key ranges of
-about that many rows each, on its cursor column or else its one-column primary key (numbers, dates
-and times: ranges are cut by value). Each range is a part: a function that reads its slice from the
-source, conforms it and writes data files into the table's folder, and returns the files it wrote
-without committing them. Parts run where the sync runs its work (`core.execution.run_all`): Ray tasks
-spread over the nodes when the sync itself is a Ray task, threads otherwise.
+An object whose source holds more than `split_rows` rows (beyond its cursor) is cut into parts of about
+that many rows each: a database object into key ranges on its cursor column or else its one-column
+primary key (numbers, dates and times: ranges are cut by value); a group of files (the files
+connector's `object` option) into groups of whole files by their row estimates. Each part is a
+function that reads its slice from the source, conforms it and writes data files into the table's
+folder, and returns the files it wrote without committing them. Parts run where the sync runs its
+work (`core.execution.run_all`): Ray tasks spread over the nodes when the sync itself is a Ray task,
+threads otherwise.
 
 Only the sync commits, once, after every part has returned: all parts' files, the deletes of its mode
 and the new cursor in one Iceberg commit, exactly as an unsplit sync does. So no reader ever sees a
@@ -109,20 +111,40 @@ def ranges(column: str, low: Any, high: Any, parts: int) -> list[KeyRange]:
 
 
 def plan(source: Source, request: ReadRequest, column: str | None, estimate: int | None = None
-         ) -> list[KeyRange] | None:
-    """The key ranges to read `request` in, or None to read it as one (small, or not splittable).
-    `estimate`: the source's row estimate for the whole object; at or under the limit, the source is
-    not asked to count (most objects are small, and a count is a scan)."""
+         ) -> list[ReadRequest] | None:
+    """The requests of the parts to read `request` in, or None to read it as one (small, or not
+    splittable). `estimate`: the source's row estimate for the whole object; at or under the limit, the
+    source is not asked to count (most objects are small, and a count is a scan).
+
+    A database object splits into key ranges of `column`; a file source's object that is a group of
+    files (`connect/files.py`, the `object` option) into groups of whole files (`file_parts`), since a
+    file has no index to cut by value without reading it all."""
     limit = get_settings().sync_split_rows
-    if not limit or column is None or not getattr(source, "splittable", False):
+    if not limit or not getattr(source, "splittable", False):
         return None
     if estimate is not None and 0 < estimate <= limit:  # 0 or less: never analysed, unknown
+        return None
+    file_parts = getattr(source, "file_parts", None)
+    if file_parts is not None:
+        requests: list[ReadRequest] | None = file_parts(request, limit, MAX_PARTS)
+        return requests if requests and len(requests) > 1 else None
+    if column is None:
         return None
     low, high, rows = source.key_bounds(request, column)  # type: ignore[attr-defined]
     if rows <= limit or low is None:
         return None
     parts = ranges(column, low, high, min(MAX_PARTS, math.ceil(rows / limit)))
-    return parts if len(parts) > 1 else None
+    if len(parts) < 2:
+        return None
+    return [dataclasses.replace(request, key_range=r) for r in parts]
+
+
+def describe(parts: list[ReadRequest]) -> str:
+    """`5 key ranges of id` or `3 file groups`, for the log."""
+    first = parts[0]
+    if first.key_range is not None:
+        return f"{len(parts)} key ranges of {first.key_range.column}"
+    return f"{len(parts)} file groups"
 
 
 def run_part(job: PartJob) -> PartResult:
@@ -199,17 +221,14 @@ def combined_ties(results: list[PartResult]) -> tuple[Any, Counter[str]]:
     return best, tie
 
 
-def run_into(parts: list[KeyRange], job: PartJob, writer: TableWriter, ties: TieTracker | None, system_id: str,
-             outcome: SyncRunObject, pending: list[Reject]) -> None:
-    """Run the object's key ranges as parts and hand what they wrote to the sync's one writer, which
-    commits it all with the cursor (`TableWriter.commit`), as one snapshot."""
-    jobs = [dataclasses.replace(job, request=dataclasses.replace(job.request, key_range=r)) for r in parts]
+def run_into(parts: list[ReadRequest], job: PartJob, writer: TableWriter, ties: TieTracker | None,
+             system_id: str, outcome: SyncRunObject, pending: list[Reject]) -> None:
+    """Run the object's parts (key ranges or file groups) and hand what they wrote to the sync's one
+    writer, which commits it all with the cursor (`TableWriter.commit`), as one snapshot."""
+    jobs = [dataclasses.replace(job, request=r) for r in parts]
     results = run_parts(jobs, system_id)
     for r in results:
-        writer._files.extend(r.files)  # the writer's own files are committed the same way
-        writer._rows += r.rows_written
-        if r.keys is not None:
-            writer._keys.append(r.keys)
+        writer.add_files(r.files, r.rows_written, r.keys)  # committed with the writer's own, as one
         outcome.rows_read += r.rows_read
         outcome.rows_written += r.rows_written
         outcome.bytes_written += r.bytes_written
@@ -217,4 +236,4 @@ def run_into(parts: list[KeyRange], job: PartJob, writer: TableWriter, ties: Tie
         pending.extend(r.rejects)
     if ties is not None:
         ties.best, ties.tie = combined_ties(results)
-    log.info("%s: %d key ranges of %s synced as parts", job.identifier[-1], len(parts), parts[0].column)
+    log.info("%s: %s synced as parts", job.identifier[-1], describe(parts))

@@ -8,6 +8,11 @@ department's view of the data: an approved capability grant counts as a grant of
 fields, closed ones stay hidden), which exposes only the datasets it names, switches external access
 off and runs SELECT only; this module adds paging on top: every
 data API takes `limit` (clamped to `max_rows`) and `offset`, bound the same way.
+
+`"engine": "auto" | "duckdb" | "daft"` picks where the template runs (`govern.engine_choice.run_sql`,
+the path of `POST /api/sql` too). Daft has no prepared statements: there each value becomes a checked
+literal (`govern.binding`: the bound query must parse to the template's tree with each placeholder one
+constant), so an injection attempt is refused or compared as a value on either engine.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from urbanbrain.capability.base import CapabilityDefinition, InvokeResult
 from urbanbrain.core import duck
 from urbanbrain.core.errors import PermissionDeniedError, QueryError, ValidationError
 from urbanbrain.govern.context import current_caller
+from urbanbrain.govern.engine_choice import check_engine, run_sql
 from urbanbrain.govern.policy import DatasetPolicy, holds_unmasking_grant, policy_for
 from urbanbrain.govern.principals import Principal, consumer_principal
-from urbanbrain.govern.query import run_query
 from urbanbrain.lake.engine import check_read_only
 
 MAX_ROWS = 1_000  # hard ceiling per call, whatever the implementation says; page with offset for more
@@ -135,6 +140,14 @@ def owner_views(definition: CapabilityDefinition, caller: Principal, granted: bo
     return decide
 
 
+def _engine(definition: CapabilityDefinition) -> str:
+    """`implementation.engine`: auto (default), duckdb or daft, as for `POST /api/sql`."""
+    try:
+        return check_engine(definition.implementation.get("engine") or "auto")
+    except QueryError as exc:
+        raise ValidationError(exc.message, capability=definition.name, hint="choose auto, duckdb or daft") from None
+
+
 def _max_rows(definition: CapabilityDefinition) -> int:
     return max(1, min(int(definition.implementation.get("max_rows", MAX_ROWS)), MAX_ROWS))
 
@@ -168,8 +181,8 @@ class DataApiKind:
         if not definition.owner:
             raise ValidationError("a data API needs its owning department", capability=definition.name)
         owner = consumer_principal(definition.name, definition.owner)
-        run_query(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=owner,
-                  policy_of=owner_views(definition, owner, True))
+        run_sql(_wrapped(template), params={**bound, "ub_limit": 0, "ub_offset": 0}, principal=owner,
+                engine=_engine(definition), policy_of=owner_views(definition, owner, True))
 
     def inline(self, definition: CapabilityDefinition) -> bool:
         return False  # waits on SQL over the lake
@@ -183,8 +196,9 @@ class DataApiKind:
         bound = {n: params.get(n) for n in template_parameters(template)}
         principal, granted = current_caller()
         try:
-            result = run_query(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset},
-                               principal=principal, policy_of=owner_views(definition, principal, granted))
+            result = run_sql(_wrapped(template), params={**bound, "ub_limit": limit + 1, "ub_offset": offset},
+                             principal=principal, engine=_engine(definition),
+                             policy_of=owner_views(definition, principal, granted))
         except QueryError as exc:  # a value DuckDB cannot cast to the column's type is the caller's mistake
             if "Conversion Error" in exc.message or "Could not convert" in exc.message:
                 raise ValidationError(f"a parameter does not fit its column: {exc.message}",

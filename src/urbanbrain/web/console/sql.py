@@ -1,6 +1,8 @@
 """`/sql`: the SQL workbench — run a read-only query, see up to 1,000 rows, download all of them as CSV.
 
-The engine decides what may run (only SELECT, only the lake); its errors are shown inline with their
+Queries run through `govern.engine_choice.run_sql` with `auto` (DuckDB, or Daft above
+`query_daft_above_bytes`), as the CLI and `POST /api/sql` do. The engine decides what may run (only
+SELECT, only the lake); its errors are shown inline with their
 hint and the status `status_for` gives them (403 for writes, 400 for bad SQL).
 """
 
@@ -12,8 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from urbanbrain.core.errors import QueryError, ValidationError
+from urbanbrain.govern.engine_choice import run_sql, stream_sql
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import QueryResult, run_query, stream_query
+from urbanbrain.govern.query import QueryResult
 from urbanbrain.lake.datasets import list_datasets
 from urbanbrain.web.api.results import csv_chunks
 from urbanbrain.web.console.render import FormFields, is_htmx, page
@@ -39,7 +42,7 @@ def run(request: Request, form: FormFields, principal: CurrentPrincipal) -> HTML
     try:
         if not sql:
             raise ValidationError("write a query first", hint=f"for example: {EXAMPLE}")
-        result = run_query(sql, max_rows=SHOWN_ROWS, principal=principal)
+        result = run_sql(sql, max_rows=SHOWN_ROWS, principal=principal)
     except (QueryError, ValidationError) as exc:
         error, status = exc, status_for(exc)
     context = {"q": sql, "result": result, "error": error,
@@ -60,9 +63,9 @@ def requestable_datasets(sql: str, principal: Principal) -> list[str]:
 @router.get("/download")
 def download(q: str, principal: CurrentPrincipal) -> Response:
     """Every row as CSV, streamed batch by batch; the first batch is fetched first so errors get a status."""
-    batches = stream_query(q, principal=principal)
+    batches = stream_sql(q, principal=principal)
     first = next(batches, None)
-    schema = first.schema if first is not None else run_query(q, max_rows=0, principal=principal).table.schema
+    schema = first.schema if first is not None else run_sql(q, max_rows=0, principal=principal).table.schema
     rest = chain([first], batches) if first is not None else iter(())
     return StreamingResponse(csv_chunks(schema, rest), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="query.csv"'})
