@@ -59,14 +59,20 @@ def city(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _at(placed: dict[str, ioc_geocode.Position | None], text: str) -> ioc_geocode.Position:
+    found = placed[text]
+    assert found is not None, text
+    return found
+
+
 def test_known_addresses_land_on_their_registry_position(city: Path) -> None:
     placed = ioc_geocode.locate([_standard(REGISTRY[0]), "长沙市芙蓉区五一路125号", "韶山中路123号3栋2单元401室",
                                  "不存在的地址", "长沙岳麓区麓山南路932号5-1-302"])
-    assert placed[_standard(REGISTRY[0])] is not None and placed[_standard(REGISTRY[0])].address_id == "A001"
-    assert (placed[_standard(REGISTRY[0])].lon, placed[_standard(REGISTRY[0])].lat) == (112.99, 28.197)
-    assert placed["长沙市芙蓉区五一路125号"].address_id == "A002"  # 五一路 for 五一大道, house level
-    assert placed["韶山中路123号3栋2单元401室"].address_id == "A004"  # no district: road and number decide
-    assert placed["长沙岳麓区麓山南路932号5-1-302"].address_id == "A003"
+    exact = _at(placed, _standard(REGISTRY[0]))
+    assert (exact.address_id, exact.lon, exact.lat, exact.level) == ("A001", 112.99, 28.197, "room")
+    assert _at(placed, "长沙市芙蓉区五一路125号").address_id == "A002"  # 五一路 for 五一大道, house level
+    assert _at(placed, "韶山中路123号3栋2单元401室").address_id == "A004"  # no district: road and number decide
+    assert _at(placed, "长沙岳麓区麓山南路932号5-1-302").address_id == "A003"
     assert placed["不存在的地址"] is None
 
 
@@ -81,8 +87,8 @@ def test_the_batch_agrees_with_one_by_one_matching(city: Path) -> None:
 def test_positions_are_cached_per_registry_snapshot(city: Path) -> None:
     address = _standard(REGISTRY[0])
     before = dict(ioc_geocode.stats)
-    assert ioc_geocode.locate([address])[address].lon == 112.99
-    assert ioc_geocode.locate([address])[address].lon == 112.99  # the second paint: no registry query
+    assert _at(ioc_geocode.locate([address]), address).lon == 112.99
+    assert _at(ioc_geocode.locate([address]), address).lon == 112.99  # the second paint: no registry query
     assert ioc_geocode.stats["queries"] == before["queries"] + 1
     assert ioc_geocode.stats["cache_hits"] == before["cache_hits"] + 1
 
@@ -91,7 +97,7 @@ def test_positions_are_cached_per_registry_snapshot(city: Path) -> None:
     conn.commit()
     conn.close()
     assert run_sync("address-registry").status == "succeeded"
-    assert ioc_geocode.locate([address])[address].lon == 112.995  # a new snapshot: placed again
+    assert _at(ioc_geocode.locate([address]), address).lon == 112.995  # a new snapshot: placed again
     assert ioc_geocode.stats["queries"] == before["queries"] + 2
 
 
@@ -100,7 +106,8 @@ def test_the_owner_sees_its_facilities_placed_and_counted(city: Path) -> None:
     hospitals = {p["id"]: p for p in mine["points"] if p["id"].startswith(f"f:{HOSPITALS}:")}
     assert set(hospitals) == {f"f:{HOSPITALS}:H1", f"f:{HOSPITALS}:H2"}
     assert (hospitals[f"f:{HOSPITALS}:H1"]["lon"], hospitals[f"f:{HOSPITALS}:H1"]["lat"]) == (112.99, 28.197)
-    assert "医疗机构" in hospitals[f"f:{HOSPITALS}:H1"]["label"] and "三级甲等" in hospitals[f"f:{HOSPITALS}:H1"]["label"]
+    label = hospitals[f"f:{HOSPITALS}:H1"]["label"]
+    assert "医疗机构" in label and "三级甲等" in label
     counted = {c["dataset"]: (c["located"], c["total"]) for c in mine["sources"]}
     assert counted[HOSPITALS] == (2, 3)  # the address that matches nothing is counted, not dropped
     assert SCHOOLS not in counted  # education's register is not health's to read

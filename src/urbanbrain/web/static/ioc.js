@@ -177,7 +177,7 @@
   }
 
   function loadFacilities() {
-    if (!wantsFacilities) return Promise.resolve(null);
+    if (!wantsFacilities) { window.UBIoc.facilities = null; return Promise.resolve(null); }
     var q = "/api/ioc/facilities?screen=" + encodeURIComponent(screen) + "&lang=" + encodeURIComponent(config.lang);
     return fetch(q, { credentials: "same-origin" }).then(function (r) {
       if (!r.ok) throw new Error("facilities: HTTP " + r.status);
@@ -186,6 +186,7 @@
       facilityPoints = f.points || [];
       map.upsertPoints(facilityPoints);
       located(f);
+      performance.mark("ioc-facilities");  // bench/ioc reads when the layer arrived after first paint
       window.UBIoc.facilities = f;
       return f;
     });
@@ -270,10 +271,11 @@
   clock();
   setInterval(clock, 1000);
 
-  window.UBIoc = { map: map, stats: stats, loaded: 0, tiles: function () { return tiles; }, reload: load,
+  window.UBIoc = { map: map, stats: stats, loaded: 0, facilities: undefined,  // then the layer's counts
+                   tiles: function () { return tiles; }, reload: load,
                    drill: function (name) { district = name; return load(); } };
   load().then(function () {  // painted: now the live stream, and the facilities (the slowest layer to read)
     window.UBIoc.source = connect();
-    return loadFacilities();
+    return loadFacilities().catch(function (err) { window.UBIoc.facilities = null; throw err; });
   });
 })();
