@@ -133,6 +133,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "经营品类": ("经营品类", "goods sold"),
     "所在区县": ("区县", "district"),
     "学校名称": ("学校名称", "school name"),
+    "学校地址": ("学校地址", "school address"),
 }
 
 

@@ -391,15 +391,23 @@ def hospitals(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
 
 @producer("schools")
 def schools(world: World, basis: Basis, rng: np.random.Generator) -> pa.Table:
+    """60 schools across the districts, each at a registry address of its district written the way a school
+    register does (长沙市芙蓉区五一大道123号), so the wall can geocode them."""
     ds = geo.districts()
     kinds = ["小学", "中学", "实验学校", "外国语学校"]
-    rows = []
+    in_district = np.asarray(world.addresses.column("district").to_pylist(), dtype=str)
+    rows, at = [], []
     for k in range(60):
         d = ds[k % len(ds)]
         rows.append((f"SC{k + 1:04d}", f"长沙市{d.name}{d.streets[k % len(d.streets)][:2]}{kinds[k % 4]}", d.name))
+        where = np.flatnonzero(in_district == d.name)
+        at.append(int(where[(k // len(ds)) % len(where)]) if len(where) else k % world.addresses.num_rows)
+    a = world.addresses.take(pa.array(at, pa.int64()))
     return pa.table({"school_id": [r[0] for r in rows], "学校名称": [r[1] for r in rows],
                      "所在区县": [r[2] for r in rows],
-                     "在校生人数": rng.integers(300, 4000, 60)})
+                     "在校生人数": rng.integers(300, 4000, 60),
+                     "学校地址": geo.format_addresses(a, np.full(60, 1, np.int8)),
+                     "__address_id": a.column("address_id")})
 
 
 @producer("bus_lines")

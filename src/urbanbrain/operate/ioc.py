@@ -206,9 +206,23 @@ def indicator_alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: a["severity"] != "alarm")
 
 
-def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None = None, lang: str = "zh-CN"
-             ) -> dict[str, Any]:
-    """Everything the screen draws on first paint, as the user may see it (then SSE keeps it current)."""
+def screen_facilities(by: Principal, screen: str = DEFAULT_SCREEN, lang: str = "zh-CN") -> dict[str, Any]:
+    """The facilities layer of a screen as `by` may see it (`operate.ioc_facilities.facilities`: points and
+    "n of m located"); empty when the screen does not show the layer."""
+    if "facilities" not in get_screen(screen)["layers"]:
+        return {"points": [], "sources": [], "total": 0, "located": 0}
+    from urbanbrain.operate.ioc_facilities import facilities
+
+    return facilities(by, lang=lang)
+
+
+def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None = None, lang: str = "zh-CN",
+             *, with_facilities: bool = True) -> dict[str, Any]:
+    """Everything the screen draws on first paint, as the user may see it (then SSE keeps it current).
+
+    `with_facilities=False` leaves the facilities layer out (`facilities: null`): the wall paints first and
+    fetches them after (`GET /api/ioc/facilities`), since reading and placing hundreds of facilities is
+    the slowest part of a snapshot."""
     from urbanbrain.operate.cases import list_cases
 
     config = get_screen(screen)
@@ -220,10 +234,12 @@ def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None =
         points += sensor_points(by, alerts, now)
     if "cases" in config["layers"]:
         points += case_points(by, now)
-    if "facilities" in config["layers"]:
-        from urbanbrain.operate.ioc_facilities import facility_points
+    fac: dict[str, Any] | None = None
+    if "facilities" in config["layers"] and with_facilities:
+        from urbanbrain.operate.ioc_facilities import facilities
 
-        points += facility_points(by, lang=lang)
+        fac = facilities(by, lang=lang)
+        points += fac["points"]
     try:
         recent = list_cases(by, limit=10, now=now)
     except PermissionDeniedError:
@@ -231,6 +247,7 @@ def snapshot(by: Principal, screen: str = DEFAULT_SCREEN, district: str | None =
     shown = (indicator_alerts(groups) + alerts)[:20] if "alerts" in config["layers"] else []
     return {"screen": config, "district": district, "generated_at": now.isoformat(), "tiles": groups,
             "health": health(groups), "points": points, "alerts": shown,
+            "facilities": {k: v for k, v in fac.items() if k != "points"} if fac is not None else None,
             "ranking": ranking(by), "cases": [{"id": c["id"], "title": c.get("title"), "category": c.get("category"),
                                                  "district": c.get("district"), "status": c["status"],
                                                  "created_at": c["created_at"]} for c in recent]}

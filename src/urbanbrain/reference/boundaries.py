@@ -141,3 +141,100 @@ def feature_collection(city: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": d.code, "properties": {"code": d.code, "name": d.name},
          "geometry": d.geometry()} for d in districts(city)]}
+
+
+WALL_TOLERANCE = 0.0005  # degrees (~50 m): under a pixel of the whole city on a 3840-pixel-wide wall
+
+
+def _douglas_peucker(points: list[tuple[float, float]], tolerance: float) -> list[tuple[float, float]]:
+    """The polyline's points kept by Douglas-Peucker (first and last always kept); iterative, so a border of
+    thousands of points needs no deep recursion."""
+    if len(points) < 3:
+        return list(points)
+    keep = [False] * len(points)
+    keep[0] = keep[-1] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        first, last = stack.pop()
+        (x0, y0), (x1, y1) = points[first], points[last]
+        dx, dy = x1 - x0, y1 - y0
+        norm = (dx * dx + dy * dy) ** 0.5
+        worst, at = -1.0, -1
+        for i in range(first + 1, last):
+            px, py = points[i]
+            d = abs(dy * (px - x0) - dx * (py - y0)) / norm if norm else ((px - x0) ** 2 + (py - y0) ** 2) ** 0.5
+            if d > worst:
+                worst, at = d, i
+        if at > 0 and worst > tolerance:
+            keep[at] = True
+            stack += [(first, at), (at, last)]
+    return [p for p, k in zip(points, keep, strict=True) if k]
+
+
+def simplified(city: str, tolerance: float = WALL_TOLERANCE) -> tuple[District, ...]:
+    """The districts with fewer vertices for drawing (the wall's map), borders kept shared.
+
+    Each ring is cut into arcs at its junctions (the vertices where the set of rings sharing a vertex
+    changes: where three districts meet, or a shared border ends), and each arc is simplified on its own
+    with its ends fixed. Two neighbours share the same arc (in opposite directions), simplified once in a
+    canonical direction, so no gap or overlap opens along a border. Rings that would collapse keep their
+    vertices. Point-in-polygon (`district_at`) keeps using the original polygons."""
+    return _simplified(city, tolerance)
+
+
+@lru_cache(maxsize=8)
+def _simplified(city: str, tolerance: float) -> tuple[District, ...]:
+    full = districts(city)
+    owners: dict[tuple[float, float], set[int]] = {}
+    rings = [ring for d in full for poly in d.polygons for ring in poly]
+    for n, ring in enumerate(rings):
+        for p in ring:
+            owners.setdefault(p, set()).add(n)
+    arcs: dict[tuple[tuple[float, float], ...], list[tuple[float, float]]] = {}
+
+    def arc(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        forward = tuple(points)
+        backward = forward[::-1]
+        key = min(forward, backward)
+        if key not in arcs:
+            arcs[key] = _douglas_peucker(list(key), tolerance)
+        return arcs[key] if key == forward else arcs[key][::-1]
+
+    def simplify_ring(ring: Ring) -> Ring:
+        pts = list(ring[:-1]) if len(ring) > 1 and ring[0] == ring[-1] else list(ring)
+        if len(pts) < 4:
+            return ring
+        m = len(pts)
+        fixed = [i for i in range(m)
+                 if owners[pts[i]] != owners[pts[i - 1]] or owners[pts[i]] != owners[pts[(i + 1) % m]]]
+        if not fixed:
+            far = max(range(m), key=lambda i: (pts[i][0] - pts[0][0]) ** 2 + (pts[i][1] - pts[0][1]) ** 2)
+            fixed = sorted({0, far})
+        out: list[tuple[float, float]] = []
+        for k, start in enumerate(fixed):
+            end = fixed[(k + 1) % len(fixed)]
+            span = pts[start:end + 1] if end > start else pts[start:] + pts[:end + 1]
+            out += arc(span)[:-1]
+        out.append(out[0])
+        return tuple(out) if len(out) >= 4 else ring
+
+    result = []
+    for d in full:
+        polys = tuple(tuple(simplify_ring(r) for r in poly) for poly in d.polygons)
+        result.append(District(d.code, d.name, polys, d.bbox))
+    return tuple(result)
+
+
+def feature_collection_for(city: str, detail: str = "wall") -> dict[str, Any]:
+    """`feature_collection` with the wall's simplified borders (`detail="wall"`) or the bundled ones
+    (`"full"`), coordinates to 5 decimals (~1 m) in the simplified form."""
+    if detail == "full":
+        return feature_collection(city)
+
+    def rounded(d: District) -> dict[str, Any]:
+        return {"type": "MultiPolygon", "coordinates": [[[[round(x, 5), round(y, 5)] for x, y in ring]
+                                                          for ring in poly] for poly in d.polygons]}
+
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": d.code, "properties": {"code": d.code, "name": d.name}, "geometry": rounded(d)}
+        for d in simplified(city)]}

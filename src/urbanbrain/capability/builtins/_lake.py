@@ -64,9 +64,9 @@ def visible_columns(name: str, principal: Principal | None = None, *, in_clear: 
     return [c.name for c in policy.columns if not in_clear or c.method == RAW]
 
 
-def require_columns(ds: DatasetPublic, *columns: str) -> None:
-    """Each of `columns` is one the caller sees; the error lists only the columns the caller sees."""
-    have = set(visible_columns(ds.name))
+def require_columns(ds: DatasetPublic, *columns: str, principal: Principal | None = None) -> None:
+    """Each of `columns` is one the caller (or `principal`) sees; the error lists only the columns they see."""
+    have = set(visible_columns(ds.name, principal))
     if not have:
         raise PermissionDeniedError(f"you may see no column of dataset {ds.name}",
                                     hint="request fields from its department (`urbanbrain share request`)")

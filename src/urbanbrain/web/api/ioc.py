@@ -36,10 +36,21 @@ class ScreenBody(BaseModel):
 
 @router.get("/ioc/snapshot")
 def snapshot(principal: CurrentPrincipal, screen: str = "main", district: str | None = None,
-             lang: str = "zh-CN") -> dict[str, Any]:
+             lang: str = "zh-CN", facilities: bool = True) -> dict[str, Any]:
+    """The wall's first paint; `facilities=false` leaves the facilities layer to `GET /api/ioc/facilities`."""
     from urbanbrain.operate import ioc
 
-    return ioc.snapshot(principal, screen, district or None, lang="en" if lang == "en" else "zh-CN")
+    return ioc.snapshot(principal, screen, district or None, lang="en" if lang == "en" else "zh-CN",
+                        with_facilities=facilities)
+
+
+@router.get("/ioc/facilities")
+def facilities(principal: CurrentPrincipal, screen: str = "main", lang: str = "zh-CN") -> dict[str, Any]:
+    """The screen's facilities as the signed-in user may see them (each source read as that user): map
+    points, and per source how many rows were read (`total`) and placed (`located`)."""
+    from urbanbrain.operate import ioc
+
+    return ioc.screen_facilities(principal, screen, lang="en" if lang == "en" else "zh-CN")
 
 
 @router.get("/ioc/screens")

@@ -1,5 +1,5 @@
 // urbanbrain: the one city map (live page, case page, operations-centre screen).
-// Draws the served city's districts from GET /api/geo/districts (bundled boundaries, no tiles) with
+// Draws the served city's districts from GET /api/geo/districts (simplified bundled boundaries, no tiles) with
 // ECharts, and the points on a canvas of their own laid over the chart (static/citymap-points.js, loaded
 // before this file). 10,000 points moving every second on a 3840×2160 wall made ECharts rebuild a scatter
 // series each second (frames of 180 ms); a plain canvas redraws them in a few milliseconds: the map's geo
@@ -37,7 +37,9 @@
 
   function loadDistricts() {
     if (!registered) {
-      registered = fetch("/api/geo/districts", { credentials: "same-origin" })
+      // a page may have started the request in its head (window.UBPrefetch.districts: a fetch promise)
+      var started = window.UBPrefetch && window.UBPrefetch.districts;
+      registered = (started || fetch("/api/geo/districts", { credentials: "same-origin" }))
         .then(function (r) { if (!r.ok) throw new Error("districts: HTTP " + r.status); return r.json(); })
         .then(function (geo) { echarts.registerMap("ub-city", geo); return geo; });
     }

@@ -1,4 +1,5 @@
-// urbanbrain: the operations-centre wall (/ioc). One snapshot on load (GET /api/ioc/snapshot), then only
+// urbanbrain: the operations-centre wall (/ioc). One snapshot on load (GET /api/ioc/snapshot, requested in the
+// page head, without the facilities layer, which GET /api/ioc/facilities brings after first paint), then only
 // pushed updates (GET /api/ioc/events, server-sent events): indicator values, alerts, new cases, and device
 // state coalesced by the server to one message a second. Clicking a district drills in (the tiles show that
 // district's values where an indicator has a breakdown by district). No polling.
@@ -168,10 +169,35 @@
     onDistrict: function (code, name) { district = name; load(); }
   });
 
-  function load() {
-    var q = "/api/ioc/snapshot?screen=" + encodeURIComponent(screen) + "&lang=" + encodeURIComponent(config.lang) +
-      (district ? "&district=" + encodeURIComponent(district) : "");
+  var facilityPoints = [];  // the facilities layer, fetched after first paint and kept across reloads
+  var wantsFacilities = config.screen.layers.indexOf("facilities") >= 0;
+
+  function located(f) {  // the legend's "n of m located" (facilities the viewer may see, and placed)
+    document.getElementById("ioc-located").textContent = M.located.replace("{n}", f.located).replace("{m}", f.total);
+  }
+
+  function loadFacilities() {
+    if (!wantsFacilities) { window.UBIoc.facilities = null; return Promise.resolve(null); }
+    var q = "/api/ioc/facilities?screen=" + encodeURIComponent(screen) + "&lang=" + encodeURIComponent(config.lang);
     return fetch(q, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error("facilities: HTTP " + r.status);
+      return r.json();
+    }).then(function (f) {
+      facilityPoints = f.points || [];
+      map.upsertPoints(facilityPoints);
+      located(f);
+      performance.mark("ioc-facilities");  // bench/ioc reads when the layer arrived after first paint
+      window.UBIoc.facilities = f;
+      return f;
+    });
+  }
+
+  function load() {
+    var q = "/api/ioc/snapshot?facilities=false&screen=" + encodeURIComponent(screen) + "&lang=" +
+      encodeURIComponent(config.lang) + (district ? "&district=" + encodeURIComponent(district) : "");
+    var early = !district && window.UBPrefetch && window.UBPrefetch.snapshot;  // started in the page head
+    if (early) window.UBPrefetch.snapshot = null;
+    return (early || fetch(q, { credentials: "same-origin" })).then(function (r) {
       if (!r.ok) throw new Error("snapshot: HTTP " + r.status);
       return r.json();
     }).then(function (snap) {
@@ -184,7 +210,7 @@
         document.getElementById("ioc-ticker").textContent = "";
         (snap.cases || []).slice().reverse().forEach(function (c) { tickerItem("case", (c.district ? c.district + " · " : "") + (c.title || c.category || c.id), c.created_at); });
         (snap.alerts || []).slice().reverse().forEach(function (a) { tickerItem("alert", a.message || a.rule, a.raised_at); });
-        map.setPoints(snap.points || []);
+        map.setPoints((snap.points || []).concat(facilityPoints));
       }
       return map.ready.then(function () {  // the districts load beside the snapshot, not before it
         window.UBIoc.loaded += 1;
@@ -245,7 +271,11 @@
   clock();
   setInterval(clock, 1000);
 
-  window.UBIoc = { map: map, stats: stats, loaded: 0, tiles: function () { return tiles; }, reload: load,
+  window.UBIoc = { map: map, stats: stats, loaded: 0, facilities: undefined,  // then the layer's counts
+                   tiles: function () { return tiles; }, reload: load,
                    drill: function (name) { district = name; return load(); } };
-  load().then(function () { window.UBIoc.source = connect(); });
+  load().then(function () {  // painted: now the live stream, and the facilities (the slowest layer to read)
+    window.UBIoc.source = connect();
+    return loadFacilities().catch(function (err) { window.UBIoc.facilities = null; throw err; });
+  });
 })();
