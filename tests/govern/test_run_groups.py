@@ -86,9 +86,11 @@ def test_a_policy_decided_before_an_invalidation_is_not_cached_after_it(shops: P
 
     monkeypatch.setattr(policy, "_decide_many", decide_then_close)
     [before] = policy.policies_for_many([(OTHER, SHOPS)])
+    assert before is not None
     assert "owner_phone" in [c.name for c in before.columns]  # decided from the rows read before the change
     monkeypatch.setattr(policy, "_decide_many", real)
     [after] = policy.policies_for_many([(OTHER, SHOPS)])
+    assert after is not None
     assert "owner_phone" not in [c.name for c in after.columns] and "owner_phone" in after.hidden
 
 
