@@ -49,6 +49,20 @@ def test_addresses_by_district_and_street_on_known_data(tmp_path: Path) -> None:
     assert tile["district_value"] == 3 and tile["streets"] == {"定王台街道": 2, "文艺路街道": 1}
     [city] = [i for g in tiles(get_screen()) for i in g["indicators"] if i["name"] == d.name]
     assert city["value"] == 6 and city["streets"] is None
+    # the console's page: the breakdown labelled in the reader's language, districts then their streets
+    from fastapi.testclient import TestClient
+
+    from urbanbrain.govern.users import add_user, create_token
+    from urbanbrain.web.app import create_app
+
+    add_user("res.reader", "correct horse battery", roles=[("analyst", "resources")])
+    auth = {"Authorization": f"Bearer {create_token('res.reader').token}"}
+    with TestClient(create_app()) as client:
+        zh = client.get(f"/indicators/{d.name}", headers=auth, cookies={"lang": "zh-CN"}).text
+        en = client.get(f"/indicators/{d.name}", headers=auth, cookies={"lang": "en"}).text
+    assert "按街道（乡镇）" in zh and "by street (subdistrict / town)" in en
+    rows = [zh.index(f'data-key="{k}"') for k in ("芙蓉区", "芙蓉区/定王台街道", "芙蓉区/文艺路街道")]
+    assert rows == sorted(rows)
 
 
 def test_breakdown_rows_of_a_flat_breakdown_are_its_keys() -> None:
