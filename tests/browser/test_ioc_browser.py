@@ -83,3 +83,34 @@ def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[
     assert page.evaluate("window.UBIoc.loaded") == 2  # one snapshot per view, updates pushed, never polled
     context.close()
     assert not errors, errors
+
+
+BY_STREET = ("select street, value from (values ('岳麓区', 3.0), ('岳麓区/橘子洲街道', 2.0), "
+             "('岳麓区/望月湖街道', 1.0), ('芙蓉区', 4.0), ('芙蓉区/定王台街道', 4.0), (null, 7.0)) "
+             "as t(street, value)")
+
+
+def test_a_drilled_district_lists_its_streets(browser: Any, server: str, city: list[str]) -> None:
+    """A breakdown by street (keys `<district>/<street>`): drilled into 岳麓区, the tile shows the district's
+    value and lists its two streets, not 芙蓉区's."""
+    _define("addresses", BY_STREET, theme="urban_management", unit="个", breakdown="street", title_zh="标准地址数")
+    assert not [r for r in compute_all() if r.get("error")]
+    context = browser.new_context(base_url=server, viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/ioc")
+    page.fill("#login-name", "disp")
+    page.fill("#login-password", PASSWORD)
+    page.locator("button[type=submit]").first.click()
+    page.wait_for_url("**/ioc")
+    page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1")
+    page.evaluate("window.UBIoc.drill('岳麓区')")
+    page.wait_for_function("document.getElementById('ioc-scope').textContent === '岳麓区'")
+    tile = page.locator('.tile[data-name="addresses"]')
+    assert "3" in tile.locator(".value").inner_text() and tile.get_attribute("data-streets") == "2"
+    listed = tile.locator(".name").get_attribute("title") or ""
+    assert "橘子洲街道 2" in listed and "望月湖街道 1" in listed and "定王台街道" not in listed
+    context.close()
+    assert not errors, errors

@@ -98,3 +98,17 @@ def test_a_failed_load_lets_the_waiters_load_for_themselves() -> None:
     assert cache.get("k", lambda: 3) == 3  # waited for the failed load, then loaded itself
     t.join(5)
     assert len(errors) == 1
+
+
+def test_a_value_computed_before_an_invalidation_is_not_put_after_it() -> None:
+    """`generation()` + `put()`: values decided outside `get` (many at once) are stored only when no
+    clear or forget happened since the caller read the generation."""
+    cache: TtlCache[str] = TtlCache(ttl=60)
+    before = cache.generation()
+    cache.forget("other")  # any invalidation, even of another key, while the value was being decided
+    assert not cache.put("k", "stale", before)
+    assert cache.peek("k") is None
+    now = cache.generation()
+    assert cache.put("k", "new", now) and cache.peek("k") == "new"
+    cache.clear()
+    assert cache.peek("k") is None and cache.generation() != now

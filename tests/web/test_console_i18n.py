@@ -18,6 +18,7 @@ from urbanbrain.govern.pii import PII_TYPES
 from urbanbrain.link.ids import EVENT_KINDS
 from urbanbrain.link.mapping import KINDS
 from urbanbrain.meta.overview import HEALTH_STATES
+from urbanbrain.operate.indicators import BREAKDOWNS
 from urbanbrain.operate.ioc import LAYERS as IOC_LAYERS
 from urbanbrain.operate.ioc import THEMES as IOC_THEMES
 from urbanbrain.operate.states import STATUSES as CASE_STATUSES
@@ -63,6 +64,7 @@ DYNAMIC = {
     "ioc.layer.": IOC_LAYERS,
     "ind.light.": ("ok", "warn", "alarm", "unknown"),
     "ind.direction.": ("up", "down"),
+    "ind.by.": tuple(BREAKDOWNS),
 }
 
 

@@ -79,6 +79,31 @@ class TtlCache(Generic[V]):
                 self._items[key] = (time.monotonic() + self.ttl, value)
         return value
 
+    def generation(self) -> int:
+        """A number that changes whenever `clear` or `forget` runs: read it BEFORE computing values outside
+        `get` (several at once, say) and hand it to `put`, so an answer computed before an invalidation is
+        never stored after it."""
+        with self._lock:
+            return self._generation
+
+    def put(self, key: Hashable, value: V, generation: int) -> bool:
+        """Store `value` (computed by the caller) unless the cache was cleared or an entry forgotten since
+        `generation` was read; whether it was stored. A stale answer is then used once by its caller,
+        never served to the next one."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            if len(self._items) >= self.max_items:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + self.ttl, value)
+            return True
+
+    def peek(self, key: Hashable) -> V | None:
+        """The entry if it has not expired, else None; never loads (callers that load many at once)."""
+        with self._lock:
+            hit = self._items.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def fresh(self, key: Hashable) -> bool:
         """Whether `get(key, ...)` would answer from memory now, without running its loader."""
         now = time.monotonic()

@@ -65,6 +65,16 @@ def _by_district(select_value: str, source: str, district_expr: str, where: str 
     return _grouped(district_expr, "district", select_value, source, where)
 
 
+def _by_street(select_value: str, source: str, district_expr: str, street_expr: str, where: str = "") -> str:
+    """One row per district (key `<district>`), one per street of it (`<district>/<street>`, the nesting
+    `operate.indicators.NESTED` drills down) and the city-wide row (key NULL); a missing name reads 未知."""
+    cond = f" WHERE {where}" if where else ""
+    d, st = f"coalesce(CAST({district_expr} AS VARCHAR), '未知')", f"coalesce(CAST({street_expr} AS VARCHAR), '未知')"
+    return (f"SELECT CASE WHEN grouping({street_expr}) = 0 THEN {d} || '/' || {st} "
+            f"WHEN grouping({district_expr}) = 0 THEN {d} END AS street, {select_value} AS value FROM {source}{cond} "
+            f"GROUP BY GROUPING SETS (({district_expr}, {street_expr}), ({district_expr}), ())")
+
+
 AIR = "ecology.air_quality.readings"
 STATIONS = "ecology.air_quality.stations"
 _LAST24 = f"r.ts > (SELECT max(ts) FROM {AIR}) - INTERVAL 24 HOUR"
@@ -359,7 +369,7 @@ def _urban() -> list[Def]:
         Def("street_vendors_registered", "备案摊贩数", "Street vendors on record", "urban_management", "urban", "户",
             "SELECT count(*) AS value FROM urban.street_vendors.vendors", "up", None),
         Def("addresses_standardised", "标准地址数", "Standard addresses", "urban_management", "resources", "个",
-            _by_district("count(*)", "resources.address_registry.addresses", "district"), "up", "district",
+            _by_street("count(*)", "resources.address_registry.addresses", "district", "street"), "up", "street",
             schedule="every 1d"),
         Def("land_public_service_share", "公共服务用地占比", "Share of parcel area for public services",
             "urban_management", "resources", "%",

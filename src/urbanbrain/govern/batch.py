@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Hashable
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from urbanbrain.core import duck
 from urbanbrain.core.errors import QueryError, UrbanBrainError
-from urbanbrain.govern.policy import policies_for
+from urbanbrain.govern.policy import policies_for_many
 from urbanbrain.govern.principals import Principal
-from urbanbrain.govern.query import QueryResult, _record, classify_error, open_sealed, run_query
+from urbanbrain.govern.query import QueryResult, Sealed, _record, classify_error, open_sealed, run_query
 from urbanbrain.lake.engine import check_read_only, check_references, parse_tree, quote_ident
 
 _CHECKER: duckdb.DuckDBPyConnection | None = None  # parses only: it never holds a view or reads a file
@@ -47,51 +49,87 @@ def checked_references(sql: str) -> list[tuple[str, ...]]:
     return refs
 
 
-def run_queries(sqls: list[str], max_rows: int | None = None, *,
-                principal: Principal) -> list[QueryResult | QueryError]:
+Params = dict[str, Any] | None
+
+
+def run_queries(sqls: list[str], max_rows: int | None = None, *, principal: Principal,
+                params: list[Params] | None = None) -> list[QueryResult | QueryError]:
     """Several read-only queries as one `principal` on ONE sealed connection (indicators refreshed
     together): each is checked as `run_query` checks it and audited as its own read; the views are
     built once for the union of the datasets they name, and the connection is kept for the next run
     while it still shows the current snapshots under the current policies (`govern.kept`). A query
     that fails gets its error in its slot; when the shared connection cannot be opened (a dataset
-    gone, say) each query runs alone, so one bad query never hides the others' results."""
+    gone, say) each query runs alone, so one bad query never hides the others' results. `params[i]`
+    binds the `$name` placeholders of `sqls[i]` (function indicators)."""
+    return run_groups([(principal, sqls, params)], max_rows)[0]
+
+
+Group = tuple[Principal, list[str], list[Params] | None]
+
+
+def run_groups(groups: list[Group], max_rows: int | None = None) -> list[list[QueryResult | QueryError]]:
+    """`run_queries` of several readers at once (every department's indicators): their kept connections
+    are checked together (`kept.take_many`: one catalog query, one policy session for all) and the
+    policies of the ones to build afresh decided together (`policy.policies_for_many`); then each group
+    runs on its OWN reader's connection, exactly as `run_queries` would run it alone."""
     from urbanbrain.govern import kept
 
-    named: list[list[tuple[str, ...]] | QueryError] = []
-    for sql in sqls:
-        try:
-            named.append(checked_references(sql))
-        except QueryError as exc:
-            named.append(exc)
-    union = sorted({ident for refs in named if not isinstance(refs, QueryError) for ident in refs})
-    if not union:
-        return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal)
-                for sql, refs in zip(sqls, named, strict=True)]
-    key = kept.key_of(principal, union)
-    sealed = kept.take(key, principal)
+    named: list[list[list[tuple[str, ...]] | QueryError]] = []
+    unions: list[list[tuple[str, ...]]] = []
+    for _, sqls, _ in groups:
+        refs_of: list[list[tuple[str, ...]] | QueryError] = []
+        for sql in sqls:
+            try:
+                refs_of.append(checked_references(sql))
+            except QueryError as exc:
+                refs_of.append(exc)
+        named.append(refs_of)
+        unions.append(sorted({i for refs in refs_of if not isinstance(refs, QueryError) for i in refs}))
+    keys = [kept.key_of(principal, union) for (principal, _, _), union in zip(groups, unions, strict=True)]
+    wanted = [n for n, union in enumerate(unions) if union]
+    taken = dict(zip(wanted, kept.take_many([(keys[n], groups[n][0]) for n in wanted]), strict=True))
+    fresh = [(groups[n][0], ".".join(i)) for n in wanted if taken[n] is None for i in unions[n]]
+    if fresh:
+        with contextlib.suppress(UrbanBrainError):  # decided together, then cached; a dataset gone
+            policies_for_many(fresh)  # is said by open_sealed below
+    out: list[list[QueryResult | QueryError]] = []
+    for n, (principal, sqls, params) in enumerate(groups):
+        binds = params or [None] * len(sqls)
+        if not unions[n]:
+            out.append([refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal, bind)
+                        for sql, refs, bind in zip(sqls, named[n], binds, strict=True)])
+            continue
+        out.append(_run_group(principal, sqls, binds, named[n], unions[n], keys[n], taken[n], max_rows))
+    return out
+
+
+def _run_group(principal: Principal, sqls: list[str], binds: list[Params],
+               named: list[list[tuple[str, ...]] | QueryError], union: list[tuple[str, ...]], key: Hashable,
+               sealed: Sealed | None, max_rows: int | None) -> list[QueryResult | QueryError]:
+    """One reader's queries on its kept connection (`sealed`) or a fresh one, which is kept afterwards."""
+    from urbanbrain.govern import kept
+
     reused = sealed is not None
     if sealed is None:
-        with contextlib.suppress(UrbanBrainError):  # decided in one session, then cached; a dataset gone
-            policies_for(principal, [".".join(i) for i in union])  # is said by open_sealed below
         try:
             sealed = open_sealed("SELECT 1 FROM " + ", ".join(".".join(quote_ident(p) for p in i) for i in union),
                                  principal)
         except QueryError:
-            return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal)
-                    for sql, refs in zip(sqls, named, strict=True)]
+            return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal, bind)
+                    for sql, refs, bind in zip(sqls, named, binds, strict=True)]
     out: list[QueryResult | QueryError] = []
     healthy = True
     try:
         policies = {p.dataset: p for p in sealed.policies}
-        for sql, refs in zip(sqls, named, strict=True):
+        for sql, refs, bind in zip(sqls, named, binds, strict=True):
             if isinstance(refs, QueryError):
                 out.append(refs)
                 continue
             try:
-                table = _table(sealed.con, sql)
+                table = _table(sealed.con, sql, bind)
             except QueryError as exc:
                 if reused:  # maybe a view gone stale: run alone; if that answers otherwise, drop the connection
-                    alone = _alone(sql, max_rows, principal)
+                    alone = _alone(sql, max_rows, principal, bind)
                     if not (isinstance(alone, QueryError) and alone.message == exc.message):
                         healthy = False
                     out.append(alone)
@@ -115,17 +153,17 @@ def run_queries(sqls: list[str], max_rows: int | None = None, *,
             sealed.close()
 
 
-def _table(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+def _table(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> pa.Table:
     """The whole answer at once (an indicator's is small): materialised by DuckDB's parallel collector
     rather than pulled batch by batch through a streaming result."""
     try:
-        return con.execute(sql).to_arrow_table()
+        return con.execute(sql, params).to_arrow_table()
     except duckdb.Error as exc:
         raise classify_error(exc) from None
 
 
-def _alone(sql: str, max_rows: int | None, principal: Principal) -> QueryResult | QueryError:
+def _alone(sql: str, max_rows: int | None, principal: Principal, params: Params = None) -> QueryResult | QueryError:
     try:
-        return run_query(sql, max_rows, principal=principal)
+        return run_query(sql, max_rows, params, principal=principal)
     except QueryError as exc:
         return exc

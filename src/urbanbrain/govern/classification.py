@@ -67,9 +67,13 @@ def default_level(session: Session, ds: Dataset) -> str:
 
 def field_table(session: Session, ds: Dataset) -> list[FieldInfo]:
     """Every column of the dataset in schema order, with its effective level."""
-    fallback = default_level(session, ds)
-    rows = {r.column: r for r in session.scalars(
-        select(FieldClassification).where(FieldClassification.dataset_id == ds.id))}
+    rows = list(session.scalars(select(FieldClassification).where(FieldClassification.dataset_id == ds.id)))
+    return fields_of(ds, default_level(session, ds), rows)
+
+
+def fields_of(ds: Dataset, fallback: str, classified: list[FieldClassification]) -> list[FieldInfo]:
+    """`field_table` from rows already read (`govern.policy` reads many datasets' rows in one query)."""
+    rows = {r.column: r for r in classified}
     out: list[FieldInfo] = []
     for col in ds.schema_json:
         name, typ = str(col["name"]), str(col.get("type", ""))

@@ -46,25 +46,44 @@ def key_of(principal: Principal, idents: list[Ident]) -> Hashable:
 def take(key: Hashable, principal: Principal) -> Sealed | None:
     """The kept connection for `key` if it still shows the current snapshots under the current policies
     (it is then the caller's until `give`); None when there is none or it is out of date."""
-    from urbanbrain.govern.policy import policies_for
+    return take_many([(key, principal)])[0]
+
+
+def take_many(wanted: list[tuple[Hashable, Principal]]) -> list[Sealed | None]:
+    """`take` of several (key, reader) at once, checked together: ONE catalog query for the snapshots
+    of every dataset they show and ONE policy session (`policies_for_many`) for every reader's policy
+    on them — refreshing all indicators takes a dozen departments' connections, and checking each
+    alone cost a catalog query and, past the policy cache's two seconds, a metadata session each.
+
+    Each connection is compared with ITS reader's current policies only: a kept connection is never
+    handed to a key other than its own, and a reader whose policy changed gets None (its connection
+    closed), whatever the others' answer."""
+    from urbanbrain.govern.policy import policies_for_many
     from urbanbrain.lake.catalog import metadata_locations
 
     with _LOCK:
-        sealed = _KEPT.pop(key, None)
-    if sealed is None:
-        return None
+        found = [_KEPT.pop(key, None) for key, _ in wanted]
+    taken = [(n, sealed, principal) for n, ((_, principal), sealed) in enumerate(zip(wanted, found, strict=True))
+             if sealed is not None]
+    out: list[Sealed | None] = [None] * len(wanted)
+    if not taken:
+        return out
     try:
-        idents = [ident for ident, _, _ in sealed.plan]
+        idents = sorted({ident for _, sealed, _ in taken for ident, _, _ in sealed.plan})
         now = metadata_locations(idents)
-        policies = policies_for(principal, [".".join(ident) for ident in idents])
-        current = [(ident, now[ident], policy) for ident, policy in zip(idents, policies, strict=True)]
-    except Exception:  # a dataset gone, the catalog unreachable: build afresh, which says why
-        sealed.close()
-        return None
-    if current != sealed.plan:
-        sealed.close()
-        return None
-    return sealed
+        asked = [(principal, ".".join(ident)) for _, sealed, principal in taken for ident, _, _ in sealed.plan]
+        policies = iter(policies_for_many(asked))
+    except Exception:  # the catalog unreachable, say: build afresh, which says why
+        for _, sealed, _ in taken:
+            sealed.close()
+        return out
+    for n, sealed, _ in taken:
+        current = [(ident, now.get(ident), next(policies)) for ident, _, _ in sealed.plan]
+        if current == sealed.plan:  # a dataset gone has no location (None) or no policy (None): differs
+            out[n] = sealed
+        else:
+            sealed.close()
+    return out
 
 
 def give(key: Hashable, sealed: Sealed) -> None:

@@ -154,17 +154,18 @@ def _claim_in(s: Any, name: str, by: Principal, now: datetime) -> Spec | dict[st
 def compute_many(names: list[str], by: Principal | None = None, *, now: datetime | None = None,
                  bus: Bus | None = None) -> list[dict[str, Any]]:
     """Compute several indicators: each owner's queries run together on one governed connection
-    (`govern.batch.run_queries`: the views are built once), each indicator claimed, checked, stored and
+    (`govern.batch.run_groups`: the views are built once, every owner's kept connection checked and
+    every policy decided in one go), each indicator claimed, checked, stored and
     alerted on as `compute` does; one failing never stops the rest."""
-    from urbanbrain.govern.batch import run_queries
+    from urbanbrain.govern.batch import run_groups
 
     by = acting(by)
     now = now or utcnow()
     results: dict[str, dict[str, Any]] = {}
     specs: dict[str, list[Spec]] = {}
     functions: list[Spec] = []
-    with session_scope() as s:  # every claim in one transaction
-        for name, claimed in _claim_many(s, names, by, now).items():
+    with session_scope(durable=False) as s:  # every claim in one transaction, not waiting for the disk: a
+        for name, claimed in _claim_many(s, names, by, now).items():  # claim lost in a power cut lapses anyway
             if isinstance(claimed, Spec) and claimed.function:
                 functions.append(claimed)
             elif isinstance(claimed, Spec):
@@ -178,13 +179,13 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
                 outcomes[spec.name] = (spec, evaluate(spec), None)
             except UrbanBrainError as exc:
                 outcomes[spec.name] = (spec, None, _text(exc))
-        for group in specs.values():
-            answers: list[Any] = []
-            try:
-                answers = run_queries([sp.sql for sp in group], MAX_ROWS, principal=reader(group[0]))
-            except Exception as exc:  # an unexpected failure of the shared connection: every claim is released
-                log.exception("indicators of %s failed", group[0].department)
-                answers = [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
+        groups = list(specs.values())
+        try:  # every department's kept connection checked in one go, each group on its own reader's
+            answered = run_groups([(reader(g[0]), [sp.sql for sp in g], None) for g in groups], MAX_ROWS)
+        except Exception:  # an unexpected failure: each owner again on its own, so one never stops the rest
+            log.exception("computing indicators together failed; each department alone")
+            answered = [_group_alone(g) for g in groups]
+        for group, answers in zip(groups, answered, strict=True):
             for spec, answer in zip(group, answers, strict=True):
                 values: list[tuple[str, float]] | None = None
                 error: str | None = None
@@ -201,6 +202,16 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
         for (spec, _, _), stored in zip(ordered, _store_many(ordered, by, now, bus), strict=True):
             results[spec.name] = stored
     return [results[n] for n in names if n in results]
+
+
+def _group_alone(group: list[Spec]) -> list[Any]:
+    from urbanbrain.govern.batch import run_queries
+
+    try:
+        return list(run_queries([sp.sql for sp in group], MAX_ROWS, principal=reader(group[0])))
+    except Exception as exc:  # the claims are released with this error
+        log.exception("indicators of %s failed", group[0].department)
+        return [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
 
 
 def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[str, Spec | dict[str, Any]]:

@@ -34,6 +34,14 @@ from urbanbrain.operate.catalogue import require_department
 from urbanbrain.operate.thresholds import parse_threshold
 
 DIRECTIONS = ("up", "down")
+# what a breakdown column means, as the locale key of its label (`ind.by.<column>`): the console and the
+# wall say 按街道 / "by street" instead of the column's name; an unknown column is shown as it is
+BREAKDOWNS = {"district": "ind.by.district", "street": "ind.by.street", "grid": "ind.by.grid",
+              "category": "ind.by.category", "line": "ind.by.line", "vaccine": "ind.by.vaccine"}
+# a `street` (or `grid`) breakdown drills down from districts: its keys are `<district>` for a district's
+# row and `<district>/<street>` for a street's, so a district's streets are the keys under its name
+NESTED = ("street", "grid")
+SEP = "/"
 _ISO = re.compile(r"^3712[023]:\d+(\.\d+)*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _SINCE = re.compile(r"^(\d+)\s*(h|d)$")
@@ -172,4 +180,24 @@ def get_indicator(name: str, *, key: str | None = None, since: datetime | None =
                                .order_by(IndicatorValue.key)):
                 latest[p.key] = p.value
         out["breakdown_values"] = latest
+    out["breakdown_label"] = BREAKDOWNS.get((row.breakdown or "").lower())
+    out["breakdown_rows"] = breakdown_rows(row.breakdown, latest)
     return out
+
+
+def breakdown_rows(breakdown: str | None, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The latest breakdown as rows for a table: `{key, parent, child, value}`; for a nested breakdown
+    (street, grid) each district's row first, then its streets (`parent` the district, `child` the street);
+    otherwise `parent` is the key and `child` empty."""
+    nested = (breakdown or "").lower() in NESTED
+    rows = []
+    for key, value in values.items():
+        parent, _, child = key.partition(SEP) if nested else (key, "", "")
+        rows.append({"key": key, "parent": parent, "child": child, "value": value})
+    return sorted(rows, key=lambda r: (r["parent"], r["child"] != "", r["child"]))
+
+
+def children_of(values: dict[str, Any], parent: str) -> dict[str, Any]:
+    """The values of a nested breakdown under `parent` (a district's streets), keyed by the child's name."""
+    prefix = parent + SEP
+    return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}

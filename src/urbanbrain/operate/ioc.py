@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from urbanbrain.core.clock import as_utc, utcnow
 from urbanbrain.core.errors import PermissionDeniedError, UrbanBrainError, ValidationError
@@ -25,6 +25,7 @@ from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta.db import session_scope
 from urbanbrain.meta.models import Indicator, IndicatorValue, IocScreen
+from urbanbrain.operate.indicators import NESTED, SEP
 from urbanbrain.operate.states import ops_department
 
 THEMES = ("environment", "transport", "public_safety", "health", "education", "economy", "housing",
@@ -81,7 +82,8 @@ def set_screen(by: Principal | None, name: str, *, tiles: list[str], layers: lis
 
 def tiles(screen: dict[str, Any], district: str | None = None) -> list[dict[str, Any]]:
     """Tiles grouped by theme: each indicator's value, light, unit and a sparkline of its latest points;
-    with `district` (a name such as 芙蓉区), the district's own value where the indicator has one."""
+    with `district` (a name such as 芙蓉区), the district's own value where the indicator has one and, for a
+    breakdown by street (`operate.indicators.NESTED`), its streets' values (`streets`: the next level down)."""
     wanted = screen["tiles"]
     with session_scope() as s:
         rows = list(s.scalars(select(Indicator).order_by(Indicator.theme, Indicator.name)))
@@ -95,21 +97,31 @@ def tiles(screen: dict[str, Any], district: str | None = None) -> list[dict[str,
             if value is not None:
                 spark.setdefault(ind, []).append(value)
         local: dict[str, float] = {}
+        below: dict[str, dict[str, float]] = {}  # a district's streets (nested breakdowns): the drill's next level
         if district:
-            q2 = (select(IndicatorValue.indicator_id, IndicatorValue.value, IndicatorValue.at)
-                  .where(IndicatorValue.key == district, IndicatorValue.indicator_id.in_([r.id for r in rows])))
+            nested = [r.id for r in rows if (r.breakdown or "").lower() in NESTED]
+            q2 = (select(IndicatorValue.indicator_id, IndicatorValue.key, IndicatorValue.value, IndicatorValue.at)
+                  .where(or_(IndicatorValue.key == district,
+                             and_(IndicatorValue.indicator_id.in_(nested),
+                                  IndicatorValue.key.startswith(district + SEP, autoescape=True))),
+                         IndicatorValue.indicator_id.in_([r.id for r in rows])))
             latest = {r.id: r.computed_at for r in rows}
-            for ind, value, at in s.execute(q2):
+            for ind, key, value, at in s.execute(q2):
                 computed = latest.get(ind)
-                if value is not None and computed is not None and as_utc(at) == as_utc(computed):
+                if value is None or computed is None or as_utc(at) != as_utc(computed):
+                    continue
+                if key == district:
                     local[ind] = value
+                else:
+                    below.setdefault(ind, {})[key[len(district) + len(SEP):]] = value
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             groups.setdefault(r.theme, []).append({
                 "name": r.name, "title_zh": r.title_zh, "title_en": r.title_en, "unit": r.unit, "value": r.value,
                 "state": r.state, "stale": r.stale, "iso_code": r.iso_code, "target": r.target,
                 "computed_at": as_utc(r.computed_at).isoformat() if r.computed_at else None,
-                "district_value": local.get(r.id), "spark": (spark.get(r.id) or [])[-SPARK_POINTS:]})
+                "district_value": local.get(r.id), "streets": below.get(r.id),
+                "spark": (spark.get(r.id) or [])[-SPARK_POINTS:]})
     order = [t for t in wanted if t in groups] + sorted(t for t in groups if t not in wanted)
     return [{"theme": t, "indicators": groups[t]} for t in order]
 

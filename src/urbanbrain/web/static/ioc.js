@@ -56,6 +56,12 @@
     name.appendChild(el("span", "light"));
     name.appendChild(document.createTextNode(title(i)));
     name.title = title(i) + (i.iso_code ? " · ISO " + i.iso_code : "") + (i.target ? " · " + i.target : "");
+    if (district && i.streets) {  // drilled into a district: its streets (a breakdown by street), largest first
+      var names = Object.keys(i.streets).sort(function (a, b) { return i.streets[b] - i.streets[a]; });
+      row.classList.add("drill");
+      row.dataset.streets = names.length;
+      name.title += "\n" + (M.streets || "") + ": " + names.map(function (s) { return s + " " + fmt(i.streets[s]); }).join(" · ");
+    }
     var value = el("span", "value", fmt(shown));
     if (shown != null) value.appendChild(el("small", null, i.unit || ""));
     row.appendChild(name);
