@@ -29,6 +29,8 @@ def get_catalog() -> SqlCatalog:
             if key[0].startswith("sqlite"):
                 props["echo"] = False
             catalog = _open(props)
+            if key[0].startswith("sqlite"):
+                _wait_for_writers(catalog)
             _CATALOGS[key] = catalog
     return catalog
 
@@ -43,6 +45,19 @@ def _open(props: dict[str, Any]) -> SqlCatalog:
         return SqlCatalog("urbanbrain", **props)
     except (IntegrityError, ProgrammingError):
         return SqlCatalog("urbanbrain", **props)
+
+
+def _wait_for_writers(catalog: SqlCatalog) -> None:
+    """pyiceberg's own SQLite engine waits 5 s for a lock; the metadata store shares the file, and intake
+    committing reports back to back (group commit) can hold the lock that long on a busy machine, so a
+    lake commit failed with "database is locked". It waits as long as the metadata engine does."""
+    from sqlalchemy import event
+
+    def busy_timeout(dbapi_con: Any, _record: Any) -> None:
+        dbapi_con.execute("PRAGMA busy_timeout=30000")
+
+    event.listen(catalog.engine, "connect", busy_timeout)
+    catalog.engine.dispose()  # connections opened while creating the catalog's tables get it too
 
 
 def reset_catalogs() -> None:
