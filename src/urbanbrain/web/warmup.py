@@ -9,7 +9,8 @@ lifespan starts one daemon thread, which waits a moment for uvicorn to begin lis
 steps one by one, pausing between them so requests arriving meanwhile get the GIL.
 
 Only what does not depend on the viewer is primed: modules, templates and catalogs, boundaries (public
-reference data), the indicator tiles (published aggregates every signed-in user sees), and the address
+reference data), the indicator tiles (published aggregates every signed-in user sees), the code path of a
+snapshot (one computed as `SYSTEM` and thrown away: compiled queries, loaded modules), and the address
 registry's positions (`operate.ioc_facilities.prime_geocodes`: address text -> position, the same answer
 for every viewer). Nothing a viewer reads through governance is cached here: each request still reads the
 facilities, cases, alerts and sensors as its viewer, so a viewer who may not read a facility's row gets no
@@ -48,6 +49,7 @@ MODULES = (
     "urbanbrain.stream.alerts",
     "urbanbrain.meta.departments",
     "urbanbrain.reference.boundaries",
+    "urbanbrain.core.bus",
 )
 TEMPLATES = ("ioc.html", "base.html", "login.html", "macros.html")
 
@@ -89,6 +91,16 @@ def _tiles() -> None:
     tiles(get_screen())
 
 
+def _snapshot() -> None:
+    """One snapshot of the default screen without the facilities, as `SYSTEM`, thrown away: the code path of
+    the wall's first paint (the alerts, sensors, cases and ranking queries compiled, their modules and the
+    policy code loaded). Nothing of it is kept: every viewer's snapshot is read as that viewer."""
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.operate.ioc import snapshot
+
+    snapshot(SYSTEM, with_facilities=False)
+
+
 def _geocodes() -> None:
     from urbanbrain.operate.ioc_facilities import prime_geocodes
 
@@ -97,7 +109,7 @@ def _geocodes() -> None:
 
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("imports", _imports), ("templates", _templates), ("boundaries", _boundaries), ("tiles", _tiles),
-    ("geocodes", _geocodes),
+    ("snapshot", _snapshot), ("geocodes", _geocodes),
 )
 
 
