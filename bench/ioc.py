@@ -160,6 +160,13 @@ FACILITIES_WAIT = "!('facilities' in (window.UBIoc || {})) || window.UBIoc.facil
 FACILITIES_JS = """() => { const m = performance.getEntriesByName('ioc-facilities')[0];
   const f = window.UBIoc.facilities; return f ? {ms: m ? m.startTime : null, located: f.located, total: f.total}
   : null; }"""
+SERVER_JS = """() => { const nav = performance.getEntriesByType('navigation')[0];
+  const out = {html: nav.responseEnd - nav.requestStart};
+  for (const e of performance.getEntriesByType('resource')) {
+    for (const [key, path] of [['snapshot', '/api/ioc/snapshot'], ['districts', '/api/geo/districts'],
+                               ['facilities', '/api/ioc/facilities']]) {
+      if (e.name.includes(path)) out[key] = e.responseEnd - e.startTime; } }
+  return out; }"""  # request to last byte of the page and of the wall's API calls, ms (server time plus transfer)
 FRAMES_JS = """() => new Promise(resolve => {
   const deltas = []; let last = performance.now(); const end = last + %d;
   function tick(now) { deltas.push(now - last); last = now;
@@ -282,12 +289,15 @@ def bench_cold(home: Path, starts: int, width: int, height: int, delay: float, w
                 page.wait_for_function(FACILITIES_WAIT, timeout=60_000)
                 fac = page.evaluate(FACILITIES_JS) or {}
                 t1 = time.perf_counter()
-                again = []  # the same server's next loads: the warm reference, measured in the same run
+                server = page.evaluate(SERVER_JS)
+                again, again_server = [], []  # the same server's next loads: the warm reference, in the same run
                 for _ in range(3):
                     page.goto("/ioc")
                     page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && "
                                            "window.UBIoc.map.districtCount() > 0", timeout=60_000)
                     again.append(page.evaluate(PAINTED_JS)["meaningful"])
+                    page.wait_for_function(FACILITIES_WAIT, timeout=60_000)
+                    again_server.append(page.evaluate(SERVER_JS))
                 fresh = browser.new_context(base_url=base, viewport={"width": width, "height": height},
                                             locale="zh-CN")  # a new visitor (empty browser cache), warm server
                 fresh.request.post("/login", form={"name": "admin", "password": "demo-admin", "next": "/"},
@@ -301,6 +311,9 @@ def bench_cold(home: Path, starts: int, width: int, height: int, delay: float, w
                 loads.append({"ready_s": round(ready, 2), "meaningful_ms": round(painted["meaningful"]),
                               "warm_median_ms": round(sorted(again)[1]),
                               "new_visitor_warm_server_ms": round(visit_ms),
+                              "server_cold_ms": {k: round(v) for k, v in server.items()},
+                              "server_warm_median_ms": {k: round(sorted(x.get(k, 0) for x in again_server)[1])
+                                                        for k in server},
                               "facilities_ms": round(fac["ms"]) if fac.get("ms") is not None else None,
                               "signin_to_paint_s": round(t1 - t0, 2),
                               "load": [round(x, 2) for x in os.getloadavg()]})
