@@ -160,6 +160,13 @@ FACILITIES_WAIT = "!('facilities' in (window.UBIoc || {})) || window.UBIoc.facil
 FACILITIES_JS = """() => { const m = performance.getEntriesByName('ioc-facilities')[0];
   const f = window.UBIoc.facilities; return f ? {ms: m ? m.startTime : null, located: f.located, total: f.total}
   : null; }"""
+SERVER_JS = """() => { const nav = performance.getEntriesByType('navigation')[0];
+  const out = {html: nav.responseEnd - nav.requestStart};
+  for (const e of performance.getEntriesByType('resource')) {
+    for (const [key, path] of [['snapshot', '/api/ioc/snapshot'], ['districts', '/api/geo/districts'],
+                               ['facilities', '/api/ioc/facilities']]) {
+      if (e.name.includes(path)) out[key] = e.responseEnd - e.startTime; } }
+  return out; }"""  # request to last byte of the page and of the wall's API calls, ms (server time plus transfer)
 FRAMES_JS = """() => new Promise(resolve => {
   const deltas = []; let last = performance.now(); const end = last + %d;
   function tick(now) { deltas.push(now - last); last = now;
@@ -225,6 +232,101 @@ def bench_screen(base: str, seconds: int, points: int, width: int, height: int, 
             "screenshot": str(shot)}
 
 
+def start_server(home: Path, warmup: bool) -> tuple[subprocess.Popen[bytes], str, float]:
+    """`urbanbrain serve` in a process of its own (the real start path: CLI, settings, lifespan, warm-up),
+    on a free port; returns once `/api/health` answers, with the seconds that took."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "URBANBRAIN_HOME": str(home), "URBANBRAIN_WARMUP": "true" if warmup else "false"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "urbanbrain.cli.main", "serve", "--port", str(port), "--no-stream"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/api/health", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("urbanbrain serve did not start")
+        time.sleep(0.05)
+    return proc, base, time.perf_counter() - t0
+
+
+def bench_cold(home: Path, starts: int, width: int, height: int, delay: float, warmup: bool) -> dict[str, Any]:
+    """The first load of `/ioc` after each of `starts` server starts: a new `urbanbrain serve` process, and
+    `delay` seconds after it answers (0: at once, the worst case for a background warm-up) a new browser
+    context signs in (a POST to `/login`, no page) and opens the wall; its first meaningful paint is measured
+    from the wall's navigation start, as for warm loads. The browser is started once, before the servers."""
+    from playwright.sync_api import sync_playwright
+
+    loads: list[dict[str, Any]] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        for _ in range(starts):
+            proc, base, ready = start_server(home, warmup)
+            try:
+                time.sleep(delay)
+                ctx = browser.new_context(base_url=base, viewport={"width": width, "height": height},
+                                          locale="zh-CN")
+                page = ctx.new_page()
+                t0 = time.perf_counter()
+                signed = ctx.request.post("/login", form={"name": "admin", "password": "demo-admin", "next": "/"},
+                                          max_redirects=0)  # the session cookie, without a page load
+                assert signed.status in (302, 303), signed.status
+                page.goto("/ioc")
+                page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && "
+                                       "window.UBIoc.map.districtCount() > 0", timeout=60_000)
+                painted = page.evaluate(PAINTED_JS)
+                page.wait_for_function(FACILITIES_WAIT, timeout=60_000)
+                fac = page.evaluate(FACILITIES_JS) or {}
+                t1 = time.perf_counter()
+                server = page.evaluate(SERVER_JS)
+                again, again_server = [], []  # the same server's next loads: the warm reference, in the same run
+                for _ in range(3):
+                    page.goto("/ioc")
+                    page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && "
+                                           "window.UBIoc.map.districtCount() > 0", timeout=60_000)
+                    again.append(page.evaluate(PAINTED_JS)["meaningful"])
+                    page.wait_for_function(FACILITIES_WAIT, timeout=60_000)
+                    again_server.append(page.evaluate(SERVER_JS))
+                fresh = browser.new_context(base_url=base, viewport={"width": width, "height": height},
+                                            locale="zh-CN")  # a new visitor (empty browser cache), warm server
+                fresh.request.post("/login", form={"name": "admin", "password": "demo-admin", "next": "/"},
+                                   max_redirects=0)
+                first_visit = fresh.new_page()
+                first_visit.goto("/ioc")
+                first_visit.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && "
+                                              "window.UBIoc.map.districtCount() > 0", timeout=60_000)
+                visit_ms = first_visit.evaluate(PAINTED_JS)["meaningful"]
+                fresh.close()
+                loads.append({"ready_s": round(ready, 2), "meaningful_ms": round(painted["meaningful"]),
+                              "warm_median_ms": round(sorted(again)[1]),
+                              "new_visitor_warm_server_ms": round(visit_ms),
+                              "server_cold_ms": {k: round(v) for k, v in server.items()},
+                              "server_warm_median_ms": {k: round(sorted(x.get(k, 0) for x in again_server)[1])
+                                                        for k in server},
+                              "facilities_ms": round(fac["ms"]) if fac.get("ms") is not None else None,
+                              "signin_to_paint_s": round(t1 - t0, 2),
+                              "load": [round(x, 2) for x in os.getloadavg()]})
+                ctx.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        browser.close()
+    paints = sorted(x["meaningful_ms"] for x in loads)
+    return {"viewport": f"{width}x{height}", "warmup": warmup, "delay_s": delay, "starts": loads,
+            "cold_first_paint_median_ms": paints[len(paints) // 2], "cold_first_paint_max_ms": paints[-1]}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=WORK / "ioc-home")
@@ -235,6 +337,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--runs", type=int, default=1, help="warm loads of the wall measured (the median is reported)")
     parser.add_argument("--skip-compute", action="store_true")
+    parser.add_argument("--cold", type=int, default=0, metavar="N",
+                        help="only the first load after each of N starts of `urbanbrain serve` (no compute, no frames)")
+    parser.add_argument("--cold-delay", type=float, default=0.0,
+                        help="--cold: seconds between the server answering and the browser signing in")
+    parser.add_argument("--no-warmup", action="store_true", help="--cold: serve with URBANBRAIN_WARMUP=false")
     parser.add_argument("--skip-screen", action="store_true")
     parser.add_argument("--expired-policies", action="store_true",
                         help="empty the policy cache before each computation (a refresh after the 2-s TTL)")
@@ -246,6 +353,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     get_settings.cache_clear()
     out: dict[str, Any] = {"load": os.getloadavg()}
+    if args.cold:
+        out["cold"] = bench_cold(args.home, args.cold, args.width, args.height, args.cold_delay, not args.no_warmup)
+        out["targets"] = {"cold_first_paint_met": out["cold"]["cold_first_paint_max_ms"] < 1500}
+        WORK.mkdir(exist_ok=True)
+        name = f"ioc-cold-{args.width}x{args.height}-{'warm' if not args.no_warmup else 'nowarm'}-{args.cold_delay:g}s"
+        (WORK / f"{name}.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        print(json.dumps(out, indent=1, ensure_ascii=False))
+        return out
     if not args.skip_compute:
         out["compute"] = bench_compute(args.repeat, args.expired_policies)
     if not args.skip_screen:

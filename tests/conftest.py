@@ -44,6 +44,7 @@ def ub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("URBANBRAIN_DATABASE_URL", raising=False)
     monkeypatch.setenv("URBANBRAIN_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("URBANBRAIN_DEMO_DB_PREFIX", "ub_demotest" + DB_SUFFIX)  # never clobber a developer's demo
+    monkeypatch.setenv("URBANBRAIN_WARMUP", "false")  # no background warm-up per app (tests/web/test_warmup.py)
     get_settings.cache_clear()
     root = logging.getLogger()
     level = root.level

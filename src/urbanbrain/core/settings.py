@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="Comma-separated hosts, addresses or CIDR networks database and REST systems may connect to; "
                     "any public host if unset. Loopback and link-local addresses only when listed here.",
     )
+    warmup: bool = Field(
+        default=True,
+        description="After a server starts, import, compile and prime in a background thread what the first "
+                    "requests (the operations-centre wall) would otherwise pay (`web.warmup`); false leaves "
+                    "every first-use cost to the first request (tests).",
+    )
     telemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry (traces, metrics, logs to the global providers). Off by "

@@ -118,3 +118,34 @@ def facility_points(by: Principal, sources: tuple[FacilitySource, ...] = SOURCES
                     ) -> list[dict[str, Any]]:
     """The facilities `by` may see, as map points (`layer: facilities`)."""
     return list(facilities(by, sources, lang)["points"])
+
+
+def prime_geocodes(sources: tuple[FacilitySource, ...] = SOURCES) -> int:
+    """Fill `operate.ioc_geocode`'s cache with the positions of the sources' addresses, so the first viewer
+    after a server start does not wait for the registry (3.6 s first, 0.34 s cached on the demo city).
+    Returns how many addresses were looked up.
+
+    The address texts are read as `SYSTEM` (platform work, through the query engine, so in the access log)
+    and only feed the cache, whose answer (address text -> position) is the same for every viewer; nothing
+    read here is returned to anyone. A viewer still reads the facility rows as themselves at request time,
+    and gets a position only for an address text they read (`facilities`)."""
+    from urbanbrain.govern.principals import SYSTEM
+    from urbanbrain.govern.query import run_query
+    from urbanbrain.lake.datasets import get_dataset
+    from urbanbrain.operate.ioc_geocode import locate
+
+    looked = 0
+    for src in sources:
+        if not src.address:
+            continue
+        try:
+            get_dataset(src.dataset)
+            table = ".".join(_ident(p) for p in src.dataset.split("."))
+            rows = run_query(f"SELECT {_ident(src.address)} FROM {table} ORDER BY {_ident(src.id)}",
+                             max_rows=MAX_FACILITIES, principal=SYSTEM).table.column(0).to_pylist()
+        except UrbanBrainError:  # absent in this city, or unreadable now: its first viewer pays
+            continue
+        texts = [str(a) for a in rows if a]
+        locate(texts)
+        looked += len(texts)
+    return looked

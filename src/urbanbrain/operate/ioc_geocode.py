@@ -41,6 +41,7 @@ class Position:
 
 
 _lock = threading.Lock()
+_matching = threading.Lock()  # held while a batch is matched against the registry
 _cache: dict[tuple[str, int | None], dict[str, Position | None]] = {}
 stats = {"matched": 0, "cache_hits": 0, "queries": 0}  # tests and the bench read these
 
@@ -83,24 +84,38 @@ def locate(addresses: Iterable[str]) -> dict[str, Position | None]:
         cache = _cache.setdefault(registry, {})
         missing = [a for a in wanted if a not in cache]
         stats["cache_hits"] += len(wanted) - len(missing)
+    fresh: dict[str, Position | None] = {}
     if missing:
-        from urbanbrain.capability.builtins.address import match_many
-
-        try:
-            found = match_many(missing, registry[0], MIN_SCORE, principal=SYSTEM)
-        except UrbanBrainError:  # the registry lacks its columns, or cannot be read now: nothing located
-            return dict.fromkeys(wanted)
-        fresh: dict[str, Position | None] = {}
-        for text in missing:
-            m = found.get(text) or {}
-            lon, lat = m.get("lon"), m.get("lat")
-            fresh[text] = (Position(float(lon), float(lat), float(m["score"]), str(m.get("level")),
-                                    str(m["address_id"]))
-                           if m.get("address_id") and lon is not None and lat is not None else None)
-        with _lock:
-            stats["queries"] += 1
-            stats["matched"] += len(missing)
-            if len(cache) + len(fresh) <= MAX_CACHED:
-                cache.update(fresh)
+        with _matching:  # one batch at a time: a second caller (the warm-up, another wall) then finds them cached
+            with _lock:
+                missing = [a for a in missing if a not in cache]
+            if missing:
+                matched = _match(registry[0], missing, cache)
+                if matched is None:
+                    return dict.fromkeys(wanted)
+                fresh = matched
+    with _lock:
         return {a: fresh[a] if a in fresh else cache.get(a) for a in wanted}
-    return {a: cache.get(a) for a in wanted}
+
+
+def _match(registry: str, missing: list[str], cache: dict[str, Position | None]) -> dict[str, Position | None] | None:
+    """Match `missing` against the registry and cache the answers while the cache has room; the answers
+    (None when the registry cannot be read)."""
+    from urbanbrain.capability.builtins.address import match_many
+
+    try:
+        found = match_many(missing, registry, MIN_SCORE, principal=SYSTEM)
+    except UrbanBrainError:  # the registry lacks its columns, or cannot be read now: nothing located
+        return None
+    fresh: dict[str, Position | None] = {}
+    for text in missing:
+        m = found.get(text) or {}
+        lon, lat = m.get("lon"), m.get("lat")
+        fresh[text] = (Position(float(lon), float(lat), float(m["score"]), str(m.get("level")), str(m["address_id"]))
+                       if m.get("address_id") and lon is not None and lat is not None else None)
+    with _lock:
+        stats["queries"] += 1
+        stats["matched"] += len(missing)
+        if len(cache) + len(fresh) <= MAX_CACHED:
+            cache.update(fresh)
+    return fresh

@@ -51,9 +51,14 @@ def _freeze_startup_objects() -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The console's pools stop, then buffered metering records and audit entries are written."""
+    """The console's pools stop, then buffered metering records and audit entries are written. On start,
+    the warm-up thread (`web.warmup`) begins, unless `URBANBRAIN_WARMUP=false`."""
     async with console_lifespan(app):
         _freeze_startup_objects()
+        if get_settings().warmup:
+            from urbanbrain.web.warmup import start_warmup
+
+            start_warmup()
         yield
     close_meters()
     close_audit()
