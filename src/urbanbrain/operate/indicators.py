@@ -54,7 +54,8 @@ def indicator_row(s: Session, name: str) -> Indicator:
     return row
 
 
-def indicator_public(row: Indicator) -> dict[str, Any]:
+def indicator_public(row: Any) -> dict[str, Any]:
+    """An indicator's columns as JSON-ready values (`row`: the ORM object or its columns in a namespace)."""
     out = {col.name: getattr(row, col.name) for col in Indicator.__table__.columns}
     for key, value in out.items():
         if isinstance(value, datetime):
