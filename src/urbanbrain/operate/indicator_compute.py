@@ -227,11 +227,26 @@ def _group_alone(group: list[Spec]) -> list[Any]:
         return [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
 
 
+@lru_cache(maxsize=1)
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """Read, claim and re-read by a list of names/ids bound at execution (`expanding`): built once, as
+    building an IN of ninety literals cost more than running it."""
+    ids: Any = bindparam("ids", expanding=True)
+    now = bindparam("now", type_=_T.c.running_since.type)
+    return (select(_T.c.id, _T.c.name, _T.c.sql, _T.c.breakdown, _T.c.department, _T.c.function)
+            .where(_T.c.name.in_(bindparam("names", expanding=True))),
+            update(_T).where(_T.c.id.in_(ids), or_(_T.c.running_since.is_(None),
+                                                   _T.c.running_since < bindparam("lapsed", type_=now.type)))
+            .values(running_since=now),
+            select(_T.c.id).where(_T.c.id.in_(ids), _T.c.running_since == now))
+
+
 def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[str, Spec | dict[str, Any]]:
     """Authorise and claim `names` with one read and one conditional update; what each became: its
     `Spec` when claimed, else its state (still running) or an error (not allowed, not found)."""
-    wanted = (_T.c.id, _T.c.name, _T.c.sql, _T.c.breakdown, _T.c.department, _T.c.function)
-    rows = {r.name: r for r in s.execute(select(*wanted).where(_T.c.name.in_(names)))} if names else {}
+    conn = s.connection()
+    read, claim, claimed_of = _claim_statements()
+    rows = {r.name: r for r in conn.execute(read, {"names": names})} if names else {}
     out: dict[str, Spec | dict[str, Any]] = {}
     allowed: list[Any] = []
     for name in names:
@@ -247,11 +262,8 @@ def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[
     ids = [r.id for r in allowed]
     if not ids:
         return out
-    conn = s.connection()
-    conn.execute(update(_T).where(_T.c.id.in_(ids), or_(_T.c.running_since.is_(None),
-                                                       _T.c.running_since < now - RUNNING_TIMEOUT))
-                 .values(running_since=now))
-    claimed = set(conn.scalars(select(_T.c.id).where(_T.c.id.in_(ids), _T.c.running_since == now)))
+    conn.execute(claim, {"ids": ids, "now": now, "lapsed": now - RUNNING_TIMEOUT})
+    claimed = set(conn.scalars(claimed_of, {"ids": ids, "now": now}))
     for found in allowed:
         if found.id in claimed:
             out[found.name] = Spec(found.id, found.name, found.sql, found.breakdown, found.department, found.function)
@@ -275,6 +287,11 @@ _DONE: tuple[str, ...] = ("next_run_at", "running_since", "value", "computed_at"
 _FAILED: tuple[str, ...] = ("next_run_at", "running_since", "error", "error_at", "stale")
 
 
+@lru_cache(maxsize=1)
+def _read_by_ids() -> Any:
+    return select(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+
+
 @lru_cache(maxsize=2)
 def _update_of(cols: tuple[str, ...]) -> Any:
     """One UPDATE by id with bound values, run once for many rows (an executemany)."""
@@ -296,7 +313,7 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
     with session_scope() as s:
         conn = s.connection()
         ids = [spec.id for spec, _, _ in outcomes]
-        rows = {r.id: SimpleNamespace(**r._mapping) for r in conn.execute(select(_T).where(_T.c.id.in_(ids)))
+        rows = {r.id: SimpleNamespace(**r._mapping) for r in conn.execute(_read_by_ids(), {"ids": ids})
                 } if ids else {}
         for spec, values, error in outcomes:
             row = rows.get(spec.id)
