@@ -48,15 +48,18 @@ def ensure_demo(home: Path) -> None:
 
 def raw_connection() -> Any:
     """A plain DuckDB connection with the governed path's settings (memory limit, spill folder, no
-    replacement scans; threads left to DuckDB as there): the reference differs only by governance."""
+    replacement scans, Parquet footers cached; threads left to DuckDB as there): the reference differs
+    only by governance."""
     from urbanbrain.core import duck
     from urbanbrain.core.settings import get_settings
 
     settings = get_settings()
     tmp = settings.home_dir / "tmp" / "duckdb"
     tmp.mkdir(parents=True, exist_ok=True)
-    return duck.connect(memory_limit=settings.query_memory_limit,
-                        config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    con = duck.connect(memory_limit=settings.query_memory_limit,
+                       config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    con.execute("SET parquet_metadata_cache = true")  # as `govern.query.open_sealed` sets it
+    return con
 
 
 def raw_seconds(sqls: list[str]) -> tuple[float, float]:

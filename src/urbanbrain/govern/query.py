@@ -148,6 +148,10 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
     decide = policy_of or (lambda name: policy_for(principal, name, capability_grant=capability_grant))
     con = duck.connect(memory_limit=settings.query_memory_limit,
                        config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    # the data files and masked twins a connection reads never change under their path (a new snapshot
+    # is new files); a kept connection (`govern.kept`) re-reads the same ones every refresh, so their
+    # Parquet footers are kept (DuckDB still re-reads a file whose modification time is newer)
+    con.execute("SET parquet_metadata_cache = true")
     sealed = Sealed(con, [])
     platform: duckdb.DuckDBPyConnection | None = None
     try:
