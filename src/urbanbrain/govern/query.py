@@ -218,7 +218,8 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
             platform.close()
             platform = None
         listing = ", ".join(_literal(f) for f in allowed)
-        con.execute(f"SET allowed_paths = [{listing}]; SET enable_external_access = false; "
+        threads = "SET threads = 1; " if duck.small_scan(allowed) else ""  # before the lock
+        con.execute(f"{threads}SET allowed_paths = [{listing}]; SET enable_external_access = false; "
                     "SET lock_configuration = true")
         return sealed
     except duckdb.Error as exc:
