@@ -48,15 +48,28 @@ def ensure_demo(home: Path) -> None:
 
 def raw_connection() -> Any:
     """A plain DuckDB connection with the governed path's settings (memory limit, spill folder, no
-    replacement scans; threads left to DuckDB as there): the reference differs only by governance."""
+    replacement scans, Parquet footers cached; one thread when its files are small, by the same rule,
+    `raw_seconds`): the reference differs only by governance."""
     from urbanbrain.core import duck
     from urbanbrain.core.settings import get_settings
 
     settings = get_settings()
     tmp = settings.home_dir / "tmp" / "duckdb"
     tmp.mkdir(parents=True, exist_ok=True)
-    return duck.connect(memory_limit=settings.query_memory_limit,
-                        config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    con = duck.connect(memory_limit=settings.query_memory_limit,
+                       config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    con.execute("SET parquet_metadata_cache = true")  # as `govern.query.open_sealed` sets it
+    return con
+
+
+def small_scan(paths: list[str]) -> bool:
+    """`core.duck.small_scan` (whether the governed path runs a connection on one thread); the same rule
+    inlined for a source tree without it, so that code before and after is measured against one reference."""
+    from urbanbrain.core import duck
+
+    if hasattr(duck, "small_scan"):
+        return bool(duck.small_scan(paths))
+    return sum(os.path.getsize(p) for p in paths) < 8 << 20
 
 
 def raw_seconds(sqls: list[str]) -> tuple[float, float]:
@@ -66,6 +79,7 @@ def raw_seconds(sqls: list[str]) -> tuple[float, float]:
 
     con = raw_connection()
     made: set[tuple[str, ...]] = set()
+    every: list[str] = []
     for sql in sqls:
         for ident in check_references(parse_tree(sql, con)):
             ident = tuple(p.lower() for p in ident)
@@ -73,10 +87,13 @@ def raw_seconds(sqls: list[str]) -> tuple[float, float]:
                 continue
             made.add(ident)
             files, columns = table_files(ident)
+            every.extend(files)
             con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {quote_ident(ident[0])}")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ident[0])}.{quote_ident(ident[1])}")
             con.execute(f"CREATE OR REPLACE VIEW {'.'.join(quote_ident(p) for p in ident)} AS "
                         f"{raw_select(files, columns)}")
+    if small_scan(every):  # the governed path's rule, over the files read here
+        con.execute("SET threads = 1")
     total = cpu = 0.0
     for sql in sqls:
         t0, c0 = time.perf_counter(), time.process_time()

@@ -171,3 +171,15 @@ def test_audited_actions_and_filters(store: str) -> None:
     assert listed.exit_code == 0 and '"capability.call"' in listed.stdout and '"grant.request"' not in listed.stdout
     bad = runner.invoke(app, ["audit", "list", "--since", "yesterday"])
     assert bad.exit_code == 1 and "2026-11-24" in bad.output
+
+
+def test_held_reads_not_appended_by_their_run_go_to_the_buffer() -> None:
+    """`reads_held`: a run that fails before appending its reads still leaves them audited."""
+    audit.flush()
+    before = len(audit.list_entries(action="data.read", limit=None))
+    with audit.reads_held() as held:
+        audit.record_read(ALICE, "market.prices.daily", ["price"], 3, False, None, statement="select 1")
+        assert len(held) == 1  # held, not queued
+    after = audit.list_entries(action="data.read", limit=None)
+    assert len(after) == before + 1 and after[0].target == "market.prices.daily"
+    assert after[0].detail["sql"] == "select 1" and audit.verify().ok

@@ -22,6 +22,7 @@ from urbanbrain.capability.builtins.nearest import nearest
 from urbanbrain.capability.builtins.timeseries import load_series
 from urbanbrain.capability.kinds.data_api import DataApiKind
 from urbanbrain.cli.main import app
+from urbanbrain.core import duck
 from urbanbrain.core.errors import PermissionDeniedError, UrbanBrainError
 from urbanbrain.govern import classification as cls
 from urbanbrain.govern import sharing
@@ -103,6 +104,19 @@ def test_the_callers_connection_holds_no_raw_file_no_key_and_no_path(in_city: Ci
         assert rows and not _leaks(rows, in_city)
     finally:
         sealed.close()
+
+
+def test_a_small_scan_runs_on_one_locked_thread(in_city: City) -> None:
+    """A few MB of files: one DuckDB thread (`core.duck.small_scan`), set before the lock, so the
+    caller's SQL can neither raise it nor change anything else."""
+    sealed = open_sealed(f"SELECT * FROM {R}", ANALYST_TRANSPORT)
+    try:
+        assert sealed.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'threads'").fetchone() == ("1",)
+        with pytest.raises(duckdb.Error):
+            sealed.con.execute("SET threads = 8")
+    finally:
+        sealed.close()
+    assert duck.small_scan([]) and not duck.small_scan(["/nowhere/at/all.parquet"])
 
 
 def test_catalog_views_and_settings_are_refused(in_city: City) -> None:

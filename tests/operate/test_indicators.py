@@ -3,17 +3,20 @@ history across recomputation, failures kept on the indicator (last good value, s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.sync.helpers import register
 from urbanbrain.core.bus import InProcessBus
 from urbanbrain.core.errors import PermissionDeniedError, ValidationError
 from urbanbrain.govern import audit, users
 from urbanbrain.govern.principals import ANALYST, STEWARD, Principal
+from urbanbrain.meta.db import get_engine
 from urbanbrain.meta.departments import add_department
 from urbanbrain.operate.indicator_compute import compute, compute_all
 from urbanbrain.operate.indicators import define_indicator, get_indicator, list_indicators
@@ -139,6 +142,31 @@ def test_an_indicator_reads_as_its_department_never_around_governance(air: Path)
                      department="water")
     out = compute("peek")  # even the platform asking: the query runs as water, which may not see aqi
     assert "\"aqi\" not found" in out["error"] and out["value"] is None and out["stale"] is False
+
+
+def test_every_read_of_a_run_is_in_the_chain_with_its_values(air: Path) -> None:
+    """A run's reads are appended in the transaction that stores its values: in the chain as soon as the
+    run returns (nothing left in the buffer for a flush thread), one `data.read` per query."""
+    aqi(breakdown=None, sql="select count(*) as value from ecology.air.readings")
+    define_indicator(ECO_STEWARD, "max_aqi", sql="select max(aqi) as value from ecology.air.readings",
+                     department="ecology")
+    audit.flush()
+    before = {e.seq for e in audit.list_entries(action="data.read", limit=None)}
+    with audit.get_buffer()._lock:
+        queued = list(audit.get_buffer()._queue)
+    assert not queued
+    assert {r["name"]: r["value"] for r in compute_all()} == {"aqi_good_days": 9, "max_aqi": 200}
+    with audit.get_buffer()._lock:
+        assert not [e for e in audit.get_buffer()._queue if e.action == "data.read"]  # already chained
+    with get_engine().connect() as conn:  # straight from the table: no flush in between
+        rows = conn.execute(text("select principal, target, detail from audit_log where action = 'data.read' "
+                                 "order by seq")).all()
+    reads = rows[len(before):]
+    assert [(r.principal.endswith("indicator:aqi_good_days") or r.principal.endswith("indicator:max_aqi"),
+             r.target) for r in reads] == [(True, "ecology.air.readings")] * 2
+    assert sorted(json.loads(r.detail)["sql"] for r in reads) == [
+        "select count(*) as value from ecology.air.readings", "select max(aqi) as value from ecology.air.readings"]
+    assert audit.verify().ok
 
 
 def test_other_departments_may_not_define_or_compute(air: Path) -> None:

@@ -38,6 +38,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -163,7 +164,10 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
     >>> record(consumer, "capability.call", "echo v1", {"status": 200}, buffered=True)   # gateway
     """
     entry = _pending(principal, action, target, detail)
-    if buffered:
+    held = _HELD.get() if buffered else None
+    if held is not None and not held.closed:  # a run holding its reads (`reads_held`): appended with its results
+        held.append(entry)
+    elif buffered:
         get_buffer().add(entry)
     elif session is not None:
         append(session.connection(), [entry])
@@ -173,10 +177,44 @@ def record(principal: Principal | None, action: str, target: str = "", detail: M
 
 
 def record_all(records: Sequence[tuple[Principal | None, str, str, Mapping[str, Any] | None]], *,
-               session: Session, locked: bool = False) -> None:
+               session: Session, locked: bool = False, held: Sequence[Pending] = ()) -> None:
     """Append several entries, in order, inside the caller's transaction with one lock of the chain's head
-    (a case created and dispatched at once writes two entries: one append rather than two)."""
-    append(session.connection(), [_pending(*r) for r in records], locked=locked)
+    (a case created and dispatched at once writes two entries: one append rather than two). `held`
+    (entries of `reads_held`) come first; the caller empties its list once the transaction committed."""
+    append(session.connection(), [*held, *(_pending(*r) for r in records)], locked=locked)
+
+
+# the buffered entries (reads) of a run in this context, while `reads_held` is active
+class Held(list[Pending]):
+    """The entries `reads_held` holds; `closed` once its block ended (a late read goes to the buffer)."""
+
+    closed = False
+
+
+_HELD: ContextVar[Held | None] = ContextVar("urbanbrain_audit_held", default=None)
+
+
+@contextlib.contextmanager
+def reads_held() -> Iterator[Held]:
+    """Hold the buffered entries (the reads) recorded in this context, in order, so that a run of many
+    queries (every indicator refreshed) appends them in ONE append inside the transaction that keeps its
+    results (`record_all(..., held=...)`): the reads and the values read are committed together, and no
+    flush thread writes to the chain (taking the GIL and the store's write lock) while the run computes.
+
+    Whatever the caller has not appended when the block ends (it failed before committing) goes to the
+    buffer as usual: a read that happened is never left unaudited."""
+    held = Held()
+    token = _HELD.set(held)
+    try:
+        yield held
+    finally:
+        _HELD.reset(token)
+        held.closed = True
+        if held:
+            buffer = get_buffer()
+            for entry in held:
+                buffer.add(entry)
+            held.clear()
 
 
 def record_read(principal: Principal, dataset: str, columns: Sequence[str], rows: int,

@@ -148,6 +148,10 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
     decide = policy_of or (lambda name: policy_for(principal, name, capability_grant=capability_grant))
     con = duck.connect(memory_limit=settings.query_memory_limit,
                        config={"temp_directory": str(tmp), "python_enable_replacements": False})
+    # the data files and masked twins a connection reads never change under their path (a new snapshot
+    # is new files); a kept connection (`govern.kept`) re-reads the same ones every refresh, so their
+    # Parquet footers are kept (DuckDB still re-reads a file whose modification time is newer)
+    con.execute("SET parquet_metadata_cache = true")
     sealed = Sealed(con, [])
     platform: duckdb.DuckDBPyConnection | None = None
     try:
@@ -214,7 +218,8 @@ def open_sealed(sql: str, principal: Principal, *, capability_grant: bool = Fals
             platform.close()
             platform = None
         listing = ", ".join(_literal(f) for f in allowed)
-        con.execute(f"SET allowed_paths = [{listing}]; SET enable_external_access = false; "
+        threads = "SET threads = 1; " if duck.small_scan(allowed) else ""  # before the lock
+        con.execute(f"{threads}SET allowed_paths = [{listing}]; SET enable_external_access = false; "
                     "SET lock_configuration = true")
         return sealed
     except duckdb.Error as exc:

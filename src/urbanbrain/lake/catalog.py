@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Any
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -103,14 +104,25 @@ def ensure_namespace(namespace: Identifier) -> None:
                 raise
 
 
+@lru_cache(maxsize=1)
+def _locations_query() -> Any:
+    """`metadata_locations`' select, the (namespace, name) pairs bound at execution: built once (an IN
+    of fifty literal pairs cost more to build than to run)."""
+    from pyiceberg.catalog.sql import IcebergTables
+    from sqlalchemy import bindparam, select, tuple_
+
+    return (select(IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location)
+            .where(IcebergTables.catalog_name == bindparam("catalog"),
+                   tuple_(IcebergTables.table_namespace, IcebergTables.table_name)
+                   .in_(bindparam("keys", expanding=True))))
+
+
 def metadata_locations(identifiers: list[Identifier]) -> dict[Identifier, str | None]:
     """The current metadata location of each table (None when it is gone), in ONE catalog query.
 
     A location names a table's snapshot: callers that keep something built from a table (a sealed
     connection's views, say) compare locations to know whether it still shows the current data, for
     the price of one indexed select instead of loading each table's metadata file."""
-    from pyiceberg.catalog.sql import IcebergTables
-    from sqlalchemy import select, tuple_
     from sqlalchemy.orm import Session
 
     catalog = get_catalog()
@@ -119,10 +131,7 @@ def metadata_locations(identifiers: list[Identifier]) -> dict[Identifier, str | 
     if not wanted:
         return found
     with Session(catalog.engine) as s:
-        rows = s.execute(select(IcebergTables.table_namespace, IcebergTables.table_name,
-                                IcebergTables.metadata_location)
-                         .where(IcebergTables.catalog_name == catalog.name,
-                                tuple_(IcebergTables.table_namespace, IcebergTables.table_name).in_(list(wanted))))
+        rows = s.execute(_locations_query(), {"catalog": catalog.name, "keys": list(wanted)})
         for namespace, name, location in rows:
             ident = wanted.get((namespace, name))
             if ident is not None:

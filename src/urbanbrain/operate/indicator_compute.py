@@ -23,9 +23,11 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 
 from urbanbrain.core.bus import Bus, get_bus
 from urbanbrain.core.clock import as_utc, utcnow
@@ -47,6 +49,8 @@ log = logging.getLogger("urbanbrain.operate.indicators")
 SEVERITY = {WARN: "warning", ALARM: "major"}
 MAX_ROWS = 10_000
 RUNNING_TIMEOUT = timedelta(minutes=30)  # a computation older than this has died: its claim lapses
+# the hot paths (claiming, storing a run) use Core: no ORM change tracking
+_T: Table = Indicator.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,13 @@ def compute(name: str, by: Principal | None = None, *, now: datetime | None = No
     spec = claimed
     values: list[tuple[str, float]] | None = None
     error: str | None = "the computation stopped unexpectedly"
-    try:
-        values, error = evaluate(spec), None
-    except UrbanBrainError as exc:
-        error = _text(exc)
-    finally:  # whatever happened, the claim is released with the outcome
-        out = _store(spec, values, error, by, now, bus)
+    with audit.reads_held() as held:  # the read is audited in the transaction keeping its value
+        try:
+            values, error = evaluate(spec), None
+        except UrbanBrainError as exc:
+            error = _text(exc)
+        finally:  # whatever happened, the claim is released with the outcome
+            out = _store_many([(spec, values, error)], by, now, bus, held)[0]
     return out
 
 
@@ -157,8 +162,6 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
     (`govern.batch.run_groups`: the views are built once, every owner's kept connection checked and
     every policy decided in one go), each indicator claimed, checked, stored and
     alerted on as `compute` does; one failing never stops the rest."""
-    from urbanbrain.govern.batch import run_groups
-
     by = acting(by)
     now = now or utcnow()
     results: dict[str, dict[str, Any]] = {}
@@ -173,6 +176,17 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
             else:
                 results[name] = claimed
     outcomes: dict[str, Outcome] = {}
+    with audit.reads_held() as held:  # every read of the run audited in ONE append, with the results
+        _run_many(functions, specs, outcomes, results, by, now, bus, held)
+    return [results[n] for n in names if n in results]
+
+
+def _run_many(functions: list[Spec], specs: dict[str, list[Spec]], outcomes: dict[str, Outcome],
+              results: dict[str, dict[str, Any]], by: Principal, now: datetime, bus: Bus | None,
+              held: audit.Held) -> None:
+    """`compute_many`'s queries, checks and storing (its reads held in `held`)."""
+    from urbanbrain.govern.batch import run_groups
+
     try:
         for spec in functions:  # each function on its own, as its owner
             try:
@@ -199,9 +213,8 @@ def compute_many(names: list[str], by: Principal | None = None, *, now: datetime
     finally:  # every claim is released with its outcome, in ONE transaction for the whole run
         ordered = [outcomes.get(sp.name) or (sp, None, "the computation stopped unexpectedly")
                    for sp in functions + [sp for group in specs.values() for sp in group]]
-        for (spec, _, _), stored in zip(ordered, _store_many(ordered, by, now, bus), strict=True):
+        for (spec, _, _), stored in zip(ordered, _store_many(ordered, by, now, bus, held), strict=True):
             results[spec.name] = stored
-    return [results[n] for n in names if n in results]
 
 
 def _group_alone(group: list[Spec]) -> list[Any]:
@@ -214,12 +227,28 @@ def _group_alone(group: list[Spec]) -> list[Any]:
         return [UrbanBrainError(f"{type(exc).__name__}: {exc}")] * len(group)
 
 
+@lru_cache(maxsize=1)
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """Read, claim and re-read by a list of names/ids bound at execution (`expanding`): built once, as
+    building an IN of ninety literals cost more than running it."""
+    ids: Any = bindparam("ids", expanding=True)
+    now = bindparam("now", type_=_T.c.running_since.type)
+    return (select(_T.c.id, _T.c.name, _T.c.sql, _T.c.breakdown, _T.c.department, _T.c.function)
+            .where(_T.c.name.in_(bindparam("names", expanding=True))),
+            update(_T).where(_T.c.id.in_(ids), or_(_T.c.running_since.is_(None),
+                                                   _T.c.running_since < bindparam("lapsed", type_=now.type)))
+            .values(running_since=now),
+            select(_T.c.id).where(_T.c.id.in_(ids), _T.c.running_since == now))
+
+
 def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[str, Spec | dict[str, Any]]:
     """Authorise and claim `names` with one read and one conditional update; what each became: its
     `Spec` when claimed, else its state (still running) or an error (not allowed, not found)."""
-    rows = {r.name: r for r in s.scalars(select(Indicator).where(Indicator.name.in_(names)))} if names else {}
+    conn = s.connection()
+    read, claim, claimed_of = _claim_statements()
+    rows = {r.name: r for r in conn.execute(read, {"names": names})} if names else {}
     out: dict[str, Spec | dict[str, Any]] = {}
-    allowed: list[Indicator] = []
+    allowed: list[Any] = []
     for name in names:
         row = rows.get(name)
         try:
@@ -233,15 +262,16 @@ def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[
     ids = [r.id for r in allowed]
     if not ids:
         return out
-    s.execute(update(Indicator).where(
-        Indicator.id.in_(ids), or_(Indicator.running_since.is_(None), Indicator.running_since < now - RUNNING_TIMEOUT))
-        .values(running_since=now).execution_options(synchronize_session=False))
-    claimed = set(s.scalars(select(Indicator.id).where(Indicator.id.in_(ids), Indicator.running_since == now)))
-    for row in allowed:
-        if row.id in claimed:
-            out[row.name] = Spec(row.id, row.name, row.sql, row.breakdown, row.department, row.function)
+    conn.execute(claim, {"ids": ids, "now": now, "lapsed": now - RUNNING_TIMEOUT})
+    claimed = set(conn.scalars(claimed_of, {"ids": ids, "now": now}))
+    for found in allowed:
+        if found.id in claimed:
+            out[found.name] = Spec(found.id, found.name, found.sql, found.breakdown, found.department, found.function)
             continue
-        s.refresh(row)  # the previous computation has not finished: say so on the indicator, run nothing
+        row = s.get(Indicator, found.id)  # the previous computation has not finished: say so on it, run nothing
+        if row is None:
+            out[found.name] = {"name": found.name, "error": f"no indicator {found.name!r}", "stale": None}
+            continue
         started = as_utc(row.running_since).isoformat() if row.running_since else "?"
         row.error, row.error_at, row.stale = (f"the previous computation (started {started}) is still "
                                               "running; this one was skipped (hint: choose a longer "
@@ -250,31 +280,49 @@ def _claim_many(s: Any, names: list[str], by: Principal, now: datetime) -> dict[
     return out
 
 
-def _store(spec: Spec, values: list[tuple[str, float]] | None, error: str | None, by: Principal, now: datetime,
-           bus: Bus | None) -> dict[str, Any]:
-    return _store_many([(spec, values, error)], by, now, bus)[0]
-
-
 Outcome = tuple[Spec, list[tuple[str, float]] | None, str | None]
+# what a computation changes: every column when it succeeded, the error's when it failed
+_DONE: tuple[str, ...] = ("next_run_at", "running_since", "value", "computed_at", "stale", "error", "error_at",
+                          "state", "alert_id")
+_FAILED: tuple[str, ...] = ("next_run_at", "running_since", "error", "error_at", "stale")
 
 
-def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus | None) -> list[dict[str, Any]]:
-    """Keep the outcomes in one metadata transaction — the rows read in one query, every point in one
-    insert, the audit entries of the changed lights in one append — then publish: alerts for lights
-    that got worse, and `indicators.computed` for live screens."""
+@lru_cache(maxsize=1)
+def _read_by_ids() -> Any:
+    return select(_T).where(_T.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=2)
+def _update_of(cols: tuple[str, ...]) -> Any:
+    """One UPDATE by id with bound values, run once for many rows (an executemany)."""
+    return update(_T).where(_T.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in cols})
+
+
+def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus | None,
+                held: audit.Held | None = None) -> list[dict[str, Any]]:
+    """Keep the outcomes in one metadata transaction — the rows read in one query, the new states in
+    one UPDATE executed for many rows (no ORM unit of work: ~90 objects' change tracking cost more
+    than the statements), every point in one insert, the run's held reads (`audit.reads_held`) and
+    the audit entries of the changed lights in one append — then publish: alerts for lights that got
+    worse, and `indicators.computed` for live screens."""
     events: list[tuple[str, dict[str, Any]]] = []
     out: list[dict[str, Any]] = []
     points: list[dict[str, Any]] = []
     audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]] = []
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {_DONE: [], _FAILED: []}
     with session_scope() as s:
+        conn = s.connection()
         ids = [spec.id for spec, _, _ in outcomes]
-        rows = {r.id: r for r in s.scalars(select(Indicator).where(Indicator.id.in_(ids)))} if ids else {}
+        rows = {r.id: SimpleNamespace(**r._mapping) for r in conn.execute(_read_by_ids(), {"ids": ids})
+                } if ids else {}
         for spec, values, error in outcomes:
             row = rows.get(spec.id)
             if row is None:  # deleted while its query ran: nothing to keep
                 out.append({"name": spec.name, "deleted": True})
                 continue
             event = _apply(row, values, error, by, now, points, audits)
+            cols = _DONE if values is not None else _FAILED
+            changed[cols].append({"b_id": row.id, **{f"b_{c}": getattr(row, c) for c in cols}})
             if event is not None:
                 events.append(event)
             public = indicator_public(row)
@@ -283,21 +331,27 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
                 "name": row.name, "department": row.department, "theme": row.theme, "value": row.value,
                 "state": row.state, "stale": row.stale, "error": row.error, "at": now.isoformat(),
                 "breakdown": dict(values or [])}))
+        for cols, params in changed.items():
+            if params:
+                conn.execute(_update_of(cols), params)
         if points:
-            s.execute(insert(IndicatorValue), points)
-        if audits:
-            audit.record_all(audits, session=s)
+            conn.execute(insert(IndicatorValue), points)
+        if audits or held:
+            audit.record_all(audits, session=s, held=held or ())
+    if held:  # committed with the results: nothing left for `reads_held` to buffer
+        held.clear()
     publish = (bus or get_bus()).publish
     for topic, payload in events:
         publish(topic, payload)
     return out
 
 
-def _apply(row: Indicator, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
+def _apply(row: Any, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
            now: datetime, points: list[dict[str, Any]],
            audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]]
            ) -> tuple[str, dict[str, Any]] | None:
-    """The new state of `row`; its points and audit entry are added to `points` and `audits`."""
+    """The new state of `row` (an indicator's columns, changed in place); its points and audit entry are
+    added to `points` and `audits`."""
     row.next_run_at = parse_schedule(row.schedule).next_after(now)
     row.running_since = None
     if values is None:
@@ -317,7 +371,7 @@ def _apply(row: Indicator, values: list[tuple[str, float]] | None, error: str | 
     return _transition(row, previous, state, values, now)
 
 
-def _transition(row: Indicator, previous: str, state: str, values: list[tuple[str, float]],
+def _transition(row: Any, previous: str, state: str, values: list[tuple[str, float]],
                 now: datetime) -> tuple[str, dict[str, Any]] | None:
     """The bus message for a change of light, if it deserves one (worse: raised; back to ok: cleared)."""
     if state in (WARN, ALARM) and RANK[state] > RANK[previous]:

@@ -54,12 +54,16 @@ def indicator_row(s: Session, name: str) -> Indicator:
     return row
 
 
-def indicator_public(row: Indicator) -> dict[str, Any]:
-    out = {col.name: getattr(row, col.name) for col in Indicator.__table__.columns}
+def indicator_public(row: Any) -> dict[str, Any]:
+    """An indicator's columns as JSON-ready values (`row`: the ORM object or its columns in a namespace)."""
+    out = {name: getattr(row, name) for name in _COLUMNS}
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = as_utc(value).isoformat()
     return out
+
+
+_COLUMNS = tuple(col.name for col in Indicator.__table__.columns)  # read once: a refresh shows ninety rows
 
 
 def define_indicator(by: Principal | None, name: str, *, sql: str, department: str, title_zh: str = "",
