@@ -79,8 +79,7 @@ class Report:
 
 
 def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str, Any]:
-    out = {col.name: getattr(c, col.name) for col in Case.__table__.columns}
-    out.update({mark: getattr(c, mark, None) for mark in SLA_MARKS})
+    out = {name: getattr(c, name, None) for name in _public_names()}
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = as_utc(value).isoformat()
@@ -89,6 +88,12 @@ def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str,
     if history is not None:
         out["history"] = [event_public(e) for e in history]
     return out
+
+
+@lru_cache(maxsize=1)
+def _public_names() -> tuple[str, ...]:
+    """The columns and SLA marks a case shows, listed once (walking the table's columns each time cost)."""
+    return (*(col.name for col in Case.__table__.columns), *SLA_MARKS)
 
 
 def event_public(e: CaseEvent) -> dict[str, Any]:
