@@ -27,7 +27,7 @@ from urbanbrain.core.ids import new_id
 from urbanbrain.govern import audit
 from urbanbrain.govern.authz import allowed, authorize
 from urbanbrain.govern.principals import Principal
-from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.db import driver_cursor, session_scope
 from urbanbrain.meta.models import SLA_MARKS, SLA_PENDING, Case, CaseEvent, CaseSla
 from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
 from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
@@ -205,7 +205,12 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
     with nullcontext(session) if session is not None else session_scope() as s:
         # Core statements on the session's connection: the Session's ORM execution path cost ~0.1 ms a statement
         conn = s.connection()
-        existing = conn.scalar(_existing_id(), {"channel": report.channel, "source_ref": report.source_ref})
+        raw = driver_cursor(conn)
+        if raw is not None:  # SQLite: the driver's cursor, ~40 us less than Core for this look-up
+            found = raw.execute(_EXISTING_SQL, (report.channel, report.source_ref)).fetchone()
+            existing = found[0] if found else None
+        else:
+            existing = conn.scalar(_existing_id(), {"channel": report.channel, "source_ref": report.source_ref})
         if existing is not None:
             return case_public(_get(s, existing)), False
         c = Case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
@@ -249,6 +254,9 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
                 raise
             return case_public(first), False
         return case_public(c), True
+
+
+_EXISTING_SQL = "SELECT id FROM cases WHERE channel = ? AND source_ref = ?"
 
 
 @lru_cache(maxsize=1)
