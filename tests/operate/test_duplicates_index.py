@@ -36,3 +36,35 @@ def test_duplicates_found_near_and_not_far_through_the_intake() -> None:
     assert far["proposal"]["proposal"]["duplicates"] == []
     assert duplicates("", "井盖", 112.98, 28.19, NOW) == []
     assert duplicates("", "路灯", 112.98, 28.19, NOW) == sorted([first["id"], near["id"]])
+
+
+def test_driver_cursor_rows_are_what_core_would_write() -> None:
+    """The intake's case and history rows, written through the driver's cursor on SQLite, are byte for
+    byte the rows SQLAlchemy's Core INSERTs write for the same values (times, JSON, NULLs)."""
+    from sqlalchemy import delete
+
+    from urbanbrain.meta.db import session_scope
+    from urbanbrain.meta.models import Case, CaseEvent
+    from urbanbrain.operate.cases import _CASES, _EVENTS, _INSERT_CASE, _INSERT_EVENTS
+
+    make_departments()
+    catalogue.set_rule(OPS_HEAD, "路灯", "urban")
+    case, _ = submit(report("raw1", lon=112.98, lat=28.19, reporter="李娜"), OPS_HEAD, now=NOW)
+    with session_scope() as s:
+        conn = s.connection()
+        raw_case = conn.exec_driver_sql("SELECT * FROM cases WHERE id = ?", (case["id"],)).all()
+        raw_events = conn.exec_driver_sql("SELECT * FROM case_events WHERE case_id = ? ORDER BY id",
+                                          (case["id"],)).all()
+        loaded = s.get(Case, case["id"])
+        events = list(s.query(CaseEvent).filter(CaseEvent.case_id == case["id"]).order_by(CaseEvent.id))
+        values = {col.name: getattr(loaded, col.name) for col in _CASES.columns}
+        rows = [{col.name: getattr(e, col.name) for col in _EVENTS.columns} for e in events]
+        conn.execute(delete(_EVENTS).where(_EVENTS.c.case_id == case["id"]))
+        conn.execute(delete(_CASES).where(_CASES.c.id == case["id"]))
+        conn.execute(_INSERT_CASE, values)
+        conn.execute(_INSERT_EVENTS, rows)
+        assert conn.exec_driver_sql("SELECT * FROM cases WHERE id = ?", (case["id"],)).all() == raw_case
+        assert conn.exec_driver_sql("SELECT * FROM case_events WHERE case_id = ? ORDER BY id",
+                                    (case["id"],)).all() == raw_events
+        assert len(raw_events) == 2 and raw_case[0].proposal.startswith("{")
+        s.rollback()

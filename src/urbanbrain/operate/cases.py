@@ -10,6 +10,7 @@ nothing is half-done.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, event, insert, select, update
+from sqlalchemy import JSON, Connection, DateTime, Select, Table, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from urbanbrain.core.ids import new_id
 from urbanbrain.govern import audit
 from urbanbrain.govern.authz import allowed, authorize
 from urbanbrain.govern.principals import Principal
-from urbanbrain.meta.db import driver_cursor, session_scope
+from urbanbrain.meta.db import driver_cursor, driver_time, session_scope
 from urbanbrain.meta.models import SLA_MARKS, SLA_PENDING, Case, CaseEvent, CaseSla
 from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
 from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
@@ -230,8 +231,14 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
         try:
             # The row and its history as two Core INSERTs: the ORM's unit of work around two new objects
             # cost ~1 ms of every Open311 POST (bench/cases). `c` stays a plain, unattached object.
-            conn.execute(_INSERT_CASE, {col.name: getattr(c, col.name) for col in _CASES.columns})
-            conn.execute(_INSERT_EVENTS, events)
+            if raw is not None:  # SQLite: the two INSERTs through the driver's cursor, ~0.1 ms less
+                raw.execute(_raw_inserts()[0], [_driver_value(conn, kind, getattr(c, name))
+                                                for name, kind in _raw_inserts()[2]])
+                raw.executemany(_raw_inserts()[1], [[_driver_value(conn, kind, e[name])
+                                                     for name, kind in _raw_inserts()[3]] for e in events])
+            else:
+                conn.execute(_INSERT_CASE, {col.name: getattr(c, col.name) for col in _CASES.columns})
+                conn.execute(_INSERT_EVENTS, events)
             clocks = [{"case_id": c.id, "kind": k, "due_at": getattr(c, due), "raised_at": None,
                        "stopped_at": getattr(c, done)} for k, (due, done) in enumerate(_CLOCKS)
                       if getattr(c, due) is not None]
@@ -257,6 +264,32 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
 
 
 _EXISTING_SQL = "SELECT id FROM cases WHERE channel = ? AND source_ref = ?"
+
+
+@lru_cache(maxsize=1)
+def _raw_inserts() -> tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The case and history INSERTs in the driver's terms, and each column's conversion ("time", "json"
+    or ""), worked out once from the tables."""
+    def columns(table: Table, skip: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+        return tuple((col.name, "time" if isinstance(col.type, DateTime) else "json" if isinstance(col.type, JSON)
+                      else "") for col in table.columns if col.name not in skip)
+
+    def sql(table: Table, cols: tuple[tuple[str, str], ...]) -> str:
+        return (f"INSERT INTO {table.name} ({', '.join(n for n, _ in cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})")
+
+    case_cols, event_cols = columns(_CASES), columns(_EVENTS, skip=("id",))
+    return sql(_CASES, case_cols), sql(_EVENTS, event_cols), case_cols, event_cols
+
+
+def _driver_value(conn: Connection, kind: str, value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types would bind it: times as their text form, JSON as
+    `json.dumps` text (None as JSON null, SQLAlchemy's default)."""
+    if kind == "json":
+        return json.dumps(value)
+    if kind == "time" and value is not None:
+        return driver_time(conn, value)
+    return value
 
 
 @lru_cache(maxsize=1)
