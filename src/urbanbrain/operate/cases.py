@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, DateTime, Select, Table, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -214,7 +214,7 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
             existing = conn.scalar(_existing_id(), {"channel": report.channel, "source_ref": report.source_ref})
         if existing is not None:
             return case_public(_get(s, existing)), False
-        c = Case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
+        c = new_case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
                  status="new", version=1, category=report.category, priority=report.priority,
                  title=(report.title or report.description)[:200], description=report.description,
                  address=report.address, district=report.district, street=report.street, lon=report.lon,
@@ -261,6 +261,26 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
                 raise
             return case_public(first), False
         return case_public(c), True
+
+
+class _NewCase:
+    """A case being created, before its INSERT: a plain object with `Case`'s columns and SLA marks
+    (unset ones None). Only its values are written, by one INSERT; SQLAlchemy's instrumented `Case`
+    (attribute events on each of ~30 sets and reads) cost ~0.1 ms of every intake (bench/cases)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(_blank_case())
+        self.__dict__.update(values)
+
+
+@lru_cache(maxsize=1)
+def _blank_case() -> dict[str, Any]:
+    return dict.fromkeys(_public_names())
+
+
+def new_case(**values: Any) -> Case:
+    """The plain stand-in for a `Case` being created (see `_NewCase`), typed as the row it becomes."""
+    return cast(Case, _NewCase(values))
 
 
 _EXISTING_SQL = "SELECT id FROM cases WHERE channel = ? AND source_ref = ?"
