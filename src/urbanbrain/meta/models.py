@@ -619,14 +619,15 @@ class Case(Base):
     restarts and the sweep is one indexed UPDATE per kind of a narrow table."""
 
     __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("channel", "source_ref"),)
+    # (category, lat): the duplicates check's box (migration 0022); also every look-up by category
+    __table_args__ = (UniqueConstraint("channel", "source_ref"), Index("ix_cases_category_lat", "category", "lat"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(40))
     source_ref: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    category: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True)
     priority: Mapped[str] = mapped_column(String(20), default="normal")
     title: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")

@@ -10,14 +10,15 @@ nothing is half-done.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, event, insert, select, update
+from sqlalchemy import JSON, Connection, DateTime, Select, Table, bindparam, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ from urbanbrain.core.ids import new_id
 from urbanbrain.govern import audit
 from urbanbrain.govern.authz import allowed, authorize
 from urbanbrain.govern.principals import Principal
-from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.db import driver_cursor, driver_time, session_scope
 from urbanbrain.meta.models import SLA_MARKS, SLA_PENDING, Case, CaseEvent, CaseSla
 from urbanbrain.operate.errors import StaleVersionError, TransitionNotAllowedError
 from urbanbrain.operate.states import OPEN, TRANSITIONS, allowed_actions, ops_department, target_status
@@ -79,8 +80,7 @@ class Report:
 
 
 def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str, Any]:
-    out = {col.name: getattr(c, col.name) for col in Case.__table__.columns}
-    out.update({mark: getattr(c, mark, None) for mark in SLA_MARKS})
+    out = {name: getattr(c, name, None) for name in _public_names()}
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = as_utc(value).isoformat()
@@ -89,6 +89,12 @@ def case_public(c: Case, *, history: list[CaseEvent] | None = None) -> dict[str,
     if history is not None:
         out["history"] = [event_public(e) for e in history]
     return out
+
+
+@lru_cache(maxsize=1)
+def _public_names() -> tuple[str, ...]:
+    """The columns and SLA marks a case shows, listed once (walking the table's columns each time cost)."""
+    return (*(col.name for col in Case.__table__.columns), *SLA_MARKS)
 
 
 def event_public(e: CaseEvent) -> dict[str, Any]:
@@ -200,10 +206,15 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
     with nullcontext(session) if session is not None else session_scope() as s:
         # Core statements on the session's connection: the Session's ORM execution path cost ~0.1 ms a statement
         conn = s.connection()
-        existing = conn.scalar(_existing_id(), {"channel": report.channel, "source_ref": report.source_ref})
+        raw = driver_cursor(conn)
+        if raw is not None:  # SQLite: the driver's cursor, ~40 us less than Core for this look-up
+            found = raw.execute(_EXISTING_SQL, (report.channel, report.source_ref)).fetchone()
+            existing = found[0] if found else None
+        else:
+            existing = conn.scalar(_existing_id(), {"channel": report.channel, "source_ref": report.source_ref})
         if existing is not None:
             return case_public(_get(s, existing)), False
-        c = Case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
+        c = new_case(id=f"C{now:%Y%m%d}-{new_id()[-8:].upper()}", channel=report.channel, source_ref=report.source_ref,
                  status="new", version=1, category=report.category, priority=report.priority,
                  title=(report.title or report.description)[:200], description=report.description,
                  address=report.address, district=report.district, street=report.street, lon=report.lon,
@@ -220,8 +231,14 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
         try:
             # The row and its history as two Core INSERTs: the ORM's unit of work around two new objects
             # cost ~1 ms of every Open311 POST (bench/cases). `c` stays a plain, unattached object.
-            conn.execute(_INSERT_CASE, {col.name: getattr(c, col.name) for col in _CASES.columns})
-            conn.execute(_INSERT_EVENTS, events)
+            if raw is not None:  # SQLite: the two INSERTs through the driver's cursor, ~0.1 ms less
+                raw.execute(_raw_inserts()[0], [_driver_value(conn, kind, getattr(c, name))
+                                                for name, kind in _raw_inserts()[2]])
+                raw.executemany(_raw_inserts()[1], [[_driver_value(conn, kind, e[name])
+                                                     for name, kind in _raw_inserts()[3]] for e in events])
+            else:
+                conn.execute(_INSERT_CASE, {col.name: getattr(c, col.name) for col in _CASES.columns})
+                conn.execute(_INSERT_EVENTS, events)
             clocks = [{"case_id": c.id, "kind": k, "due_at": getattr(c, due), "raised_at": None,
                        "stopped_at": getattr(c, done)} for k, (due, done) in enumerate(_CLOCKS)
                       if getattr(c, due) is not None]
@@ -244,6 +261,55 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
                 raise
             return case_public(first), False
         return case_public(c), True
+
+
+class _NewCase:
+    """A case being created, before its INSERT: a plain object with `Case`'s columns and SLA marks
+    (unset ones None). Only its values are written, by one INSERT; SQLAlchemy's instrumented `Case`
+    (attribute events on each of ~30 sets and reads) cost ~0.1 ms of every intake (bench/cases)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(_blank_case())
+        self.__dict__.update(values)
+
+
+@lru_cache(maxsize=1)
+def _blank_case() -> dict[str, Any]:
+    return dict.fromkeys(_public_names())
+
+
+def new_case(**values: Any) -> Case:
+    """The plain stand-in for a `Case` being created (see `_NewCase`), typed as the row it becomes."""
+    return cast(Case, _NewCase(values))
+
+
+_EXISTING_SQL = "SELECT id FROM cases WHERE channel = ? AND source_ref = ?"
+
+
+@lru_cache(maxsize=1)
+def _raw_inserts() -> tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The case and history INSERTs in the driver's terms, and each column's conversion ("time", "json"
+    or ""), worked out once from the tables."""
+    def columns(table: Table, skip: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+        return tuple((col.name, "time" if isinstance(col.type, DateTime) else "json" if isinstance(col.type, JSON)
+                      else "") for col in table.columns if col.name not in skip)
+
+    def sql(table: Table, cols: tuple[tuple[str, str], ...]) -> str:
+        return (f"INSERT INTO {table.name} ({', '.join(n for n, _ in cols)}) "
+                f"VALUES ({', '.join('?' * len(cols))})")
+
+    case_cols, event_cols = columns(_CASES), columns(_EVENTS, skip=("id",))
+    return sql(_CASES, case_cols), sql(_EVENTS, event_cols), case_cols, event_cols
+
+
+def _driver_value(conn: Connection, kind: str, value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types would bind it: times as their text form, JSON as
+    `json.dumps` text (None as JSON null, SQLAlchemy's default)."""
+    if kind == "json":
+        return json.dumps(value)
+    if kind == "time" and value is not None:
+        return driver_time(conn, value)
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from urbanbrain.govern.principals import Principal
-from urbanbrain.meta.db import session_scope
+from urbanbrain.meta.db import driver_cursor, driver_time, session_scope
 from urbanbrain.meta.models import Case
 from urbanbrain.operate import catalogue
 from urbanbrain.operate.states import OPEN
@@ -111,6 +111,11 @@ def _dup_statements() -> tuple[Select[str, float | None, float | None, str | Non
             base.where(Case.address == bindparam("address")))
 
 
+_DUP_BASE = (f"SELECT id, lon, lat, address FROM cases WHERE category = ? AND status IN ({', '.join('?' * len(OPEN))}) "
+             "AND id != ? AND created_at >= ? AND created_at <= ? AND ")
+_DUP_SQL = (_DUP_BASE + "lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?", _DUP_BASE + "address = ?")
+
+
 def duplicates(case_id: str, category: str | None, lon: float | None, lat: float | None, at: datetime,
                address: str | None = None, *, session: Session | None = None) -> list[str]:
     """Open cases of the same category within ~50 m (or at the same standardised address) in the window."""
@@ -128,7 +133,14 @@ def duplicates(case_id: str, category: str | None, lon: float | None, lat: float
                                            "address": address}
     else:
         return []
-    if session is not None:
+    raw = driver_cursor(session.connection()) if session is not None else None
+    if raw is not None:  # SQLite, inside the intake's transaction: the driver's cursor, no Core execution path
+        conn = session.connection()  # type: ignore[union-attr]
+        by_box = "lon0" in params
+        args = [category, *OPEN, case_id, driver_time(conn, lo), driver_time(conn, hi)]
+        args += [params["lon0"], params["lon1"], params["lat0"], params["lat1"]] if by_box else [address]
+        rows = raw.execute(_DUP_SQL[0 if by_box else 1], args).fetchall()
+    elif session is not None:
         rows = list(session.connection().execute(q, params).all())  # Core: no ORM execution path
     else:
         with session_scope() as s:

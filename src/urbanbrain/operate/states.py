@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 STATUSES = ("new", "dispatched", "returned", "accepted", "handling", "resolved", "closed", "merged")
 OPEN = ("new", "dispatched", "returned", "accepted", "handling")  # the SLA clocks run while a case is here
@@ -50,7 +51,13 @@ def ops_department() -> str:
 
 def allowed_actions(status: str) -> list[str]:
     """Actions that may be taken from `status`, in the table's order (the console shows these)."""
-    return [name for name, t in TRANSITIONS.items() if status in t.sources]
+    return list(_allowed(status))
+
+
+@lru_cache(maxsize=64)
+def _allowed(status: str) -> tuple[str, ...]:
+    """The table is fixed at import: each status's actions are worked out once (every case shown asks)."""
+    return tuple(name for name, t in TRANSITIONS.items() if status in t.sources)
 
 
 def target_status(action: str, status: str) -> str:

@@ -70,10 +70,10 @@ def _fill(el: ET.Element, row: Mapping[str, Any]) -> None:
 
 
 def _render(fmt: str, root: str, item: str, rows: list[dict[str, Any]] | dict[str, Any], status: int = 200) -> Response:
-    if fmt == "json":
-        import json
+    if fmt == "json":  # orjson: UTF-8 as the spec's examples, several times cheaper than json.dumps + encode
+        import orjson
 
-        return Response(json.dumps(rows, ensure_ascii=False), status_code=status, media_type=FORMATS["json"])
+        return Response(orjson.dumps(rows, default=str), status_code=status, media_type=FORMATS["json"])
     if isinstance(rows, dict):
         top = ET.Element(root)
         _fill(top, rows)

@@ -104,7 +104,7 @@ def _commit(group: list[_Job]) -> None:
     done: list[tuple[_Job, tuple[dict[str, Any], bool]]] = []
     try:
         with session_scope() as s:
-            s.execute(_take_write_lock())
+            s.connection().execute(_take_write_lock())  # Core, not the ORM's execution path (~0.1 ms)
             entries: list[Any] = []
             for job in group:
                 mine: list[Any] = []
