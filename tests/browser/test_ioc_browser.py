@@ -38,7 +38,8 @@ def city() -> list[str]:
     return ["pm25", "satisfaction", "closure"]
 
 
-def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[str], shots: Path) -> None:
+def _signed_in_wall(browser: Any, server: str) -> tuple[Any, Any, list[str]]:
+    """The wall at 1920×1080 in zh-CN, signed in as the dispatcher; page errors are collected."""
     context = browser.new_context(base_url=server, viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     context.set_default_timeout(60_000)  # hang guard on a loaded machine
     page = context.new_page()
@@ -49,6 +50,11 @@ def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[
     page.fill("#login-password", PASSWORD)
     page.locator("button[type=submit]").first.click()
     page.wait_for_url("**/ioc")
+    return context, page, errors
+
+
+def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[str], shots: Path) -> None:
+    context, page, errors = _signed_in_wall(browser, server)
     page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1 && window.UBIoc.open === true")
     assert page.evaluate("window.UBIoc.map.districtCount()") == 9
     values = page.locator(".tile .value").all_inner_texts()
@@ -95,16 +101,7 @@ def test_a_drilled_district_lists_its_streets(browser: Any, server: str, city: l
     value and lists its two streets, not 芙蓉区's."""
     _define("addresses", BY_STREET, theme="urban_management", unit="个", breakdown="street", title_zh="标准地址数")
     assert not [r for r in compute_all() if r.get("error")]
-    context = browser.new_context(base_url=server, viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/ioc")
-    page.fill("#login-name", "disp")
-    page.fill("#login-password", PASSWORD)
-    page.locator("button[type=submit]").first.click()
-    page.wait_for_url("**/ioc")
+    context, page, errors = _signed_in_wall(browser, server)
     page.wait_for_function("window.UBIoc && window.UBIoc.loaded >= 1")
     page.evaluate("window.UBIoc.drill('岳麓区')")
     page.wait_for_function("document.getElementById('ioc-scope').textContent === '岳麓区'")

@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.sync.helpers import register
+from tests.sync.test_split import _lake, _state, _sync
 from urbanbrain.connect.base import ReadRequest
 from urbanbrain.connect.files import FileSource
 from urbanbrain.connect.systems import configure_object
 from urbanbrain.core.errors import SourceFormatError
 from urbanbrain.core.settings import get_settings
-from urbanbrain.govern.principals import SYSTEM
-from urbanbrain.govern.query import run_query
-from urbanbrain.lake.catalog import get_catalog
-from urbanbrain.lake.writer import CURSOR_PROPERTY
 from urbanbrain.sync import split
-from urbanbrain.sync.service import sync_system
 
 BASE = dt.datetime(2026, 1, 1)
 FILES, PER_FILE = 6, 250
@@ -44,24 +40,6 @@ def _folder(root: Path) -> Path:
     for f in range(FILES):
         _write(root / f"readings_{f:02d}.csv", f * PER_FILE, (f + 1) * PER_FILE, shuffled=f == 3)
     return root
-
-
-def _lake(system: str) -> list[tuple[object, ...]]:
-    table = run_query(f"SELECT id, station, value, updated_at FROM market.{system}.readings ORDER BY id, value",
-                      principal=SYSTEM).table
-    return [tuple(r.values()) for r in table.to_pylist()]
-
-
-def _state(system: str) -> tuple[str | None, int]:
-    table = get_catalog().load_table(("market", system, "readings"))
-    return table.properties.get(CURSOR_PROPERTY), len(table.metadata.snapshots)
-
-
-def _sync(system: str, split_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("URBANBRAIN_SYNC_SPLIT_ROWS", str(split_rows))
-    get_settings.cache_clear()
-    run = sync_system(system, by=SYSTEM)
-    assert run.status == "succeeded", run.error
 
 
 def test_a_split_group_of_files_equals_the_one_piece_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

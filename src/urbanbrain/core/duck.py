@@ -43,6 +43,20 @@ def connect(
 SMALL_SCAN_BYTES = 8 << 20  # below this a scan is a handful of row groups: one thread does it
 
 
+def files_within(paths: Iterable[str], limit: int) -> bool:
+    """Whether the files' sizes add up to at most `limit` bytes, reading sizes only until the sum passes
+    it; a file that cannot be sized counts as too large (the caller then takes its safe path)."""
+    total = 0
+    for path in paths:
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            return False
+        if total > limit:
+            return False
+    return True
+
+
 def small_scan(paths: Iterable[str]) -> bool:
     """Whether the files a connection may read are too small for DuckDB's threads to pay off: it
     splits a Parquet scan by row group (~123 k rows, a few MB), so a few MB of files are one or two
@@ -50,15 +64,7 @@ def small_scan(paths: Iterable[str]) -> bool:
     instance with its own pool, which refreshing many indicators wakes one after another. Measured on
     the demo's indicators (bench/ioc): one thread is cheaper in CPU and no slower in wall time. A file
     that cannot be sized counts as large."""
-    total = 0
-    for path in paths:
-        try:
-            total += os.path.getsize(path)
-        except OSError:
-            return False
-        if total >= SMALL_SCAN_BYTES:
-            return False
-    return True
+    return files_within(paths, SMALL_SCAN_BYTES - 1)
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import duckdb
 
+from urbanbrain.core.duck import files_within
 from urbanbrain.core.settings import get_settings
 
 SUFFIX = ".parquet"
@@ -113,17 +114,7 @@ def _literal(text: str) -> str:
 def worth_materialising(files: list[str]) -> bool:
     """Small enough that writing the masked copy costs the first query about one more scan."""
     limit = get_settings().mask_cache_max_bytes
-    if limit <= 0 or not files:
-        return False
-    total = 0
-    for f in files:
-        try:
-            total += os.path.getsize(f)
-        except OSError:
-            return False
-        if total > limit:
-            return False
-    return True
+    return limit > 0 and bool(files) and files_within(files, limit)
 
 
 def lookup(masked_sql: str) -> str | None:

@@ -140,9 +140,16 @@ def session_scope(*, durable: bool = True) -> Iterator[Session]:
     if factory is None:  # one factory per store: a new sessionmaker is a new class, ~0.5 ms of event set-up
         factory = _FACTORIES[url] = sessionmaker(bind=get_engine(url), expire_on_commit=False)
     session = factory()
-    try:
+    with _unit_of_work(session):
         if not durable and url.startswith("postgresql"):
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        yield session
+
+
+@contextmanager
+def _unit_of_work(session: Session) -> Iterator[Session]:
+    """Commit what the block did, or roll it all back if it raised; the session is closed either way."""
+    try:
         yield session
         session.commit()
     except BaseException:
@@ -160,15 +167,8 @@ def _sqlite_lax_scope(url: str) -> Iterator[Session]:
         conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
         conn.commit()
         try:
-            session = Session(bind=conn, expire_on_commit=False)
-            try:
+            with _unit_of_work(Session(bind=conn, expire_on_commit=False)) as session:
                 yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
         finally:
             conn.rollback()
             conn.exec_driver_sql(f"PRAGMA synchronous={_SYNCHRONOUS[get_settings().sqlite_synchronous]}")
