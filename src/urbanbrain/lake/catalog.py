@@ -54,8 +54,10 @@ def _wait_for_writers(catalog: SqlCatalog) -> None:
     lake commit failed with "database is locked". It waits as long as the metadata engine does."""
     from sqlalchemy import event
 
+    from urbanbrain.meta.db import BUSY_TIMEOUT_S
+
     def busy_timeout(dbapi_con: Any, _record: Any) -> None:
-        dbapi_con.execute("PRAGMA busy_timeout=30000")
+        dbapi_con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
     event.listen(catalog.engine, "connect", busy_timeout)
     catalog.engine.dispose()  # connections opened while creating the catalog's tables get it too

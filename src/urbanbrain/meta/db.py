@@ -43,13 +43,14 @@ def metadata_url() -> str:
     return current[1]
 
 
+BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another's write lock (the lake catalog's too)
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}  # the setting's values, mapped: no text reaches SQL unchecked
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA synchronous={_SYNCHRONOUS[get_settings().sqlite_synchronous]}")
     cur.close()
@@ -61,7 +62,7 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _ENGINES.get(url)
         if engine is None:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
