@@ -4,7 +4,12 @@ The journal is what "durable on our side" means: history is committed from it in
 and each Iceberg commit records the journal position it covers (`<generation>:<offset>`) in the
 same atomic commit as the rows. After a crash the readings past that position are replayed, so
 nothing acknowledged is lost; readings a broker redelivers that are already in history are dropped
-by the dedupe on device + observedAt. A generation whose readings are all committed is deleted.
+by the dedupe on device + observedAt.
+
+Live state is saved apart from history (less often, to the metadata database or Redis), so the journal
+also keeps the position the last saved state covers (`state-position`, replaced atomically). After a
+crash the readings between that position and history's are applied to state again (not to history),
+so state never misses a reading history has. A generation is deleted once both positions are past it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+STATE_FILE = "state-position"
+
 
 class Journal:
     def __init__(self, folder: Path) -> None:
@@ -23,6 +30,9 @@ class Journal:
         gens = self.generations()
         self.generation = (gens[-1] + 1) if gens else 1
         self._fh = open(self._path(self.generation), "ab")  # noqa: SIM115 - kept open for appends
+        state = folder / STATE_FILE
+        self.state_position: str | None = (state.read_text().strip() or None) if state.exists() else None
+        self._committed: str | None = None
 
     def _path(self, gen: int) -> Path:
         return self.folder / f"journal-{gen:08d}.jsonl"
@@ -62,8 +72,27 @@ class Journal:
                         yield rec, pos
 
     def committed(self, position: str) -> None:
-        """History now covers everything up to `position`: older generations can go."""
-        gen, _ = _parse(position)
+        """History now covers everything up to `position`: generations older than both it and the
+        saved state's position can go."""
+        self._committed = position
+        self._drop_covered()
+
+    def state_saved(self, position: str) -> None:
+        """Live state now covers everything up to `position` (written, fsynced, renamed into place)."""
+        if position == self.state_position:
+            return
+        tmp = self.folder / f"{STATE_FILE}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(position)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.folder / STATE_FILE)
+        self.state_position = position
+        self._drop_covered()
+
+    def _drop_covered(self) -> None:
+        # no state position yet (a journal from before it was kept): keep what a crash would replay
+        gen = min(_parse(self._committed)[0], _parse(self.state_position)[0])
         for old in self.generations():
             if old < gen and old != self.generation:
                 self._path(old).unlink(missing_ok=True)
@@ -98,6 +127,15 @@ def _encode(records: list[Any]) -> bytes:
 
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def earlier(a: str | None, b: str | None) -> str | None:
+    """The earlier of two positions (None, "nothing yet", is earliest)."""
+    return a if _parse(a) <= _parse(b) else b
+
+
+def at_or_before(position: str, limit: str | None) -> bool:
+    return _parse(position) <= _parse(limit)
 
 
 def _parse(position: str | None) -> tuple[int, int]:

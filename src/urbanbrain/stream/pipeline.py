@@ -24,8 +24,8 @@ from urbanbrain.core.bus import Bus, get_bus
 from urbanbrain.core.clock import utcnow
 from urbanbrain.meta.db import insert_many, session_scope
 from urbanbrain.stream.feeds.base import Feed, Message, open_feed
-from urbanbrain.stream.history import History
-from urbanbrain.stream.journal import Journal
+from urbanbrain.stream.history import JOURNAL_PROPERTY, History
+from urbanbrain.stream.journal import Journal, at_or_before, earlier
 from urbanbrain.stream.payloads import Parser, PayloadSpec, Reading, Rejected, parse_time
 from urbanbrain.stream.rollups import Rollups
 from urbanbrain.stream.state import LiveState
@@ -157,13 +157,21 @@ class FeedRunner:
                                   bus=self.bus)
         self._reload_rules()
         self.history.load_recent_keys(properties)
-        committed = properties.get("urbanbrain.stream.journal")
-        replayed = [(_reading(rec), pos) for rec, pos in self.journal.replay(committed)]
+        committed = properties.get(JOURNAL_PROPERTY)
+        replayed = [(_reading(rec), pos) for rec, pos in
+                    self.journal.replay(earlier(committed, self.journal.state_position))]
         if replayed:
             received = self.now()
-            self._accept([r for r, _ in replayed], received)
+            # in history already, not yet in the saved state (a crash between the two saves)
+            in_history = [r for r, pos in replayed if at_or_before(pos, committed)]
+            if in_history:
+                self.state.apply_many(in_history, received, replayed[len(in_history) - 1][1])
+            if len(in_history) < len(replayed):
+                self._accept([r for r, pos in replayed if not at_or_before(pos, committed)], received,
+                             position=replayed[-1][1])
             self.flush()
-            log.info("feed %s: replayed %d journaled readings", self.config.name, len(replayed))
+            log.info("feed %s: replayed %d journaled readings (%d into live state only)", self.config.name,
+                     len(replayed), len(in_history))
         self._worker = threading.Thread(target=self._run, name=f"ub-stream-{self.config.name}", daemon=True)
         self._worker.start()
         self.feed.start(self.deliver)
@@ -238,7 +246,7 @@ class FeedRunner:
         readings, rejects = self.parser.parse_many([m.payload for m in batch])
         readings, flooded = self.flood.split(readings, time.monotonic())
         rejects.extend(flooded)
-        self.journal.append(readings)
+        position = self.journal.append(readings)
         if rejects:
             self._dead_letters(rejects, received)
         ack_many = getattr(self.feed, "ack_many", None)
@@ -252,13 +260,14 @@ class FeedRunner:
         self.stats.last_message_at = received
         now = time.monotonic()
         self.stats.recent = [s for s in self.stats.recent if now - s[0] <= 10.0] + [(now, self.stats.messages)]
-        self._accept(readings, received, messages=len(batch))
+        self._accept(readings, received, messages=len(batch), position=position)
 
-    def _accept(self, readings: list[Reading], received: datetime, messages: int = 0) -> None:
+    def _accept(self, readings: list[Reading], received: datetime, messages: int = 0,
+                position: str | None = None) -> None:
         fresh = self.history.add_many(readings, received)
         self.stats.readings += len(fresh)
         self.stats.duplicates = self.history.duplicates
-        changes = self.state.apply_many(fresh, received)
+        changes = self.state.apply_many(fresh, received, position)
         if self.alerts is not None and fresh:
             self.alerts.observe(fresh)
         if self.on_readings is not None and fresh:
@@ -326,11 +335,16 @@ class FeedRunner:
             self._committer.join()
         self._last_commit = time.monotonic()
         if not self.history.pending:
-            self.state.save()
+            self._save_state()
             self._roll(pa_empty(), force=True)
             return 0
         position = self.journal.position
         return self._committed(self.history.commit(position), position, force_state=True)
+
+    def _save_state(self) -> None:
+        self.state.save()
+        if self.state.saved_position is not None:
+            self.journal.state_saved(self.state.saved_position)
 
     def _roll(self, data: Any, force: bool = False) -> None:
         """Fold the rows just committed into the rollups (None: catch up from history). A failure
@@ -360,7 +374,7 @@ class FeedRunner:
         if (force_state or time.monotonic() - self._state_saved >= STATE_SAVE_SECONDS
                 or self.state.has_unsaved_devices()):
             self._state_saved = time.monotonic()
-            self.state.save()
+            self._save_state()
         messages, self._messages_saved = self.stats.messages - self._messages_saved, self.stats.messages
         with session_scope() as s:
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id).values(

@@ -1,7 +1,9 @@
 """Live state: the latest value of every attribute of every device of a feed (the digital twin).
 
-Held in memory for speed and saved with every history commit, to the metadata database by default
-or to Redis when `URBANBRAIN_REDIS_URL` is set, so a restarted stream starts from the last state.
+Held in memory for speed and saved with history commits (new devices at once, changes at most every
+few seconds), to the metadata database by default or to Redis when `URBANBRAIN_REDIS_URL` is set, so a
+restarted stream starts from the last state. Each save knows the journal position it covers; the
+pipeline records it in the journal, which replays the readings after it into state after a crash.
 A device is registered on its first reading, owned by the feed's department, with its location
 when the reading has one. A late reading (older than what is known) updates history, not the state.
 """
@@ -67,6 +69,8 @@ class LiveState:
         self._dirty: set[str] = set()
         self._stored: set[str] = set()
         self._lock = threading.Lock()
+        self._position: str | None = None  # the journal position of the last batch applied
+        self.saved_position: str | None = None  # ... and of the last one the stored state covers
 
     def apply(self, reading: Reading, received: datetime) -> dict[str, Any] | None:
         """Update from one reading; returns the changed attributes (None for a late reading)."""
@@ -90,7 +94,8 @@ class LiveState:
                 dev.lon, dev.lat = reading.lon, reading.lat
             return changed
 
-    def apply_many(self, readings: list[Reading], received: datetime) -> list[dict[str, Any]]:
+    def apply_many(self, readings: list[Reading], received: datetime,
+                   position: str | None = None) -> list[dict[str, Any]]:
         """Update from a batch, once per device: its readings merged in time order (each attribute
         keeps the time of the reading that carried it). Returns the state changes to publish
         (device, its latest time, the attributes whose value changed); late readings change nothing."""
@@ -100,6 +105,8 @@ class LiveState:
         changes: list[dict[str, Any]] = []
         iso: dict[datetime, str] = {}
         with self._lock:
+            if position is not None:
+                self._position = position
             for device_id, rs in groups.items():
                 if len(rs) > 1 and any(a.observed_at > b.observed_at for a, b in pairwise(rs)):
                     rs.sort(key=lambda r: r.observed_at)
@@ -162,16 +169,20 @@ class LiveState:
             return any(d not in self._stored for d in self._dirty)
 
     def save(self) -> int:
-        """Write the devices changed since the last save; returns how many."""
+        """Write the devices changed since the last save; returns how many. On success
+        `saved_position` is the journal position the stored state now covers."""
         with self._lock:  # copies: the worker keeps updating the devices while this thread saves
             dirty = [replace(self.devices[d], values=dict(self.devices[d].values), times=dict(self.devices[d].times))
                      for d in self._dirty]
             self._dirty.clear()
+            position = self._position
         if not dirty:
+            self.saved_position = position
             return 0
         url = get_settings().redis_url
         if url:
             self._save_redis(url, dirty)
+            self.saved_position = position
             return len(dirty)
         new = [d for d in dirty if d.device_id not in self._stored]
         old = [d for d in dirty if d.device_id in self._stored]
@@ -189,6 +200,7 @@ class LiveState:
                       "attributes": d.attributes, "observed_at": d.observed_at, "last_seen": d.last_seen}
                      for d in old])
         self._stored.update(d.device_id for d in new)
+        self.saved_position = position
         return len(dirty)
 
     def _key(self) -> str:
