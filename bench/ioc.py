@@ -8,8 +8,10 @@ the reference opens one plain DuckDB connection with the governed path's setting
 folder) and a view per dataset over its data files (no policy, no audit, no metadata writes) and runs each
 indicator's SQL once, timing only the queries. Both the wall-clock ratio and the process CPU-time ratio
 (DuckDB's threads included) are reported: on a shared machine the wall ratio is noisy, the CPU ratio
-less so. `--expired-policies` empties the policy cache before each computation (a scheduled refresh
-always comes after the cache's 2 seconds).
+less so. The computation runs the owners' groups side by side (a thread per core), the reference one
+query after another, as "the sum of their raw queries" says: the wall ratio is the refresh latency a
+screen sees, the CPU ratio what the machine pays. `--expired-policies` empties the policy cache before
+each computation (a scheduled refresh always comes after the cache's 2 seconds).
 
 The wall: a uvicorn server in this process, the admin signed in, `/ioc` loaded; "first meaningful paint"
 is the time from navigation start to the snapshot drawn (tiles filled, districts drawn: a performance

@@ -103,3 +103,25 @@ def test_a_missing_dataset_is_none_in_a_batch_and_an_error_alone(shops: Path) ->
         policy.policies_for(OTHER, ["market.shops.gone"])
     assert _values(run_groups([(OTHER, ["select count(*) as value from market.shops.gone", COUNT], None)])[0]) == [
         "refused", 2]
+
+
+def test_groups_run_side_by_side_still_audit_every_read_in_the_callers_held_run(shops: Path) -> None:
+    """The groups run on several threads; every read (one per query and dataset, each as its own reader)
+    reaches the caller's `reads_held`, none goes round it to the background buffer."""
+    from urbanbrain.govern import audit
+    from urbanbrain.meta.db import session_scope
+
+    audit.flush()
+    readers = [OWNER, OTHER, Principal("consumer", "indicator:third", frozenset({"water"}), frozenset())]
+    with audit.reads_held() as held:
+        out = run_groups([(r, [COUNT, PHONE, COUNT], None) for r in readers])
+        assert [_values(o) for o in out] == [[2, "13800000002", 2]] + [[2, "138****0002", 2]] * 2
+        assert sorted(e.principal for e in held) == sorted([r.label for r in readers] * 3)
+        assert all(e.action == "data.read" and e.target == SHOPS for e in held)
+        before = len(audit.list_entries(action="data.read", limit=None))
+        with session_scope() as s:
+            audit.record_all([], session=s, held=held)
+        held.clear()
+    audit.flush()
+    assert len(audit.list_entries(action="data.read", limit=None)) == before + 9  # each read once
+    assert audit.verify().ok

@@ -8,8 +8,11 @@ batches, remembers which SQL texts already passed the checks, and reuses kept co
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import os
 import threading
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -71,7 +74,8 @@ def run_groups(groups: list[Group], max_rows: int | None = None) -> list[list[Qu
     """`run_queries` of several readers at once (every department's indicators): their kept connections
     are checked together (`kept.take_many`: one catalog query, one policy session for all) and the
     policies of the ones to build afresh decided together (`policy.policies_for_many`); then each group
-    runs on its OWN reader's connection, exactly as `run_queries` would run it alone."""
+    runs on its OWN reader's connection, exactly as `run_queries` would run it alone, the groups side by
+    side on the machine's cores. A group that raises raises here, after the others finished."""
     from urbanbrain.govern import kept
 
     named: list[list[list[tuple[str, ...]] | QueryError]] = []
@@ -92,15 +96,25 @@ def run_groups(groups: list[Group], max_rows: int | None = None) -> list[list[Qu
     if fresh:
         with contextlib.suppress(UrbanBrainError):  # decided together, then cached; a dataset gone
             policies_for_many(fresh)  # is said by open_sealed below
-    out: list[list[QueryResult | QueryError]] = []
-    for n, (principal, sqls, params) in enumerate(groups):
+
+    def one(n: int) -> list[QueryResult | QueryError]:
+        principal, sqls, params = groups[n]
         binds = params or [None] * len(sqls)
         if not unions[n]:
-            out.append([refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal, bind)
-                        for sql, refs, bind in zip(sqls, named[n], binds, strict=True)])
-            continue
-        out.append(_run_group(principal, sqls, binds, named[n], unions[n], keys[n], taken[n], max_rows))
-    return out
+            return [refs if isinstance(refs, QueryError) else _alone(sql, max_rows, principal, bind)
+                    for sql, refs, bind in zip(sqls, named[n], binds, strict=True)]
+        return _run_group(principal, sqls, binds, named[n], unions[n], keys[n], taken[n], max_rows)
+
+    workers = min(len(groups), os.cpu_count() or 1)
+    if workers < 2:
+        return [one(n) for n in range(len(groups))]
+    # Readers' connections are separate DuckDB instances and a query releases the GIL, so groups run side
+    # by side, one per core, the largest first; each in a copy of this context, so the reads it audits
+    # reach the caller's `audit.reads_held` like the ones of a group run here.
+    order = sorted(range(len(groups)), key=lambda n: -len(groups[n][1]))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ub-groups") as pool:
+        futures = {n: pool.submit(contextvars.copy_context().run, one, n) for n in order}
+    return [futures[n].result() for n in range(len(groups))]
 
 
 def _run_group(principal: Principal, sqls: list[str], binds: list[Params],
