@@ -63,6 +63,7 @@ def test_the_wall_draws_fills_and_updates(browser: Any, server: str, city: list[
     assert page.locator("#ioc-score").inner_text() == "66.7"  # 2 of 3 lights green
     page.wait_for_function("window.UBIoc.facilities !== undefined")  # fetched after first paint
     assert page.locator("#ioc-located").inner_text() == "已定位 0/0"  # this city has no facility datasets
+    assert page.locator("#ioc-ranking").inner_text() == "暂无已办结的事件：首批事件办结后显示排名"  # no case yet
 
     _define("closure", "select 88.0 as value", theme="hotline", unit="%", alarm="< 85", title_zh="12345 办结率")
     compute_all()  # the server pushes the new value: the tile turns green without a reload

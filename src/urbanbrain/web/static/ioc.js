@@ -147,6 +147,12 @@
   function renderRanking(rows) {
     var table = document.getElementById("ioc-ranking");
     table.textContent = "";
+    if (!rows.length) {  // a new city, or a screen shown before any case closed: say so, not a blank panel
+      var empty = el("tr", "empty");
+      empty.appendChild(el("td", "muted", M.ranking_empty));
+      table.appendChild(empty);
+      return;
+    }
     rows.slice(0, 12).forEach(function (r) {
       var tr = el("tr");
       tr.appendChild(el("td", null, String(r.rank)));
