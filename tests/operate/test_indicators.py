@@ -89,6 +89,30 @@ def test_values_by_hand_with_breakdown_and_light(air: Path) -> None:
     assert [i["name"] for i in listed] == ["aqi_good_days"] and listed[0]["iso_code"] == "37120:8.1"
 
 
+@pytest.fixture
+def metadata_on_postgres(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    from urbanbrain.core.settings import get_settings
+
+    monkeypatch.setenv("URBANBRAIN_DATABASE_URL", pg_db)
+    get_settings.cache_clear()
+    return pg_db
+
+
+def test_values_history_and_reads_on_postgres(metadata_on_postgres: str, air: Path) -> None:
+    """The store's statements (driver-level points insert, one UPDATE for many rows, the audit append)
+    on PostgreSQL: the same values, history and audited reads as on SQLite."""
+    assert get_engine().dialect.name == "postgresql"
+    aqi()
+    for _ in range(2):
+        assert compute("aqi_good_days", ECO_ANALYST)["value"] == pytest.approx(700 / 9)
+    shown = get_indicator("aqi_good_days")
+    assert shown["breakdown_values"] == {"岳麓区": pytest.approx(80.0), "芙蓉区": pytest.approx(75.0)}
+    assert [p["value"] for p in shown["history"]] == [pytest.approx(700 / 9)] * 2
+    reads = [e for e in audit.list_entries(action="data.read") if e.target == "ecology.air.readings"]
+    assert len(reads) == 2 and all(e.principal.endswith("indicator:aqi_good_days") for e in reads)
+    assert audit.verify().ok
+
+
 def test_crossing_raises_exactly_one_alert_and_history_is_kept(air: Path) -> None:
     aqi(breakdown=None, sql="select 100.0 * count(*) filter (where aqi <= 100) / count(*) as value "
                             "from ecology.air.readings")

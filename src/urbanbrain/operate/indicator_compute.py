@@ -27,7 +27,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from urbanbrain.core.bus import Bus, get_bus
 from urbanbrain.core.clock import as_utc, utcnow
@@ -38,8 +38,8 @@ from urbanbrain.govern import audit
 from urbanbrain.govern.authz import acting, authorize
 from urbanbrain.govern.principals import Principal
 from urbanbrain.meta import leases
-from urbanbrain.meta.db import session_scope
-from urbanbrain.meta.models import Indicator, IndicatorValue
+from urbanbrain.meta.db import driver_time, insert_many, session_scope
+from urbanbrain.meta.models import Indicator
 from urbanbrain.operate.indicator_functions import evaluate_function, number
 from urbanbrain.operate.indicators import indicator_public, indicator_row
 from urbanbrain.operate.thresholds import ALARM, OK, RANK, WARN, light, parse_threshold, worst
@@ -307,7 +307,7 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
     worse, and `indicators.computed` for live screens."""
     events: list[tuple[str, dict[str, Any]]] = []
     out: list[dict[str, Any]] = []
-    points: list[dict[str, Any]] = []
+    points: list[tuple[str, str, float]] = []  # (indicator id, key, value), all at `now`
     audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]] = []
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {_DONE: [], _FAILED: []}
     with session_scope() as s:
@@ -334,8 +334,10 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
         for cols, params in changed.items():
             if params:
                 conn.execute(_update_of(cols), params)
-        if points:
-            conn.execute(insert(IndicatorValue), points)
+        if points:  # through the driver in one statement: Core's per-row parameter processing cost ~3 ms a run
+            at = driver_time(conn, now)
+            insert_many(conn, "indicator_values", ("indicator_id", "at", "key", "value"),
+                        [(i, at, k, v) for i, k, v in points])
         if audits or held:
             audit.record_all(audits, session=s, held=held or ())
     if held:  # committed with the results: nothing left for `reads_held` to buffer
@@ -347,7 +349,7 @@ def _store_many(outcomes: list[Outcome], by: Principal, now: datetime, bus: Bus 
 
 
 def _apply(row: Any, values: list[tuple[str, float]] | None, error: str | None, by: Principal,
-           now: datetime, points: list[dict[str, Any]],
+           now: datetime, points: list[tuple[str, str, float]],
            audits: list[tuple[Principal | None, str, str, dict[str, Any] | None]]
            ) -> tuple[str, dict[str, Any]] | None:
     """The new state of `row` (an indicator's columns, changed in place); its points and audit entry are
@@ -361,7 +363,7 @@ def _apply(row: Any, values: list[tuple[str, float]] | None, error: str | None, 
     warn, alarm = parse_threshold(row.warn), parse_threshold(row.alarm)
     state = worst([light(v, warn, alarm) for _, v in values])
     total = dict(values).get("")
-    points.extend({"indicator_id": row.id, "at": now, "key": k, "value": v} for k, v in values)
+    points.extend((row.id, k, v) for k, v in values)
     previous = row.state
     row.value, row.computed_at, row.stale, row.error, row.error_at = total, now, False, None, None
     row.state = state
