@@ -5,6 +5,7 @@ and a policy decided before an invalidation is never cached after it (attack tes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,60 @@ def test_groups_run_side_by_side_still_audit_every_read_in_the_callers_held_run(
     audit.flush()
     assert len(audit.list_entries(action="data.read", limit=None)) == before + 9  # each read once
     assert audit.verify().ok
+
+
+def test_two_callers_at_once_each_get_their_own_reads_and_policies(shops: Path) -> None:
+    """The scheduler and an API request refreshing at the same moment (two callers, four readers each,
+    every group on the pool): each reader its own masked or clear value, each caller's held run
+    exactly its own reads (from an outside review)."""
+    import threading
+
+    from urbanbrain.govern import audit
+
+    readers = [OWNER, OTHER, Principal("consumer", "indicator:third", frozenset({"water"}), frozenset()),
+               Principal("consumer", "indicator:fourth", frozenset({"market"}), frozenset())]
+    want = {r.label: "13800000002" if "market" in r.departments else "138****0002" for r in readers}
+    errors: list[str] = []
+
+    def caller(k: int) -> None:
+        for i in range(6):
+            order = readers[k:] + readers[:k]
+            with audit.reads_held() as held:
+                out = run_groups([(r, [COUNT, PHONE], None) for r in order])
+                errors.extend(f"caller {k} run {i}: {r.label} got {_values(o)}"
+                              for r, o in zip(order, out, strict=True) if _values(o) != [2, want[r.label]])
+                if sorted(e.principal for e in held) != sorted([r.label for r in order] * 2):
+                    errors.append(f"caller {k} run {i}: held {sorted(e.principal for e in held)}")
+                held.clear()
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_group_that_fails_is_its_own_error_and_the_others_stand(shops: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """One reader's unexpected failure (its connection broke, say) is the error of its own queries; the
+    other reader's answers, audit and kept connection are as if it ran alone — nothing is run twice."""
+    from urbanbrain.govern import audit, batch
+
+    run_groups([(OWNER, [COUNT], None), (OTHER, [COUNT], None)])  # both connections kept
+    real = batch._run_group
+
+    def broken(principal: Principal, *a: Any, **k: Any) -> Any:
+        if principal is OTHER:
+            raise RuntimeError("connection reset")
+        return real(principal, *a, **k)
+
+    monkeypatch.setattr(batch, "_run_group", broken)
+    with audit.reads_held() as held:
+        mine, theirs = run_groups([(OWNER, [COUNT, PHONE], None), (OTHER, [COUNT, PHONE], None)])
+        assert _values(mine) == [2, "13800000002"]
+        assert [type(e).__name__ for e in theirs] == ["QueryError"] * 2
+        assert all(isinstance(e, QueryError) and "connection reset" in e.message for e in theirs)
+        assert sorted(e.principal for e in held) == [OWNER.label] * 2  # the owner's reads, once
+        held.clear()
+    assert kept.key_of(OWNER, [("market", "shops", "shops")]) in kept._KEPT

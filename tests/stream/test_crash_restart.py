@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,98 @@ def test_journal_keeps_a_generation_until_history_and_state_are_both_past_it(tmp
     assert j.generations() == [2]
     j.close()
     assert Journal(tmp_path).state_position == "2:" + str(len(b'[{"d":"b"}]\n'))  # read back after a restart
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, where: str = "state") -> None:
+    """The metadata database refuses the next transaction of the `where` module of `urbanbrain.stream`
+    (a restart, a failover, a lock timeout): the state save, or the pipeline's feed counters."""
+    import importlib
+
+    state_mod = importlib.import_module(f"urbanbrain.stream.{where}")
+    real = state_mod.session_scope
+    calls = {"n": 0}
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("metadata database unavailable")
+        return real(*a, **k)
+
+    monkeypatch.setattr(state_mod, "session_scope", flaky)
+
+
+def test_a_failed_state_save_is_not_covered_by_the_next_state_position(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed state save leaves its devices dirty and the recorded state position where it was: the
+    next save writes them, and a crash before it replays their readings (found by an outside review:
+    the dirty set was cleared before the write and the next save's position passed them)."""
+    ensure_dept()
+    name = unique("savefail")
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    push(name, dumps([air("s1", 0, pm25=3.0)]))
+    wait_for(lambda: runner.stats.readings == 1, what="first reading")
+    runner.flush()
+    assert _pm25(name) == {"s1": 3.0}
+    push(name, dumps([air("s1", 1, pm25=9.0)]))
+    wait_for(lambda: runner.stats.readings == 2, what="second reading")
+    _fail_once(monkeypatch)
+    runner.flush()  # history committed, the state save failed: the feed's error, the devices dirty again
+    assert runner.error and "metadata database unavailable" in runner.error
+    push(name, dumps([air("s2", 2, pm25=4.0)]))
+    wait_for(lambda: runner.stats.readings == 3, what="third reading")
+    runner.flush()  # saves s2 only; state-position now past s1's 9.0
+    _abandon(runner)
+
+    again = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    again.start()
+    again.stop()
+    assert _pm25(name) == {"s1": 9.0, "s2": 4.0}
+    service.delete_feed(SYSTEM, name, purge=True)
+
+
+@pytest.mark.parametrize("where", ["state", "pipeline"])
+def test_a_failure_after_a_background_commit_does_not_double_history(
+        where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a failed history commit puts its rows back in the buffer: a failure after it (the state save,
+    the state position, the feed's counters) must not write the same rows again at the next commit."""
+    ensure_dept()
+    name = unique("savedup")
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    try:
+        push(name, dumps([air("d1", 0, pm25=1.0), air("d2", 0, pm25=2.0)]))
+        wait_for(lambda: runner.stats.readings == 2, what="readings applied")
+        _fail_once(monkeypatch, where)
+        runner._commit_in_background()  # new devices: the committer saves state right after history
+        assert runner._committer is not None
+        runner._committer.join()
+        assert runner.error and "metadata database unavailable" in runner.error
+    finally:
+        runner.stop()
+    assert len(history_rows(f"ecology.{name.replace('-', '_')}.observations")) == 2
+    service.delete_feed(SYSTEM, name, purge=True)
+
+
+def test_an_unreadable_state_position_does_not_stop_the_feed_for_good(tmp_path: Path) -> None:
+    """A state-position file that is not `<gen>:<offset>` (a disk error, an operator's edit) is ignored
+    with a warning: the whole journal kept is replayed into state, and the feed starts."""
+    ensure_dept()
+    name = unique("badpos")
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    push(name, dumps([air("b1", 0, pm25=1.0)]))
+    wait_for(lambda: runner.stats.readings == 1, what="reading")
+    runner.history.commit(runner.journal.position)
+    _abandon(runner)
+    (tmp_path / "j" / "state-position").write_text("3:")
+    again = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    try:
+        again.start()
+    finally:
+        again.stop()
+    assert _pm25(name) == {"b1": 1.0}
+    service.delete_feed(SYSTEM, name, purge=True)

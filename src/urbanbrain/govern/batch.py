@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import os
 import threading
 from collections.abc import Hashable
@@ -25,6 +26,7 @@ from urbanbrain.govern.principals import Principal
 from urbanbrain.govern.query import QueryResult, Sealed, _record, classify_error, open_sealed, run_query
 from urbanbrain.lake.engine import check_read_only, check_references, parse_tree, quote_ident
 
+log = logging.getLogger(__name__)
 _CHECKER: duckdb.DuckDBPyConnection | None = None  # parses only: it never holds a view or reads a file
 _CHECKER_LOCK = threading.Lock()
 _CHECKED: dict[str, list[tuple[str, ...]]] = {}  # SQL text -> the datasets it names, once it passed the checks
@@ -75,7 +77,8 @@ def run_groups(groups: list[Group], max_rows: int | None = None) -> list[list[Qu
     are checked together (`kept.take_many`: one catalog query, one policy session for all) and the
     policies of the ones to build afresh decided together (`policy.policies_for_many`); then each group
     runs on its OWN reader's connection, exactly as `run_queries` would run it alone, the groups side by
-    side on the machine's cores. A group that raises raises here, after the others finished."""
+    side on the process's cores. A group that fails unexpectedly gets the error in each of its slots
+    (logged); the others keep their answers and their reads are audited once."""
     from urbanbrain.govern import kept
 
     named: list[list[list[tuple[str, ...]] | QueryError]] = []
@@ -105,16 +108,35 @@ def run_groups(groups: list[Group], max_rows: int | None = None) -> list[list[Qu
                     for sql, refs, bind in zip(sqls, named[n], binds, strict=True)]
         return _run_group(principal, sqls, binds, named[n], unions[n], keys[n], taken[n], max_rows)
 
-    workers = min(len(groups), os.cpu_count() or 1)
+    if len(groups) == 1:
+        return [one(0)]  # `run_queries`: its caller sees an unexpected failure as it is
+
+    def guarded(n: int) -> list[QueryResult | QueryError]:
+        """One reader's failure is its own queries' error, never the others' (they are not run again)."""
+        try:
+            return one(n)
+        except Exception as exc:
+            log.exception("the queries of %s failed", groups[n][0].label)
+            return [QueryError(f"{type(exc).__name__}: {exc}", hint="see the server log")] * len(groups[n][1])
+
+    workers = min(len(groups), _cores())
     if workers < 2:
-        return [one(n) for n in range(len(groups))]
+        return [guarded(n) for n in range(len(groups))]
     # Readers' connections are separate DuckDB instances and a query releases the GIL, so groups run side
     # by side, one per core, the largest first; each in a copy of this context, so the reads it audits
     # reach the caller's `audit.reads_held` like the ones of a group run here.
     order = sorted(range(len(groups)), key=lambda n: -len(groups[n][1]))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ub-groups") as pool:
-        futures = {n: pool.submit(contextvars.copy_context().run, one, n) for n in order}
+        futures = {n: pool.submit(contextvars.copy_context().run, guarded, n) for n in order}
     return [futures[n].result() for n in range(len(groups))]
+
+
+def _cores() -> int:
+    """The cores this process may use (its CPU affinity, e.g. a container's cpuset), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _run_group(principal: Principal, sqls: list[str], binds: list[Params],

@@ -15,12 +15,16 @@ so state never misses a reading history has. A generation is deleted once both p
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state-position"
+_POSITION = re.compile(r"\d{1,12}:\d{1,18}")
+log = logging.getLogger(__name__)
 
 
 class Journal:
@@ -30,8 +34,7 @@ class Journal:
         gens = self.generations()
         self.generation = (gens[-1] + 1) if gens else 1
         self._fh = open(self._path(self.generation), "ab")  # noqa: SIM115 - kept open for appends
-        state = folder / STATE_FILE
-        self.state_position: str | None = (state.read_text().strip() or None) if state.exists() else None
+        self.state_position = _read_position(folder / STATE_FILE)
         self._committed: str | None = None
 
     def _path(self, gen: int) -> Path:
@@ -127,6 +130,24 @@ def _encode(records: list[Any]) -> bytes:
 
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _read_position(path: Path) -> str | None:
+    """The saved state's position; None (replay everything kept into state, which is harmless) when
+    missing, or unreadable — a damaged file must not stop the feed from starting."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("journal %s: cannot read %s (%s); replaying the whole journal into live state",
+                    path.parent, path.name, exc)
+        return None
+    if not _POSITION.fullmatch(text):
+        log.warning("journal %s: %s holds %r, not <generation>:<offset>; replaying the whole journal into "
+                    "live state", path.parent, path.name, text[:40])
+        return None
+    return text
 
 
 def earlier(a: str | None, b: str | None) -> str | None:

@@ -322,12 +322,18 @@ class FeedRunner:
 
     def _commit(self, rows: list[Reading], ingested: list[datetime], position: str) -> int:
         try:
-            return self._committed(self.history.commit_rows(rows, ingested, position), position)
+            written = self.history.commit_rows(rows, ingested, position)
         except Exception as exc:
             self.history.restore(rows, ingested)  # retried with the next commit; still in the journal anyway
             self.error = str(exc)
             log.exception("feed %s: history commit failed", self.config.name)
             return 0
+        try:
+            return self._committed(written, position)
+        except Exception as exc:  # history holds the rows now: put back, they would be written twice
+            self.error = str(exc)
+            log.exception("feed %s: bookkeeping after a history commit failed", self.config.name)
+            return written
 
     def flush(self) -> int:
         """Commit buffered history with the journal position now, then save live state and counters."""
@@ -342,9 +348,16 @@ class FeedRunner:
         return self._committed(self.history.commit(position), position, force_state=True)
 
     def _save_state(self) -> None:
-        self.state.save()
-        if self.state.saved_position is not None:
-            self.journal.state_saved(self.state.saved_position)
+        """Save live state and record the journal position it covers. A failure is the feed's error, not
+        the caller's: the devices stay dirty for the next save and the recorded position does not move,
+        so a crash before that save still replays their readings into state."""
+        try:
+            self.state.save()
+            if self.state.saved_position is not None:
+                self.journal.state_saved(self.state.saved_position)
+        except Exception as exc:
+            self.error = f"live state: {exc}"
+            log.exception("feed %s: saving live state failed", self.config.name)
 
     def _roll(self, data: Any, force: bool = False) -> None:
         """Fold the rows just committed into the rollups (None: catch up from history). A failure

@@ -179,11 +179,21 @@ class LiveState:
         if not dirty:
             self.saved_position = position
             return 0
+        try:
+            self._write(dirty)
+        except BaseException:  # not stored: dirty again, and the saved position stays where it was
+            with self._lock:
+                self._dirty.update(d.device_id for d in dirty)
+            raise
+        self._stored.update(d.device_id for d in dirty)
+        self.saved_position = position
+        return len(dirty)
+
+    def _write(self, dirty: list[Device]) -> None:
         url = get_settings().redis_url
         if url:
             self._save_redis(url, dirty)
-            self.saved_position = position
-            return len(dirty)
+            return
         new = [d for d in dirty if d.device_id not in self._stored]
         old = [d for d in dirty if d.device_id in self._stored]
         with session_scope() as s:
@@ -199,9 +209,6 @@ class LiveState:
                     [{"b_device": d.device_id, "type": d.type, "lon": d.lon, "lat": d.lat,
                       "attributes": d.attributes, "observed_at": d.observed_at, "last_seen": d.last_seen}
                      for d in old])
-        self._stored.update(d.device_id for d in new)
-        self.saved_position = position
-        return len(dirty)
 
     def _key(self) -> str:
         return f"{get_settings().redis_prefix}:stream:state:{self.feed_id}"
@@ -212,7 +219,9 @@ class LiveState:
         client = redis.Redis.from_url(url)
         for device_id, raw in client.hgetall(self._key()).items():
             d = json.loads(raw)
-            self.devices[device_id.decode() if isinstance(device_id, bytes) else device_id] = Device(
+            name = device_id.decode() if isinstance(device_id, bytes) else device_id
+            self._stored.add(name)
+            self.devices[name] = Device(
                 d["device_id"], d["type"], d["department"], *Device.split(d["attributes"]),
                 datetime.fromisoformat(d["observed_at"]) if d.get("observed_at") else None, d.get("lon"),
                 d.get("lat"), None, datetime.fromisoformat(d["last_seen"]) if d.get("last_seen") else None)
