@@ -111,6 +111,22 @@ def test_sigkill_and_restart_keeps_every_reading_exactly_once(kind: str, tmp_pat
     assert len(state) == DEVICES
 
 
+def _started(prefix: str, tmp_path: Path) -> tuple[str, FeedRunner]:
+    """A new HTTP feed of air readings and its runner, started on a journal in `tmp_path`."""
+    ensure_dept()
+    name = unique(prefix)
+    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
+    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
+    runner.start()
+    return name, runner
+
+
+def _push(runner: FeedRunner, name: str, body: bytes, total: int) -> None:
+    """POST `body` to the feed and wait until the runner has applied `total` readings in all."""
+    push(name, body)
+    wait_for(lambda: runner.stats.readings == total, what=f"{total} readings applied")
+
+
 def _abandon(runner: FeedRunner) -> None:
     """What SIGKILL leaves: the threads stop where they are, nothing is flushed or saved."""
     runner.feed.stop()
@@ -128,17 +144,11 @@ def test_state_saved_less_often_than_history_catches_up_after_a_crash(tmp_path: 
     """History commits every batch; changes of known devices reach the saved state only every few
     seconds. A crash in between left state behind history for good (the readings were journaled,
     acknowledged and committed, so nothing redelivered them): the restart applies them from the journal."""
-    ensure_dept()
-    name = unique("stategap")
-    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
-    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
-    runner.start()
-    push(name, dumps([air("s1", 0, pm25=3.0), air("s2", 0, pm25=4.0)]))
-    wait_for(lambda: runner.stats.readings == 2, what="the first readings applied")
+    name, runner = _started("stategap", tmp_path)
+    _push(runner, name, dumps([air("s1", 0, pm25=3.0), air("s2", 0, pm25=4.0)]), 2)
     runner.flush()
     assert _pm25(name) == {"s1": 3.0, "s2": 4.0}
-    push(name, dumps([air("s1", 1, pm25=9.0), air("s1", 2, pm25=10.0)]))
-    wait_for(lambda: runner.stats.readings == 4, what="the second readings applied")
+    _push(runner, name, dumps([air("s1", 1, pm25=9.0), air("s1", 2, pm25=10.0)]), 4)
     runner._commit_in_background()  # the worker's own timed commit: history yes, state not yet
     assert runner._committer is not None
     runner._committer.join()
@@ -159,13 +169,8 @@ def test_state_saved_less_often_than_history_catches_up_after_a_crash(tmp_path: 
 def test_state_never_saved_before_the_crash_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
     """The first commit's history landed and the process died before its state save (the window
     the SIGKILL test above hit on a loaded machine): every device comes back."""
-    ensure_dept()
-    name = unique("statenew")
-    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
-    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
-    runner.start()
-    push(name, dumps([air(f"n{i}", 0, pm25=float(i)) for i in range(5)]))
-    wait_for(lambda: runner.stats.readings == 5, what="the readings applied")
+    name, runner = _started("statenew", tmp_path)
+    _push(runner, name, dumps([air(f"n{i}", 0, pm25=float(i)) for i in range(5)]), 5)
     runner.history.commit(runner.journal.position)  # history's commit, then the kill before `state.save`
     _abandon(runner)
     assert service.live_state(SYSTEM, feed=name) == []
@@ -217,22 +222,15 @@ def test_a_failed_state_save_is_not_covered_by_the_next_state_position(tmp_path:
     """A failed state save leaves its devices dirty and the recorded state position where it was: the
     next save writes them, and a crash before it replays their readings (found by an outside review:
     the dirty set was cleared before the write and the next save's position passed them)."""
-    ensure_dept()
-    name = unique("savefail")
-    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
-    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
-    runner.start()
-    push(name, dumps([air("s1", 0, pm25=3.0)]))
-    wait_for(lambda: runner.stats.readings == 1, what="first reading")
+    name, runner = _started("savefail", tmp_path)
+    _push(runner, name, dumps([air("s1", 0, pm25=3.0)]), 1)
     runner.flush()
     assert _pm25(name) == {"s1": 3.0}
-    push(name, dumps([air("s1", 1, pm25=9.0)]))
-    wait_for(lambda: runner.stats.readings == 2, what="second reading")
+    _push(runner, name, dumps([air("s1", 1, pm25=9.0)]), 2)
     _fail_once(monkeypatch)
     runner.flush()  # history committed, the state save failed: the feed's error, the devices dirty again
     assert runner.error and "metadata database unavailable" in runner.error
-    push(name, dumps([air("s2", 2, pm25=4.0)]))
-    wait_for(lambda: runner.stats.readings == 3, what="third reading")
+    _push(runner, name, dumps([air("s2", 2, pm25=4.0)]), 3)
     runner.flush()  # saves s2 only; state-position now past s1's 9.0
     _abandon(runner)
 
@@ -248,14 +246,9 @@ def test_a_failure_after_a_background_commit_does_not_double_history(
         where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only a failed history commit puts its rows back in the buffer: a failure after it (the state save,
     the state position, the feed's counters) must not write the same rows again at the next commit."""
-    ensure_dept()
-    name = unique("savedup")
-    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
-    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
-    runner.start()
+    name, runner = _started("savedup", tmp_path)
     try:
-        push(name, dumps([air("d1", 0, pm25=1.0), air("d2", 0, pm25=2.0)]))
-        wait_for(lambda: runner.stats.readings == 2, what="readings applied")
+        _push(runner, name, dumps([air("d1", 0, pm25=1.0), air("d2", 0, pm25=2.0)]), 2)
         _fail_once(monkeypatch, where)
         runner._commit_in_background()  # new devices: the committer saves state right after history
         assert runner._committer is not None
@@ -270,13 +263,8 @@ def test_a_failure_after_a_background_commit_does_not_double_history(
 def test_an_unreadable_state_position_does_not_stop_the_feed_for_good(tmp_path: Path) -> None:
     """A state-position file that is not `<gen>:<offset>` (a disk error, an operator's edit) is ignored
     with a warning: the whole journal kept is replayed into state, and the feed starts."""
-    ensure_dept()
-    name = unique("badpos")
-    service.create_feed(SYSTEM, name, "ecology", "http", {}, model="AirQualityObserved")
-    runner = FeedRunner(service.feed_config(name), tmp_path / "j", feed=HttpFeed(name, {}))
-    runner.start()
-    push(name, dumps([air("b1", 0, pm25=1.0)]))
-    wait_for(lambda: runner.stats.readings == 1, what="reading")
+    name, runner = _started("badpos", tmp_path)
+    _push(runner, name, dumps([air("b1", 0, pm25=1.0)]), 1)
     runner.history.commit(runner.journal.position)
     _abandon(runner)
     (tmp_path / "j" / "state-position").write_text("3:")
