@@ -281,3 +281,31 @@ def test_an_unreadable_state_position_does_not_stop_the_feed_for_good(tmp_path: 
         again.stop()
     assert _pm25(name) == {"b1": 1.0}
     service.delete_feed(SYSTEM, name, purge=True)
+
+
+def test_a_failed_history_commit_shows_on_the_feed_until_a_commit_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committer's failure stays on the feed (`last_error`) — the worker's own error is cleared by the
+    next good batch, which hid a failing lake from the feed page — and goes with the next good commit."""
+    name, runner = _started("lakefail", tmp_path)
+    try:
+        _push(runner, name, dumps([air("h1", 0, pm25=1.0)]), 1)
+        real = runner.history.commit_rows
+
+        def full(*a: Any, **k: Any) -> Any:
+            raise OSError("No space left on device")
+
+        monkeypatch.setattr(runner.history, "commit_rows", full)
+        runner._commit_in_background()
+        assert runner._committer is not None
+        runner._committer.join()
+        _push(runner, name, dumps([air("h1", 1, pm25=2.0)]), 2)  # a good batch meanwhile: the error stays
+        assert "No space left on device" in (service.feed_status(SYSTEM, name)["last_error"] or "")
+        monkeypatch.setattr(runner.history, "commit_rows", real)
+        runner._commit_in_background()
+        runner._committer.join()
+        assert service.feed_status(SYSTEM, name)["last_error"] is None
+    finally:
+        runner.stop()
+    assert len(history_rows(f"ecology.{name.replace('-', '_')}.observations")) == 2  # the failed rows too, once
+    service.delete_feed(SYSTEM, name, purge=True)

@@ -141,7 +141,9 @@ class FeedRunner:
         self._messages_saved = 0
         self._committer: threading.Thread | None = None
         self._state_saved = 0.0
-        self.error: str | None = None
+        self.error: str | None = None  # the worker's: cleared by the next good batch
+        # the committer's (history, rollups, live state): kept, and shown on the feed, until a commit succeeds
+        self.commit_error: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -325,15 +327,29 @@ class FeedRunner:
             written = self.history.commit_rows(rows, ingested, position)
         except Exception as exc:
             self.history.restore(rows, ingested)  # retried with the next commit; still in the journal anyway
-            self.error = str(exc)
+            self.commit_error = f"history commit: {exc}"
             log.exception("feed %s: history commit failed", self.config.name)
+            self._show_error()
             return 0
         try:
             return self._committed(written, position)
         except Exception as exc:  # history holds the rows now: put back, they would be written twice
-            self.error = str(exc)
+            self.commit_error = str(exc)
             log.exception("feed %s: bookkeeping after a history commit failed", self.config.name)
+            self._show_error()
             return written
+
+    def _show_error(self) -> None:
+        """The committer's failure on the feed (`last_error`) at once, not at the next good commit."""
+        from sqlalchemy import update
+
+        from urbanbrain.meta.models import Feed as FeedRow
+
+        try:
+            with session_scope() as s:
+                s.execute(update(FeedRow).where(FeedRow.id == self.config.id).values(last_error=self.commit_error))
+        except Exception:  # the metadata store may be what failed: the log has it
+            log.debug("feed %s: could not record the error on the feed", self.config.name, exc_info=True)
 
     def flush(self) -> int:
         """Commit buffered history with the journal position now, then save live state and counters."""
@@ -356,7 +372,7 @@ class FeedRunner:
             if self.state.saved_position is not None:
                 self.journal.state_saved(self.state.saved_position)
         except Exception as exc:
-            self.error = f"live state: {exc}"
+            self.commit_error = f"live state: {exc}"
             log.exception("feed %s: saving live state failed", self.config.name)
 
     def _roll(self, data: Any, force: bool = False) -> None:
@@ -369,7 +385,7 @@ class FeedRunner:
                 self.rollups.add(data, force=force)
         except Exception as exc:
             self.rollups.behind = True
-            self.error = f"rollups: {exc}"
+            self.commit_error = f"rollups: {exc}"
             log.exception("feed %s: rollup update failed", self.config.name)
 
     def _committed(self, rows: int, position: str, force_state: bool = False) -> int:
@@ -377,6 +393,7 @@ class FeedRunner:
 
         from urbanbrain.meta.models import Feed as FeedRow
 
+        self.commit_error = None  # history took the rows; what follows may set it again
         self.journal.committed(position)
         self.stats.committed += rows
         if rows and self.history.committed_data is not None:
@@ -392,5 +409,5 @@ class FeedRunner:
         with session_scope() as s:
             s.execute(update(FeedRow).where(FeedRow.id == self.config.id).values(
                 readings_total=FeedRow.readings_total + rows, messages_total=FeedRow.messages_total + messages,
-                last_message_at=self.stats.last_message_at, last_error=self.error))
+                last_message_at=self.stats.last_message_at, last_error=self.commit_error or self.error))
         return rows
