@@ -164,16 +164,16 @@ class FeedRunner:
                     self.journal.replay(earlier(committed, self.journal.state_position))]
         if replayed:
             received = self.now()
-            # in history already, not yet in the saved state (a crash between the two saves)
-            in_history = [r for r, pos in replayed if at_or_before(pos, committed)]
-            if in_history:
-                self.state.apply_many(in_history, received, replayed[len(in_history) - 1][1])
-            if len(in_history) < len(replayed):
-                self._accept([r for r, pos in replayed if not at_or_before(pos, committed)], received,
-                             position=replayed[-1][1])
+            # the first ones are in history already, not yet in the saved state (a crash between the two
+            # saves); positions only grow, so they are a prefix
+            split = sum(1 for _, pos in replayed if at_or_before(pos, committed))
+            if split:
+                self.state.apply_many([r for r, _ in replayed[:split]], received, replayed[split - 1][1])
+            if split < len(replayed):
+                self._accept([r for r, _ in replayed[split:]], received, position=replayed[-1][1])
             self.flush()
             log.info("feed %s: replayed %d journaled readings (%d into live state only)", self.config.name,
-                     len(replayed), len(in_history))
+                     len(replayed), split)
         self._worker = threading.Thread(target=self._run, name=f"ub-stream-{self.config.name}", daemon=True)
         self._worker.start()
         self.feed.start(self.deliver)
@@ -333,7 +333,7 @@ class FeedRunner:
             return 0
         try:
             return self._committed(written, position)
-        except Exception as exc:  # history holds the rows now: put back, they would be written twice
+        except Exception as exc:  # history holds the rows now: not put back, they would be written twice
             self.commit_error = str(exc)
             log.exception("feed %s: bookkeeping after a history commit failed", self.config.name)
             self._show_error()
