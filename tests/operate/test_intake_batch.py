@@ -171,3 +171,82 @@ def test_open311_front_keeps_open311_errors(city: None) -> None:
         assert unknown.status_code == 404 and set(unknown.json()[0]) == {"code", "description"}
         assert c.get("/open311/v2/services.json").json()[0]["service_code"] == "路灯"
     assert _count(Case) == 0
+
+
+def _post_from_a_loop(app: Any, forms: list[dict[str, str]]) -> Any:
+    """Post `forms` at once from an event loop in a thread of its own (see the test above); a future of
+    the responses."""
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return list(await asyncio.gather(*(client.post("/open311/v2/requests.json", data=f) for f in forms)))
+
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(asyncio.run, post_all())
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_open311_posts_waiting_together_are_one_commit_and_a_bad_one_fails_alone(city: None,
+                                                                                  commits: list[int]) -> None:
+    """The front hands each POST to the intake writer whole (key, form, location): posts that wait
+    together are one transaction, and a bad key, a malformed form or a point outside the city is that
+    post's own Open311 error, not its group's."""
+    add_consumer("grid-app", "hotline")
+    key = create_key("grid-app").key
+    app = create_app()
+    good = [{"api_key": key, "service_code": "路灯", "description": f"路灯不亮 {k}",
+             "lat": f"{28.15 + k * 0.002:.4f}", "long": f"{112.95 + k * 0.002:.4f}", "request_ref": f"w-{k}"}
+            for k in range(6)]
+    bad = [{**good[0], "api_key": "not-a-key", "request_ref": "bad-key"},
+           {**good[0], "lat": "north", "request_ref": "bad-lat"},
+           {**good[0], "lat": "40.0", "long": "116.4", "request_ref": "beijing"}]
+    forms = [good[0], bad[0], *good[1:3], bad[1], *good[3:], bad[2]]
+    with batch._WRITER:
+        answers = _post_from_a_loop(app, forms)
+        deadline = time.monotonic() + 30
+        while len(batch._QUEUE) < len(forms) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(batch._QUEUE) == len(forms)
+        before = len(commits)
+    responses = answers.result(60)
+    by_ref = {f["request_ref"]: r for f, r in zip(forms, responses, strict=True)}
+    assert [by_ref[f"w-{k}"].status_code for k in range(6)] == [201] * 6
+    assert by_ref["bad-key"].status_code == 403 and "API key" in by_ref["bad-key"].json()[0]["description"]
+    assert by_ref["bad-lat"].status_code == 400 and "decimal degrees" in by_ref["bad-lat"].json()[0]["description"]
+    assert by_ref["beijing"].status_code == 400 and "outside the city" in by_ref["beijing"].json()[0]["description"]
+    assert len(commits) - before == 1  # the six good reports: one transaction
+    with session_scope() as s:
+        assert set(s.scalars(select(Case.source_ref))) == {f"w-{k}" for k in range(6)}
+    assert audit.verify().ok
+
+
+def test_a_poster_that_goes_away_leaves_its_case_and_the_writer_working(city: None) -> None:
+    """The client disconnects (its task is cancelled) while its report waits for the writer: the report is
+    still committed once, sending it again finds it, and later posts are answered as before."""
+    add_consumer("grid-app", "hotline")
+    key = create_key("grid-app").key
+    app = create_app()
+    form = {"api_key": key, "service_code": "路灯", "description": "路灯不亮", "lat": "28.2", "long": "112.98",
+            "request_ref": "gone-1"}
+
+    async def post_and_leave() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            task = asyncio.ensure_future(client.post("/open311/v2/requests.json", data=form))
+            while not batch._QUEUE:
+                await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with batch._WRITER, ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(post_and_leave(), 30)).result(60)
+        writer = batch._THREAD[0]
+    deadline = time.monotonic() + 30
+    while _count(Case) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    again = _post_from_a_loop(app, [form, {**form, "request_ref": "gone-2"}]).result(60)
+    assert [r.status_code for r in again] == [201, 201]
+    assert batch._THREAD[0] is writer and writer.is_alive()  # answering a closed loop did not kill the writer
+    with session_scope() as s:
+        assert sorted(s.scalars(select(Case.source_ref))) == ["gone-1", "gone-2"]
+    assert audit.verify().ok

@@ -238,5 +238,9 @@ class DriverCursor:
 
 
 def driver_time(conn: Connection, value: datetime) -> Any:
-    """A UTC time as `insert_many` must pass it: SQLite keeps SQLAlchemy's text form, PostgreSQL the datetime."""
-    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else value
+    """A UTC time as `insert_many` must pass it: SQLite keeps SQLAlchemy's text form
+    (`YYYY-MM-DD HH:MM:SS.ffffff`), PostgreSQL the datetime. `isoformat` writes that form several times
+    faster than `strftime` (nine times per Open311 report)."""
+    if conn.dialect.name != "sqlite":
+        return value
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")

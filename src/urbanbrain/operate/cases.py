@@ -242,7 +242,10 @@ def create_case(report: Report, by: Principal, *, now: datetime | None = None, a
             clocks = [{"case_id": c.id, "kind": k, "due_at": getattr(c, due), "raised_at": None,
                        "stopped_at": getattr(c, done)} for k, (due, done) in enumerate(_CLOCKS)
                       if getattr(c, due) is not None]
-            if clocks:  # none: no SLA policy matched, the case runs without clocks
+            if clocks and raw is not None:  # none: no SLA policy matched, the case runs without clocks
+                raw.executemany(_SLA_SQL, [(k["case_id"], k["kind"], _driver_value(conn, "time", k["due_at"]), None,
+                                            _driver_value(conn, "time", k["stopped_at"])) for k in clocks])
+            elif clocks:
                 conn.execute(_INSERT_SLA, clocks)
             if audit_into is not None:
                 audit_into.extend(entries)
@@ -284,6 +287,7 @@ def new_case(**values: Any) -> Case:
 
 
 _EXISTING_SQL = "SELECT id FROM cases WHERE channel = ? AND source_ref = ?"
+_SLA_SQL = "INSERT INTO case_sla (case_id, kind, due_at, raised_at, stopped_at) VALUES (?, ?, ?, ?, ?)"
 
 
 @lru_cache(maxsize=1)

@@ -9,11 +9,8 @@ data. Case creation is synchronous, so a token is the request id itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qsl
@@ -216,32 +213,30 @@ async def _post(fmt: str, body: bytes, query: bytes) -> Response:
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         form.setdefault(k, v)
-    context = contextvars.copy_context()
+    from urbanbrain.operate.intake.base import submit_async
+
     try:
-        rows = await asyncio.get_running_loop().run_in_executor(_POOL, context.run, _post_work, form)
+        case, _ = await submit_async(lambda: _post_report(form), authorise=False)
     except UrbanBrainError as exc:
         return _error(fmt, _status(exc), exc.message)
-    return _render(fmt, "service_requests", "request", rows, 201)
+    return _render(fmt, "service_requests", "request",
+                   [{"service_request_id": case["id"], "service_notice": "", "account_id": ""}], 201)
 
 
-def _post_work(form: dict[str, str]) -> list[dict[str, Any]]:
-    """Authenticate the key, read the form as a report, run it through the intake pipeline."""
+def _post_report(form: dict[str, str]) -> tuple[Any, Any]:
+    """The key's consumer and the form as a report: what `POST requests` submits."""
     from urbanbrain.capability.consumers import authenticate
     from urbanbrain.govern.principals import consumer_principal
-    from urbanbrain.operate.intake.base import channel, submit
+    from urbanbrain.operate.intake.base import channel
 
     if not form.get("api_key"):
         raise AuthenticationRequiredError("api_key is required to submit a request")
     key = authenticate(form["api_key"])
-    report = channel("open311").to_report(form)
-    case, _ = submit(report, consumer_principal(key.consumer_name, key.department_code), authorise=False)
-    return [{"service_request_id": case["id"], "service_notice": "", "account_id": ""}]
+    return channel("open311").to_report(form), consumer_principal(key.consumer_name, key.department_code)
 
 
 POST_PATH = re.compile(r"^/open311/v2/requests\.(?P<fmt>[^./]+)$")
 PREFIX = "/open311/v2/"
-POST_THREADS = 16  # reports being validated, located or waiting for their group commit at once
-_POOL = ThreadPoolExecutor(POST_THREADS, thread_name_prefix="ub-open311")
 
 
 class Open311Front:

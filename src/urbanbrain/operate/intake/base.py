@@ -9,7 +9,7 @@ points a plugin would use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -54,6 +54,32 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
         return batch.submit(report, by, authorise=authorise, now=now)
     with session_scope() as s:  # the duplicates read and the creation in one transaction: one commit
         return write_in(s, report, by, authorise=authorise, now=now)
+
+
+async def submit_async(work: Callable[[], tuple[Report, Principal]], *, authorise: bool = True
+                       ) -> tuple[dict[str, Any], bool]:
+    """`submit` for a caller on the event loop (the Open311 front): `work()` reads the request as a report
+    and says who sends it (key check, form), off the loop. On SQLite the intake writer runs `work`,
+    `prepare` and the group commit in turn, so the loop hands the request over once; on PostgreSQL a
+    worker thread runs `submit`."""
+    from urbanbrain.meta.db import metadata_url
+
+    def ready() -> tuple[Report, Principal]:
+        report, by = work()
+        prepare(report)
+        return report, by
+
+    if metadata_url().startswith("sqlite"):
+        from urbanbrain.operate.intake import batch
+
+        return await batch.submit_async(ready, authorise=authorise)
+    import asyncio
+
+    def alone() -> tuple[dict[str, Any], bool]:
+        report, by = work()
+        return submit(report, by, authorise=authorise)
+
+    return await asyncio.to_thread(alone)
 
 
 def prepare(report: Report, *, require_location: bool = True) -> None:
