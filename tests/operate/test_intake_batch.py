@@ -216,7 +216,7 @@ def test_open311_posts_waiting_together_are_one_commit_and_a_bad_one_fails_alone
     assert by_ref["beijing"].status_code == 400 and "outside the city" in by_ref["beijing"].json()[0]["description"]
     assert len(commits) - before == 1  # the six good reports: one transaction
     with session_scope() as s:
-        assert set(s.scalars(select(Case.source_ref))) == {f"w-{k}" for k in range(6)}
+        assert set(s.scalars(select(Case.source_ref))) == {f"grid-app/w-{k}" for k in range(6)}
     assert audit.verify().ok
 
 
@@ -248,5 +248,95 @@ def test_a_poster_that_goes_away_leaves_its_case_and_the_writer_working(city: No
     assert [r.status_code for r in again] == [201, 201]
     assert batch._THREAD[0] is writer and writer.is_alive()  # answering a closed loop did not kill the writer
     with session_scope() as s:
-        assert sorted(s.scalars(select(Case.source_ref))) == ["gone-1", "gone-2"]
+        assert sorted(s.scalars(select(Case.source_ref))) == ["grid-app/gone-1", "grid-app/gone-2"]
     assert audit.verify().ok
+
+
+def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["answer"] = fn()
+        except BaseException as exc:  # the caller's error is what is checked
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_a_report_whose_work_raises_systemexit_fails_alone_and_the_writer_goes_on(city: None) -> None:
+    """(found by an outside review) A `SystemExit` from one async caller's work (a plugin giving up)
+    ended the writer thread: a report queued meanwhile waited for ever, and the good reports of the same
+    group failed with it. Now it is that report's own `RuntimeError`; the others are created."""
+    in_prepare, b_queued = threading.Event(), threading.Event()
+
+    def dying() -> Any:
+        in_prepare.set()
+        assert b_queued.wait(30)
+        deadline = time.monotonic() + 30
+        while not batch._QUEUE and time.monotonic() < deadline:  # B is in the queue now
+            time.sleep(0.005)
+        raise SystemExit("a plugin gave up")
+
+    a, a_out = _in_thread(lambda: asyncio.run(batch.submit_async(dying)))
+    assert in_prepare.wait(30)
+    b, b_out = _in_thread(lambda: submit(_spread(1), DISPATCHER))
+    time.sleep(0.2)  # B validates and locates, then queues
+    b_queued.set()
+    a.join(30)
+    assert isinstance(a_out.get("error"), RuntimeError) and "SystemExit" in str(a_out["error"])
+    b.join(30)
+    assert not b.is_alive() and b_out["answer"][1] is True  # B: answered by the same writer, created
+    with batch._WRITER:  # a good report grouped with a dying one is created all the same
+        c, c_out = _in_thread(lambda: submit(_spread(2), DISPATCHER))
+        d, d_out = _in_thread(lambda: asyncio.run(batch.submit_async(dying)))
+        b_queued.set()
+        deadline = time.monotonic() + 30
+        while len(batch._QUEUE) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    c.join(30)
+    d.join(30)
+    assert c_out["answer"][1] is True and isinstance(d_out.get("error"), RuntimeError)
+    assert _count(Case) == 2 and audit.verify().ok
+
+
+def test_a_report_filed_from_the_writers_own_work_does_not_wedge_intake(city: None) -> None:
+    """(found by an outside review) An async caller's work runs on the writer: a report it files with
+    the blocking `submit` (a channel filing a companion report) waited for the writer, that is for
+    itself, and every later report of the process behind it. It is committed on the spot instead."""
+    def work() -> Any:
+        submit(_spread(1), DISPATCHER)
+        return _spread(2), DISPATCHER
+
+    first, first_out = _in_thread(lambda: asyncio.run(asyncio.wait_for(batch.submit_async(work), 30)))
+    first.join(40)
+    later, later_out = _in_thread(lambda: submit(_spread(3), DISPATCHER))
+    later.join(30)
+    assert not later.is_alive() and later_out["answer"][1] is True
+    assert first_out["answer"][1] is True
+    with session_scope() as s:
+        assert sorted(s.scalars(select(Case.source_ref))) == ["g1", "g2", "g3"]
+    assert audit.verify().ok
+
+
+def test_two_apps_with_the_same_request_ref_each_get_their_own_case(city: None) -> None:
+    """(found by an outside review) `request_ref` is an app's own id: another app's `1` is another
+    report. It was answered with the first app's case and dropped; the same app resending still gets
+    its first case back."""
+    from fastapi.testclient import TestClient
+
+    add_consumer("grid-app", "hotline")
+    add_consumer("other-app", "hotline")
+    key_a, key_b = create_key("grid-app").key, create_key("other-app").key
+    form = {"service_code": "路灯", "description": "路灯不亮", "lat": "28.2", "long": "112.98", "request_ref": "1"}
+    with TestClient(create_app()) as c:
+        a = c.post("/open311/v2/requests.json", data={**form, "api_key": key_a})
+        b = c.post("/open311/v2/requests.json", data={**form, "api_key": key_b, "description": "井盖丢失",
+                                                      "lat": "28.21", "long": "112.99"})
+        again = c.post("/open311/v2/requests.json", data={**form, "api_key": key_a})
+    assert a.status_code == b.status_code == again.status_code == 201
+    ids = [r.json()[0]["service_request_id"] for r in (a, b, again)]
+    assert ids[0] != ids[1] and ids[2] == ids[0]
+    assert _count(Case) == 2

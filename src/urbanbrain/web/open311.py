@@ -232,7 +232,10 @@ def _post_report(form: dict[str, str]) -> tuple[Any, Any]:
     if not form.get("api_key"):
         raise AuthenticationRequiredError("api_key is required to submit a request")
     key = authenticate(form["api_key"])
-    return channel("open311").to_report(form), consumer_principal(key.consumer_name, key.department_code)
+    report = channel("open311").to_report(form)
+    if form.get("request_ref"):  # an app's own request id is unique within that app, not across apps
+        report.source_ref = f"{key.consumer_name}/{report.source_ref}"
+    return report, consumer_principal(key.consumer_name, key.department_code)
 
 
 POST_PATH = re.compile(r"^/open311/v2/requests\.(?P<fmt>[^./]+)$")

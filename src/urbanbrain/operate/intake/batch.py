@@ -93,6 +93,11 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
     transaction of the metadata store: the writer would wait for it."""
     done = threading.Event()
     job = _Job(report, by, authorise, now, done.set)
+    if _THREAD and threading.current_thread() is _THREAD[0]:
+        # from the writer's own work (an async caller's `prepare` filing a report): waiting for the writer
+        # would wait for itself, and every later report of the process behind it; committed here, alone
+        _commit_group([job])
+        return job.answer()
     _enqueue(job)
     done.wait()
     return job.answer()
@@ -137,7 +142,7 @@ def _write() -> None:
                 with _QUEUE_LOCK:
                     group = [_QUEUE.popleft() for _ in range(min(MAX_BATCH, len(_QUEUE)))]
                 _commit_group([job for job in group if _prepared(job)])
-        except Exception:  # never leave the writer dead with callers waiting: their jobs end in error below
+        except BaseException:  # never leave the writer dead with callers waiting: their jobs end in error below
             log.exception("the intake writer failed on a group of %d reports", len(group))
         finally:
             for job in group:
@@ -154,10 +159,21 @@ def _prepared(job: _Job) -> bool:
         return True
     try:
         job.report, job.by = job.context.run(job.prepare)
-    except Exception as exc:
-        job.error, job.finished = exc, True
+    except BaseException as exc:
+        job.error, job.finished = _own_error(exc), True
         return False
     return True
+
+
+def _own_error(exc: BaseException) -> BaseException:
+    """A report's failure as its caller's answer. A `SystemExit` or other BaseException raised by one
+    report's work (a plugin giving up) fails that report only, as a `RuntimeError`: re-raised as it is in
+    an Open311 caller's event loop it would stop the server, and in the writer it would end the thread."""
+    if isinstance(exc, Exception):
+        return exc
+    error = RuntimeError(f"the report's processing stopped with {exc!r}; send the report again")
+    error.__cause__ = exc
+    return error
 
 
 def _after_fork() -> None:
@@ -218,18 +234,18 @@ def _commit(group: list[_Job]) -> None:
                     continue
                 except DBAPIError:
                     raise  # the store itself failed: the whole group is retried report by report
-                except Exception as exc:  # this report's own failure: its savepoint is gone, the group goes on
+                except BaseException as exc:  # this report's own failure: its savepoint is gone, the group goes on
                     if alone:
                         raise
-                    job.error = exc
+                    job.error = _own_error(exc)
                     continue
                 entries.extend(mine)
                 done.append((job, result))
             audit.record_all(entries, session=s, locked=True)  # one append, one lock of the head, for the whole group
-    except Exception as exc:
+    except BaseException as exc:
         if len(group) == 1:
             job = group[0]
-            job.result, job.error, job.finished = None, exc, True
+            job.result, job.error, job.finished = None, _own_error(exc), True
             return
         for job in group:  # nothing of the group was written: each report alone, its own answer
             job.error = job.result = None
