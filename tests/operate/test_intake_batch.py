@@ -169,6 +169,9 @@ def test_open311_front_keeps_open311_errors(city: None) -> None:
         assert big.status_code == 413 and big.json()[0]["code"] == 413
         unknown = c.get("/open311/v2/nothing.json")  # not one of Open311's routes: the app's 404, Open311's shape
         assert unknown.status_code == 404 and set(unknown.json()[0]) == {"code", "description"}
+        unknown = c.get("/open311/v2/nothing.xml")  # ... in the format the path asks for
+        assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/xml")
+        assert b"<errors><error><code>404</code>" in unknown.content
         assert c.get("/open311/v2/services.json").json()[0]["service_code"] == "路灯"
     assert _count(Case) == 0
 

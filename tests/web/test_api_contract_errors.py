@@ -116,8 +116,8 @@ def test_a_prefix_can_keep_its_own_error_format() -> None:
     app = create_app()
     schema = {"type": "array", "items": {"type": "object", "properties": {"code": {"type": "integer"}}}}
     use_own_error_format(app, ErrorFormat(
-        "/own-format", lambda status, body, headers: JSONResponse([{"code": status, "description": body["message"]}],
-                                                               status_code=status, headers=headers), schema))
+        "/own-format", lambda status, body, headers, path: JSONResponse(
+            [{"code": status, "description": body["message"]}], status_code=status, headers=headers), schema))
     router = APIRouter()
 
     @router.get("/own-format/v2/{rid}.json")

@@ -95,11 +95,12 @@ def error_response(exc: e.UrbanBrainError, path: str) -> JSONResponse:
 
 @dataclass(frozen=True)
 class ErrorFormat:
-    """How errors under `prefix` are rendered (`render(status, body, headers)`) and documented (`schema`:
-    the JSON schema of that format's error body, or None to leave those operations' errors alone)."""
+    """How errors under `prefix` are rendered (`render(status, body, headers, path)`: the request's path
+    too, whose extension may choose the format) and documented (`schema`: the JSON schema of that
+    format's error body, or None to leave those operations' errors alone)."""
 
     prefix: str
-    render: Callable[[int, dict[str, Any], dict[str, str] | None], Response]
+    render: Callable[[int, dict[str, Any], dict[str, str] | None, str], Response]
     schema: dict[str, Any] | None = None
 
 
@@ -120,7 +121,7 @@ def own_format(request: Request) -> ErrorFormat | None:
 def _answer(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     own = own_format(request)
     if own is not None:
-        return own.render(status, body, headers)
+        return own.render(status, body, headers, request.url.path)
     return JSONResponse(body, status_code=status, headers=headers)
 
 

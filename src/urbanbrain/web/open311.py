@@ -85,12 +85,14 @@ def _error(fmt: str, status: int, description: str) -> Response:
                    [{"code": status, "description": description}], status)
 
 
-def render_platform_error(status: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
-    """Errors raised before a route answers (unknown path, body too large, 5xx) in Open311's shape."""
+def render_platform_error(status: int, body: dict[str, Any], headers: dict[str, str] | None,
+                          path: str = "") -> Response:
+    """Errors raised before a route answers (unknown path, body too large, 5xx) in Open311's shape, in
+    XML when the path asks for `.xml` (JSON otherwise)."""
     text = str(body.get("message") or body.get("error") or "error")
     if body.get("hint"):
         text += f" ({body['hint']})"
-    response = _error("json", status, text)
+    response = _error("xml" if path.endswith(".xml") else "json", status, text)
     response.headers.update(headers or {})
     return response
 
