@@ -59,6 +59,16 @@ def test_a_due_system_is_claimed_by_exactly_one_worker(sqlite_system: str) -> No
     assert first == [sqlite_system] and second == []
 
 
+def test_once_claims_only_what_was_due_when_it_started(sqlite_system: str) -> None:
+    """`worker --once` runs what was due at its start: a system that came due again while its run went on
+    (a schedule shorter than the run) is the next worker's. It ran twice under a slow CI machine."""
+    _make_due(sqlite_system)  # due a second ago
+    assert claim_due(due_by=utcnow() - timedelta(seconds=5)) == []  # not due yet at that earlier moment
+    assert claim_due(due_by=utcnow()) == [sqlite_system]
+    nxt = get_system(sqlite_system).next_run_at
+    assert nxt is not None and nxt.replace(tzinfo=None) > utcnow().replace(tzinfo=None) + timedelta(minutes=4)
+
+
 def test_transient_failures_retry_with_backoff_then_mark_unhealthy() -> None:
     add_department("Transport", "transport")
     add_system("traffic-db", "transport", "postgres",

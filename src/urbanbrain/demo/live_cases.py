@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ class LiveLoop:
         self._k = 0
         self._owners: dict[str, str] = {}
         self._next_report = 0.0
+        self._sim_start: tuple[float, datetime] | None = None  # (monotonic, UTC) where the simulated clock began
         self._next_sweep = 0.0
         self._tag = f"{int(time.time())}"
 
@@ -122,7 +124,7 @@ class LiveLoop:
             self._next_report = self._next_sweep = now
         while self._next_report <= now and not self._stop.is_set():
             self._report(self._next_report)
-            self._next_report += self._interval()
+            self._next_report += self._interval(self._next_report)
         while self._queue and self._queue[0][0] <= now and not self._stop.is_set():
             _, _, case_id, action = heapq.heappop(self._queue)
             self._act(case_id, action, now)
@@ -131,12 +133,17 @@ class LiveLoop:
                 self.stats.sweeps[key] = self.stats.sweeps.get(key, 0) + n
             self._next_sweep = now + self.sweep_seconds
 
-    def _interval(self) -> float:
-        """Seconds to the next report: `per_day` a simulated day, shaped by the hour of the day."""
+    def _interval(self, at: float) -> float:
+        """Seconds to the next report after monotonic time `at`: `per_day` a simulated day, shaped by the
+        hour of the *simulated* day (the wall clock's hour stood still for a whole compressed day: the
+        demo never showed a day's rhythm, and at Changsha's night a test saw a quarter of its reports)."""
         from urbanbrain.core.clock import utcnow
         from urbanbrain.demo.hotline import _hour_profile
 
-        hour = (utcnow().hour + 8) % 24  # the hotline's profile is in Changsha's local time
+        if self._sim_start is None:
+            self._sim_start = (at, utcnow())
+        simulated = self._sim_start[1] + timedelta(seconds=(at - self._sim_start[0]) * self.speed)
+        hour = (simulated.hour + 8) % 24  # the hotline's profile is in Changsha's local time
         share = float(_hour_profile()[hour]) * 24  # 1.0 = an average hour
         mean = 86_400 / self.speed / self.per_day / max(share, 0.2)
         return float(self.rng.exponential(mean))

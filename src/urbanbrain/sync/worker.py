@@ -40,14 +40,15 @@ LOCK_POLL_SECONDS = 5.0
 REMOTE_LOCK_WAIT = locks.LOCK_SECONDS + 30.0
 
 
-def claim_due(now: datetime | None = None, limit: int = 100) -> list[str]:
-    """Names of systems whose scheduled time has come, each claimed by this worker alone."""
+def claim_due(now: datetime | None = None, limit: int = 100, *, due_by: datetime | None = None) -> list[str]:
+    """Names of systems whose scheduled time has come (by `due_by`, default now), each claimed by this
+    worker alone; each next run is scheduled after `now`."""
     now = now or utcnow()
     claimed: list[str] = []
     with session_scope() as s:
         due = s.execute(
             select(System.id, System.name, System.schedule, System.next_run_at)
-            .where(System.next_run_at.is_not(None), System.next_run_at <= now)
+            .where(System.next_run_at.is_not(None), System.next_run_at <= (due_by or now))
             .order_by(System.next_run_at).limit(limit)
         ).all()
     for system_id, name, schedule, old in due:
@@ -139,6 +140,9 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
     the backend takes) and returns when none is left. A looping worker also runs the periodic jobs
     (`core/jobs.py`; `jobs=False` leaves them to other workers)."""
     stop = stop or threading.Event()
+    # `once`: what was due when it started. A system that comes due again while its run goes on (a short
+    # schedule, a slow run) waits for the next worker instead of keeping this one going.
+    started = utcnow() if once else None
     backend = get_backend(engine, concurrency=concurrency)
     running: dict[str, Running] = {}
     threads: list[threading.Thread] | None = None
@@ -153,7 +157,7 @@ def run_worker(*, concurrency: int | None = None, poll_seconds: float = 5.0, onc
                 log.warning("could not sweep abandoned runs", exc_info=True)
             free = backend.capacity() - len(running)
             if free > 0:
-                for name in claim_due(limit=free):
+                for name in claim_due(limit=free, due_by=started):
                     if name in running:
                         continue
                     held = leases.hold(f"sync:{name}")
