@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from tests.sync.helpers import register
 from urbanbrain.core.clock import utcnow
+from urbanbrain.core.errors import DependencyUnavailableError
 from urbanbrain.core.execution import get_backend
 from urbanbrain.core.ray_local import LocalRayCluster
 from urbanbrain.core.settings import get_settings
@@ -93,7 +94,10 @@ def test_syncs_on_a_ray_cluster_survive_a_lost_node(pg_db: str, tmp_path: Path,
             if worker.poll() is None:
                 worker.kill()
         monkeypatch.setenv("URBANBRAIN_RAY_NODE_IP", "127.0.0.2")
-        client = get_backend(cluster.client_address)  # the Ray client form, ray://host:port, works too
+        try:
+            client = get_backend(cluster.client_address)  # the Ray client form, ray://host:port, works too
+        except DependencyUnavailableError as exc:
+            pytest.fail(f"{exc}\n{cluster.log_tails('ray_client_server*')}")
         try:
             survivor = {"worker-0", "worker-1"} - {killed[1] if killed else ""}
             on = str(client.submit(os.getenv, "UB_LOCAL_NODE").result(timeout=120))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -57,3 +61,29 @@ def test_a_killed_unreaped_process_counts_as_gone() -> None:
         time.sleep(0.02)
     assert not alive(child.pid)
     child.wait()
+
+
+def test_a_ray_cluster_that_does_not_answer_is_named_and_leaves_no_client_mode_behind() -> None:
+    """A failed `ray://` connect used to leave Ray's client mode on: every later Ray call in the process
+    (a second backend, `ray://auto` after the head came back) went to the client that never connected
+    and failed strangely (CI saw `internal_kv` assertions in the next test). In a child process, so the
+    Ray state under test is its own; Ray's connect timeouts are shortened there by its own settings."""
+    pytest.importorskip("ray")
+    code = textwrap.dedent("""
+        import socket
+        from urbanbrain.core.errors import DependencyUnavailableError
+        from urbanbrain.core.ray_backend import RayBackend
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+        try:
+            RayBackend(f"127.0.0.1:{port}")
+        except DependencyUnavailableError as exc:
+            print("refused:", str(exc).splitlines()[0])
+        import ray
+        from ray._private import client_mode_hook
+        print("client mode:", client_mode_hook.is_client_mode_enabled, "initialized:", ray.is_initialized())
+    """)
+    env = {**os.environ, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1", "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert "refused: cannot reach the Ray cluster at ray://127.0.0.1:" in done.stdout, done.stdout + done.stderr
+    assert "client mode: False initialized: False" in done.stdout, done.stdout + done.stderr

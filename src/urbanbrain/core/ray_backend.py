@@ -16,8 +16,10 @@ committed cursor). Errors the function raises are not retried by Ray: the functi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -26,6 +28,23 @@ from urbanbrain.core.errors import ConfigurationError, DependencyUnavailableErro
 
 T = TypeVar("T")
 NODE_RETRIES = 3
+# The Ray client's head starts a server process per connecting driver; on a loaded head that start can
+# fail ("Initialization failure from server") although the cluster is fine, and a new try gets a new one.
+CONNECT_TRIES = 3
+
+
+def _server_side_start_failure(exc: ConnectionError) -> bool:
+    """The head answered but could not start this driver's client server: worth another try. A head that
+    does not answer at all is not (each try would wait out Ray's 30 s connection timeout again)."""
+    return "Initialization failure from server" in str(exc)
+
+
+def _forget_connection(ray: Any) -> None:
+    """Undo what a failed `ray.init` left behind. A failed `ray://` connect leaves Ray's client mode
+    switched on, and every later Ray call in the process (another backend, `ray://auto`) would then be
+    sent to the client that never connected."""
+    with contextlib.suppress(Exception):
+        ray.shutdown()
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -67,15 +86,25 @@ class RayBackend:
             target = os.environ.get("RAY_ADDRESS") or "auto"
         else:
             target = "ray://" + (address if ":" in address else f"{address}:10001")
-        try:
-            extra: dict[str, Any] = {}
-            if os.environ.get("URBANBRAIN_RAY_NODE_IP"):  # this machine's address in the cluster, if not the default
-                extra["_node_ip_address"] = os.environ["URBANBRAIN_RAY_NODE_IP"]
-            ray.init(address=target, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING,
-                     runtime_env={"env_vars": forwarded_env()}, **extra)
-        except ConnectionError as exc:
-            raise DependencyUnavailableError(f"cannot reach the Ray cluster at {target}: {exc}",
-                                             hint="start it (`ray start --head`) or fix URBANBRAIN_ENGINE") from None
+        extra: dict[str, Any] = {}
+        if os.environ.get("URBANBRAIN_RAY_NODE_IP"):  # this machine's address in the cluster, if not the default
+            extra["_node_ip_address"] = os.environ["URBANBRAIN_RAY_NODE_IP"]
+        for attempt in range(1, CONNECT_TRIES + 1):
+            try:
+                ray.init(address=target, ignore_reinit_error=True, log_to_driver=False,
+                         logging_level=logging.WARNING, runtime_env={"env_vars": forwarded_env()}, **extra)
+                break
+            except ConnectionError as exc:
+                _forget_connection(ray)
+                if attempt < CONNECT_TRIES and _server_side_start_failure(exc):
+                    time.sleep(2 * attempt)
+                    continue
+                raise DependencyUnavailableError(
+                    f"cannot reach the Ray cluster at {target}: {exc}",
+                    hint="start it (`ray start --head`) or fix URBANBRAIN_ENGINE") from None
+            except BaseException:
+                _forget_connection(ray)
+                raise
         self._remote = ray.remote(num_cpus=1, max_retries=NODE_RETRIES, retry_exceptions=False)(_call)
         self._concurrency = concurrency
 

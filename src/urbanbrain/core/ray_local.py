@@ -153,6 +153,12 @@ class LocalRayCluster:
                 found.append(int(entry))
         return found
 
+    def log_tails(self, pattern: str = "*.err", chars: int = 2000) -> str:
+        """The ends of this cluster's Ray log files named by `pattern`, to say why something failed
+        before `stop` removes them."""
+        logs = sorted(Path(self.temp_dir).glob(f"session_latest/logs/{pattern}")) if self.temp_dir else []
+        return "\n".join(f"== {log.name}\n{log.read_text(errors='replace')[-chars:]}" for log in logs)
+
     def kill_node(self, node: str) -> int:
         """End a node at once (SIGKILL to its raylet and workers), as a lost machine would."""
         pids = self.pids(node)
