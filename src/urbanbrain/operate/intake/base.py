@@ -46,9 +46,7 @@ def submit(report: Report, by: Principal, *, authorise: bool = True, now: dateti
     PostgreSQL every report is its own transaction: concurrent transactions there write at once, and the
     server already shares one WAL flush among the commits that arrive together."""
     prepare(report, require_location=require_location)
-    from urbanbrain.meta.db import metadata_url
-
-    if metadata_url().startswith("sqlite"):
+    if _grouped():
         from urbanbrain.operate.intake import batch
 
         return batch.submit(report, by, authorise=authorise, now=now)
@@ -62,15 +60,13 @@ async def submit_async(work: Callable[[], tuple[Report, Principal]], *, authoris
     and says who sends it (key check, form), off the loop. On SQLite the intake writer runs `work`,
     `prepare` and the group commit in turn, so the loop hands the request over once; on PostgreSQL a
     worker thread runs `submit`."""
-    from urbanbrain.meta.db import metadata_url
-
-    def ready() -> tuple[Report, Principal]:
-        report, by = work()
-        prepare(report)
-        return report, by
-
-    if metadata_url().startswith("sqlite"):
+    if _grouped():
         from urbanbrain.operate.intake import batch
+
+        def ready() -> tuple[Report, Principal]:
+            report, by = work()
+            prepare(report)
+            return report, by
 
         return await batch.submit_async(ready, authorise=authorise)
     import asyncio
@@ -80,6 +76,13 @@ async def submit_async(work: Callable[[], tuple[Report, Principal]], *, authoris
         return submit(report, by, authorise=authorise)
 
     return await asyncio.to_thread(alone)
+
+
+def _grouped() -> bool:
+    """Whether reports are committed in groups by the intake writer: SQLite's one writer (see `submit`)."""
+    from urbanbrain.meta.db import metadata_url
+
+    return metadata_url().startswith("sqlite")
 
 
 def prepare(report: Report, *, require_location: bool = True) -> None:

@@ -2,11 +2,11 @@
 
 SQLite has one writer, and with `synchronous=full` each commit waits for an fsync (4-9 ms here), far
 more than the pipeline's own work (~2 ms). Eight clients posting at once used to queue for eight
-fsyncs in turn; now the first caller to reach the writer lock (the leader) takes every report waiting
-at that moment (at most `MAX_BATCH`) and commits them in one transaction: each report in its own
-savepoint, so a report that fails (an unknown department, a refused permission) is rolled back alone
-and the others go on; the audit entries of the whole group are chained with one lock of the chain's
-head, inside that transaction; one commit. Each caller then gets its own answer or its own error, and
+fsyncs in turn; now the intake writer (below) takes every report waiting at that moment (at most
+`MAX_BATCH`) and commits them in one transaction: each report in its own savepoint, so a report that
+fails (an unknown department, a refused permission) is rolled back alone and the others go on; the
+audit entries of the whole group are chained with one lock of the chain's head, inside that
+transaction; one commit. Each caller then gets its own answer or its own error, and
 only after the commit returned: a case is never reported created before it is durable.
 
 When the group's transaction fails as a whole (the database locked past its busy timeout by another
@@ -197,7 +197,7 @@ _TAKE_WRITE_LOCK = f"UPDATE audit_head SET seq = seq WHERE id = {audit.HEAD_ID}"
 
 def _commit_group(group: list[_Job]) -> None:
     """Commit `group` in one transaction; every job ends finished, with its result or its error (even when
-    the leader is interrupted: a caller never waits for a group nobody is committing any more)."""
+    the commit is interrupted: a caller never waits for a group nobody is committing any more)."""
     if not group:  # every report of it failed before its transaction (a bad key, a malformed form)
         return
     try:
